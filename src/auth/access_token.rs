@@ -1,0 +1,115 @@
+//! Access tokens: HS256 JWTs with `sub`, `role`, `iat`, `exp`, `iss`, `aud`, `jti` and a `kid`
+//! header. Validation pins the algorithm and checks `exp`, `iss` and `aud` (RFC 8725).
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::domain::Role;
+
+/// The audience every access token names.
+pub const AUDIENCE: &str = "safecheck-api";
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+}
+
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// The keys tokens are signed with (the first) and accepted with (all of them).
+pub struct TokenKeys {
+    keys: Vec<Key>,
+    issuer: String,
+    ttl: Duration,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let keys = config
+            .jwt_keys
+            .iter()
+            .map(|key| {
+                let secret = key.secret.expose_secret().as_bytes();
+                Ok(Key {
+                    kid: key.kid.clone(),
+                    encoding: EncodingKey::from_secret(secret)?,
+                    decoding: DecodingKey::from_secret(secret)?,
+                })
+            })
+            .collect::<Result<Vec<_>, jsonwebtoken::errors::Error>>()?;
+        anyhow::ensure!(
+            !keys.is_empty(),
+            "no JWT key configured (SAFECHECK_JWT_SECRET)"
+        );
+        let issuer = config.public_url.clone();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = 5;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        Ok(Self {
+            keys,
+            issuer,
+            ttl: config.access_token_ttl,
+            validation,
+        })
+    }
+
+    /// Access token lifetime, for `expires_in`.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Signs a token for `user_id` with the current key.
+    pub fn issue(&self, user_id: &str, role: Role) -> anyhow::Result<String> {
+        let key = self
+            .keys
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            role,
+            iat: now,
+            exp: now + i64::try_from(self.ttl.as_secs())?,
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.to_owned(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(key.kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &key.encoding)?)
+    }
+
+    /// The claims of a valid token; `None` for anything else (the reason is not for clients).
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::HS256 {
+            return None;
+        }
+        let kid = header.kid?;
+        let key = self.keys.iter().find(|k| k.kid == kid)?;
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}

@@ -1,0 +1,350 @@
+//! Configuration: one struct, read once from `SAFECHECK_*` environment variables over defaults
+//! that work with nothing set.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::db::DatabaseUrl;
+
+/// Everything the server and workers need to know, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the database lives; SQLite under the data directory by default.
+    pub database_url: DatabaseUrl,
+    /// Address the HTTP API listens on (`127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Base URL clients and email recipients use to reach this service (links in emails).
+    pub public_url: String,
+    /// HMAC keys for access tokens: the first signs, every one verifies (key rotation).
+    pub jwt_keys: Vec<JwtKey>,
+    /// `smtp://` or `smtps://` URL of the mail relay; `None` writes mail to `data_dir/outbox-mail`.
+    pub smtp_url: Option<SecretString>,
+    /// Sender of every email.
+    pub mail_from: String,
+    /// Directory for the SQLite file, the generated JWT secret and file-transport mail.
+    pub data_dir: PathBuf,
+    /// Connections in the database pool.
+    pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub db_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per core.
+    pub http_workers: usize,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// Access token lifetime.
+    pub access_token_ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl: Duration,
+    /// Argon2 cost; tests lower it, production keeps OWASP's recommendation.
+    pub argon2: Argon2Params,
+    /// Login throttling.
+    pub login_throttle: LoginThrottle,
+}
+
+/// One HMAC key for HS256 access tokens, named by its `kid`.
+#[derive(Clone, Debug)]
+pub struct JwtKey {
+    pub kid: String,
+    pub secret: SecretString,
+}
+
+/// Argon2id cost parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    /// OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// After `max_failures` failed logins within `window`, for one account or one IP, answer 429.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginThrottle {
+    pub max_failures_per_account: u32,
+    pub max_failures_per_ip: u32,
+    pub window: Duration,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A variable that is set but unusable; start-up stops with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+/// The smallest HS256 key we accept (RFC 7518 §3.2: at least the hash size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    /// The JWT secret is not generated here; see [`Config::ensure_jwt_secret`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let data_dir = PathBuf::from(get("SAFECHECK_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match get("SAFECHECK_DATABASE_URL") {
+            Some(url) => DatabaseUrl::parse(&url).map_err(|problem| ConfigError {
+                variable: "SAFECHECK_DATABASE_URL",
+                problem,
+            })?,
+            None => DatabaseUrl::Sqlite(data_dir.join("safecheck.db")),
+        };
+        let listen: SocketAddr = parse(&get, "SAFECHECK_LISTEN", "127.0.0.1:8080".parse().ok())?;
+        let public_url = match get("SAFECHECK_PUBLIC_URL") {
+            Some(url) => validate_public_url(&url)?,
+            None => format!("http://{listen}"),
+        };
+        let mut jwt_keys = Vec::new();
+        if let Some(secret) = get("SAFECHECK_JWT_SECRET") {
+            jwt_keys.push(jwt_key("SAFECHECK_JWT_SECRET", "k1", secret)?);
+        }
+        if let Some(secret) = get("SAFECHECK_JWT_PREVIOUS_SECRET") {
+            if jwt_keys.is_empty() {
+                return Err(ConfigError {
+                    variable: "SAFECHECK_JWT_PREVIOUS_SECRET",
+                    problem: "set only together with SAFECHECK_JWT_SECRET".into(),
+                });
+            }
+            jwt_keys.push(jwt_key("SAFECHECK_JWT_PREVIOUS_SECRET", "k0", secret)?);
+        }
+        let smtp_url = match get("SAFECHECK_SMTP_URL") {
+            Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
+                Some(SecretString::from(url))
+            }
+            Some(_) => {
+                return Err(ConfigError {
+                    variable: "SAFECHECK_SMTP_URL",
+                    problem: "must start with smtp:// (STARTTLS) or smtps:// (TLS)".into(),
+                });
+            }
+            None => None,
+        };
+        let log_format = match get("SAFECHECK_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "SAFECHECK_LOG_FORMAT",
+                    problem: format!("`{other}` is neither `text` nor `json`"),
+                });
+            }
+        };
+        let defaults = Argon2Params::default();
+        Ok(Self {
+            database_url,
+            listen,
+            public_url,
+            jwt_keys,
+            smtp_url,
+            mail_from: get("SAFECHECK_MAIL_FROM")
+                .unwrap_or_else(|| "safecheck <no-reply@safecheck.invalid>".into()),
+            data_dir,
+            db_pool_size: positive(&get, "SAFECHECK_DB_POOL_SIZE", 10)?,
+            db_timeout: Duration::from_millis(positive(&get, "SAFECHECK_DB_TIMEOUT_MS", 5000)?),
+            max_body_bytes: positive(&get, "SAFECHECK_MAX_BODY_BYTES", 1024 * 1024)?,
+            http_workers: parse(&get, "SAFECHECK_HTTP_WORKERS", Some(0))?,
+            log_format,
+            access_token_ttl: Duration::from_secs(positive(
+                &get,
+                "SAFECHECK_ACCESS_TOKEN_TTL_SECS",
+                900,
+            )?),
+            refresh_token_ttl: Duration::from_secs(positive(
+                &get,
+                "SAFECHECK_REFRESH_TOKEN_TTL_SECS",
+                30 * 24 * 3600,
+            )?),
+            argon2: Argon2Params {
+                memory_kib: positive(&get, "SAFECHECK_ARGON2_MEMORY_KIB", defaults.memory_kib)?,
+                iterations: positive(&get, "SAFECHECK_ARGON2_ITERATIONS", defaults.iterations)?,
+                parallelism: positive(&get, "SAFECHECK_ARGON2_PARALLELISM", defaults.parallelism)?,
+            },
+            login_throttle: LoginThrottle {
+                max_failures_per_account: positive(
+                    &get,
+                    "SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                    5,
+                )?,
+                max_failures_per_ip: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_IP", 50)?,
+                window: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_WINDOW_SECS", 900)?),
+            },
+        })
+    }
+
+    /// With no `SAFECHECK_JWT_SECRET`, use the secret stored in the data directory, generating
+    /// and storing one the first time. Returns the path when a secret was generated or loaded.
+    pub fn ensure_jwt_secret(&mut self) -> anyhow::Result<Option<(PathBuf, bool)>> {
+        if !self.jwt_keys.is_empty() {
+            return Ok(None);
+        }
+        let path = self.data_dir.join("jwt_secret");
+        let (secret, generated) = crate::secret_file::load_or_generate(&path)?;
+        self.jwt_keys
+            .push(jwt_key("the data directory's jwt_secret", "k1", secret)?);
+        Ok(Some((path, generated)))
+    }
+
+    /// The SQLite file's directory and the data directory exist after this.
+    pub fn create_dirs(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.data_dir)?;
+        if let DatabaseUrl::Sqlite(path) = &self.database_url
+            && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)?;
+        }
+        Ok(())
+    }
+
+    /// Where mail goes when no SMTP server is configured.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.data_dir.join("mail")
+    }
+
+    /// The data directory, for messages.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, ConfigError> {
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        return Err(ConfigError {
+            variable,
+            problem: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
+        });
+    }
+    let secret = SecretString::from(secret);
+    debug_assert!(!secret.expose_secret().is_empty());
+    Ok(JwtKey {
+        kid: kid.to_owned(),
+        secret,
+    })
+}
+
+fn validate_public_url(url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim_end_matches('/');
+    let ok = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
+        && trimmed
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty());
+    if ok {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(ConfigError {
+            variable: "SAFECHECK_PUBLIC_URL",
+            problem: "must be an absolute http:// or https:// URL".into(),
+        })
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: Option<T>,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(variable) {
+        Some(raw) => raw.parse().map_err(|e| ConfigError {
+            variable,
+            problem: format!("`{raw}` is not valid: {e}"),
+        }),
+        None => default.ok_or(ConfigError {
+            variable,
+            problem: "must be set".into(),
+        }),
+    }
+}
+
+fn positive<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Default + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value = parse(get, variable, Some(default))?;
+    if value > T::default() {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            variable,
+            problem: "must be greater than 0".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn defaults_work_with_nothing_set() {
+        let config = with(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert!(
+            matches!(config.database_url, DatabaseUrl::Sqlite(ref p) if p.ends_with("data/safecheck.db"))
+        );
+        assert!(config.jwt_keys.is_empty());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = with(&[("SAFECHECK_LISTEN", "nope")]).unwrap_err();
+        assert_eq!(err.variable, "SAFECHECK_LISTEN");
+        let err = with(&[("SAFECHECK_DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(err.variable, "SAFECHECK_DATABASE_URL");
+        let err = with(&[("SAFECHECK_JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.variable, "SAFECHECK_JWT_SECRET");
+        let err = with(&[("SAFECHECK_DB_POOL_SIZE", "0")]).unwrap_err();
+        assert_eq!(err.variable, "SAFECHECK_DB_POOL_SIZE");
+        let err = with(&[("SAFECHECK_SMTP_URL", "http://mail")]).unwrap_err();
+        assert_eq!(err.variable, "SAFECHECK_SMTP_URL");
+    }
+}

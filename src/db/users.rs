@@ -1,0 +1,105 @@
+//! Queries on users (and the erasure of everything a user owns).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::users;
+
+/// A user row. Never serialized to clients; routes map it to a DTO.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub locale: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Inserts a user; a taken email is a unique violation on `users_email_key`.
+pub fn insert(conn: &mut DbConn, user: &UserRow) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Changes the profile fields given; returns the updated row, `None` if the user is gone.
+pub fn update_profile(
+    conn: &mut DbConn,
+    id: &str,
+    display_name: Option<&str>,
+    locale: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<Option<UserRow>> {
+    conn.transaction(|conn| {
+        if let Some(name) = display_name {
+            diesel::update(users::table.find(id))
+                .set(users::display_name.eq(name))
+                .execute(conn)?;
+        }
+        if let Some(locale) = locale {
+            diesel::update(users::table.find(id))
+                .set(users::locale.eq(locale))
+                .execute(conn)?;
+        }
+        diesel::update(users::table.find(id))
+            .set(users::updated_at.eq(now))
+            .execute(conn)?;
+        find(conn, id)
+    })
+}
+
+/// Replaces the password hash.
+pub fn set_password_hash(
+    conn: &mut DbConn,
+    id: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Sets the role; returns the updated row, `None` if no such user.
+pub fn set_role(
+    conn: &mut DbConn,
+    id: &str,
+    role: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<UserRow>> {
+    conn.transaction(|conn| {
+        diesel::update(users::table.find(id))
+            .set((users::role.eq(role), users::updated_at.eq(now)))
+            .execute(conn)?;
+        find(conn, id)
+    })
+}
+
+/// Erases the user; their location, contacts and tokens go with them (ON DELETE CASCADE).
+pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    diesel::delete(users::table.find(id))
+        .execute(conn)
+        .map(|n| n > 0)
+}

@@ -1,0 +1,15 @@
+//! safecheck: a Safety Check backend. An operator activates an incident over an area, everyone
+//! whose recent location lies inside is prompted, and each answer fans out to their contacts.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod routes;
+pub mod secret_file;
+pub mod startup;
+pub mod telemetry;
+pub mod worker;

@@ -1,0 +1,253 @@
+//! Registration, login, refresh and logout.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::refresh_token;
+use crate::db::refresh_tokens::{RefreshTokenRow, Rotation};
+use crate::db::users::UserRow;
+use crate::db::{self, DbConn};
+use crate::domain::{DisplayName, Email, FieldError, Locale, Password, Role};
+use crate::error::ApiError;
+use crate::routes::caller::Caller;
+use crate::routes::dto::UserDto;
+use crate::routes::extract::Json;
+use crate::routes::{db as with_db, throttle};
+use crate::startup::AppState;
+
+#[derive(Deserialize)]
+pub struct RegisterBody {
+    email: String,
+    password: String,
+    display_name: String,
+    locale: Option<String>,
+}
+
+/// `POST /v1/auth/register`: creates an account with the `user` role.
+pub async fn register_account(
+    state: web::Data<AppState>,
+    Json(body): Json<RegisterBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|m| errors.push(FieldError::new("email", m)))
+        .ok();
+    let password = Password::parse(body.password)
+        .map_err(|m| errors.push(FieldError::new("password", m)))
+        .ok();
+    let name = DisplayName::parse(&body.display_name)
+        .map_err(|m| errors.push(FieldError::new("display_name", m)))
+        .ok();
+    let locale = match body.locale.as_deref() {
+        None => Some(Locale::En),
+        Some(raw) => raw
+            .parse::<Locale>()
+            .map_err(|m| errors.push(FieldError::new("locale", m)))
+            .ok(),
+    };
+    let (Some(email), Some(password), Some(name), Some(locale)) = (email, password, name, locale)
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let hasher = state.passwords.clone();
+    let password_hash = web::block(move || hasher.hash(password.expose())).await??;
+    let now = db::now();
+    let row = UserRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        email: email.as_str().to_owned(),
+        password_hash,
+        display_name: name.into_inner(),
+        locale: locale.as_str().to_owned(),
+        role: Role::User.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    let user = with_db(&state, move |conn| match db::users::insert(conn, &row) {
+        Ok(()) => Ok(row),
+        Err(e) if db::is_unique_violation(&e) => Err(ApiError::conflict(
+            "email",
+            "an account with this email already exists",
+        )),
+        Err(e) => Err(e.into()),
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", "/v1/me"))
+        .json(UserDto::from(user)))
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+}
+
+/// An access token and the refresh token that renews it.
+#[derive(Serialize)]
+pub struct TokenPair {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    refresh_token: String,
+    refresh_expires_in: u64,
+}
+
+/// `POST /v1/auth/login`: the same 401 for an unknown email and a wrong password, after the same
+/// work; 429 once an account or an address has failed too often.
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Json(body): Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    const BAD_LOGIN: ApiError = ApiError::Unauthorized("the email or the password is wrong");
+    // An unparseable email cannot match an account; still hash, so the answer takes as long.
+    let email = Email::parse(&body.email)
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_else(|_| body.email.trim().to_lowercase());
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    throttle::check_login(&state, &email, &ip).await?;
+
+    let lookup_email = email.clone();
+    let user = with_db(&state, move |conn| {
+        Ok(db::users::find_by_email(conn, &lookup_email)?)
+    })
+    .await?;
+    let hasher = state.passwords.clone();
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let password = body.password;
+    let matches = web::block(move || hasher.verify(&password, stored.as_deref())).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        throttle::record_login_failure(&state, &email, &ip).await?;
+        return Err(BAD_LOGIN);
+    };
+    throttle::clear_account(&state, &email).await?;
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
+    let pair = issue_pair(&state, &user.id, role).await?;
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    refresh_token: String,
+}
+
+/// `POST /v1/auth/refresh`: a new pair; the presented token stops working. Presenting a token
+/// that was already used revokes every token of its login (someone replayed a stolen token).
+pub async fn refresh_session(
+    state: web::Data<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    const INVALID: ApiError =
+        ApiError::Unauthorized("the refresh token is invalid, expired or revoked");
+    let presented_hash = refresh_token::hash(&body.refresh_token);
+    let new_token = refresh_token::generate();
+    let new_hash = refresh_token::hash(&new_token);
+    let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
+    let outcome = with_db(&state, move |conn| {
+        let now = db::now();
+        let rotation = db::refresh_tokens::rotate(
+            conn,
+            &presented_hash,
+            |old| RefreshTokenRow::new(&old.family_id, &old.user_id, new_hash, now, now + ttl),
+            now,
+        )?;
+        let role = match &rotation {
+            Rotation::Rotated { user_id } => user_role(conn, user_id)?,
+            _ => None,
+        };
+        Ok((rotation, role))
+    })
+    .await?;
+    match outcome {
+        (Rotation::Rotated { user_id }, Some(role)) => {
+            let access_token = state.tokens.issue(&user_id, role)?;
+            Ok(HttpResponse::Ok().json(pair_of(&state, access_token, new_token)))
+        }
+        (Rotation::Reused, _) => {
+            tracing::warn!("a used refresh token was presented again; its family is revoked");
+            Err(INVALID)
+        }
+        _ => Err(INVALID),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutBody {
+    refresh_token: String,
+}
+
+/// `POST /v1/auth/logout`: revokes the refresh token's whole login. Idempotent.
+pub async fn logout(
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<LogoutBody>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = refresh_token::hash(&body.refresh_token);
+    with_db(&state, move |conn| {
+        Ok(db::refresh_tokens::revoke_by_token(
+            conn,
+            &caller.id,
+            &hash,
+            db::now(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Issues an access token and a refresh token of a new family (a new login).
+pub async fn issue_pair(
+    state: &web::Data<AppState>,
+    user_id: &str,
+    role: Role,
+) -> Result<TokenPair, ApiError> {
+    let refresh = refresh_token::generate();
+    let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
+    let now = db::now();
+    let family = uuid::Uuid::new_v4().to_string();
+    let row = RefreshTokenRow::new(
+        &family,
+        user_id,
+        refresh_token::hash(&refresh),
+        now,
+        now + ttl,
+    );
+    with_db(state, move |conn| {
+        Ok(db::refresh_tokens::insert(conn, &row)?)
+    })
+    .await?;
+    let access_token = state.tokens.issue(user_id, role)?;
+    Ok(pair_of(state, access_token, refresh))
+}
+
+fn pair_of(state: &AppState, access_token: String, refresh_token: String) -> TokenPair {
+    TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token,
+        refresh_expires_in: state.config.refresh_token_ttl.as_secs(),
+    }
+}
+
+fn user_role(conn: &mut DbConn, user_id: &str) -> Result<Option<Role>, ApiError> {
+    let Some(user) = db::users::find(conn, user_id)? else {
+        return Ok(None);
+    };
+    let role = user
+        .role
+        .parse()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
+    Ok(Some(role))
+}
+
+fn chrono_ttl(ttl: std::time::Duration) -> Result<Duration, ApiError> {
+    Duration::from_std(ttl).map_err(|e| ApiError::Internal(e.into()))
+}

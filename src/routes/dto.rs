@@ -1,0 +1,81 @@
+//! Response bodies shared by several routes. Diesel rows are never serialized directly.
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::db::contacts::ContactRow;
+use crate::db::locations::LocationRow;
+use crate::db::users::UserRow;
+
+/// A stored UTC time as RFC 3339 with a `Z`.
+pub fn rfc3339(at: NaiveDateTime) -> String {
+    DateTime::<Utc>::from_naive_utc_and_offset(at, Utc).to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A user's own profile.
+#[derive(Serialize)]
+pub struct UserDto {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub locale: String,
+    pub role: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<UserRow> for UserDto {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            display_name: row.display_name,
+            locale: row.locale,
+            role: row.role,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+        }
+    }
+}
+
+/// The stored location fix.
+#[derive(Serialize)]
+pub struct LocationDto {
+    pub lat: f64,
+    pub lon: f64,
+    pub accuracy_m: Option<f64>,
+    pub recorded_at: String,
+}
+
+impl From<LocationRow> for LocationDto {
+    fn from(row: LocationRow) -> Self {
+        Self {
+            lat: row.lat,
+            lon: row.lon,
+            accuracy_m: row.accuracy_m,
+            recorded_at: rfc3339(row.recorded_at),
+        }
+    }
+}
+
+/// One contact.
+#[derive(Serialize)]
+pub struct ContactDto {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub locale: String,
+    pub created_at: String,
+}
+
+impl From<ContactRow> for ContactDto {
+    fn from(row: ContactRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            email: row.email,
+            locale: row.locale,
+            created_at: rfc3339(row.created_at),
+        }
+    }
+}

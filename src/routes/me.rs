@@ -1,0 +1,202 @@
+//! The caller's own account: profile, location, erasure.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+
+use crate::db::locations::LocationRow;
+use crate::db::{self};
+use crate::domain::{DisplayName, FieldError, Fix, Locale, Password};
+use crate::error::ApiError;
+use crate::routes::caller::Caller;
+use crate::routes::db as with_db;
+use crate::routes::dto::{LocationDto, UserDto};
+use crate::routes::extract::Json;
+use crate::startup::AppState;
+
+/// The profile and the stored location.
+#[derive(Serialize)]
+pub struct MeDto {
+    #[serde(flatten)]
+    user: UserDto,
+    location: Option<LocationDto>,
+}
+
+/// `GET /v1/me`.
+pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let me = with_db(&state, move |conn| load_me(conn, &caller.id)).await?;
+    Ok(HttpResponse::Ok().json(me))
+}
+
+fn load_me(conn: &mut db::DbConn, id: &str) -> Result<MeDto, ApiError> {
+    let user = db::users::find(conn, id)?.ok_or(ApiError::NotFound)?;
+    let location = db::locations::find(conn, id)?.map(LocationDto::from);
+    Ok(MeDto {
+        user: user.into(),
+        location,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct UpdateMeBody {
+    display_name: Option<String>,
+    locale: Option<String>,
+    /// A new password; needs `current_password`.
+    password: Option<String>,
+    current_password: Option<String>,
+}
+
+/// `PATCH /v1/me`: changes the fields given. A new password needs the current one and signs out
+/// every other session (all refresh tokens are revoked).
+pub async fn update_me(
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<UpdateMeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = Vec::new();
+    let name = body
+        .display_name
+        .as_deref()
+        .map(DisplayName::parse)
+        .transpose()
+        .map_err(|m| errors.push(FieldError::new("display_name", m)))
+        .ok()
+        .flatten();
+    let locale = body
+        .locale
+        .as_deref()
+        .map(str::parse::<Locale>)
+        .transpose()
+        .map_err(|m| errors.push(FieldError::new("locale", m)))
+        .ok()
+        .flatten();
+    let password = body
+        .password
+        .map(Password::parse)
+        .transpose()
+        .map_err(|m| errors.push(FieldError::new("password", m)))
+        .ok()
+        .flatten();
+    if password.is_some() && body.current_password.is_none() {
+        errors.push(FieldError::new(
+            "current_password",
+            "is required to change the password",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if let (Some(password), Some(current)) = (password, body.current_password) {
+        change_password(&state, &caller.id, password, current).await?;
+    }
+    let id = caller.id.clone();
+    let me = with_db(&state, move |conn| {
+        db::users::update_profile(
+            conn,
+            &id,
+            name.as_ref().map(DisplayName::as_str),
+            locale.map(Locale::as_str),
+            db::now(),
+        )?;
+        load_me(conn, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(me))
+}
+
+async fn change_password(
+    state: &web::Data<AppState>,
+    user_id: &str,
+    new: Password,
+    current: String,
+) -> Result<(), ApiError> {
+    let id = user_id.to_owned();
+    let user = with_db(state, move |conn| {
+        db::users::find(conn, &id)?.ok_or(ApiError::NotFound)
+    })
+    .await?;
+    let hasher = state.passwords.clone();
+    let hash = web::block(move || {
+        if hasher.verify(&current, Some(&user.password_hash)) {
+            hasher.hash(new.expose()).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await??
+    .ok_or_else(|| ApiError::invalid("current_password", "is not the current password"))?;
+    let id = user_id.to_owned();
+    with_db(state, move |conn| {
+        conn.transaction::<_, ApiError, _>(|conn| {
+            let now = db::now();
+            db::users::set_password_hash(conn, &id, &hash, now)?;
+            db::refresh_tokens::revoke_all_for_user(conn, &id, now)?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// `DELETE /v1/me`: erases the account, its location, contacts and tokens. Its access tokens stop
+/// working at once (every request loads the account).
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    with_db(&state, move |conn| Ok(db::users::delete(conn, &caller.id)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+pub struct LocationBody {
+    lat: f64,
+    lon: f64,
+    accuracy_m: Option<f64>,
+    recorded_at: Option<DateTime<Utc>>,
+}
+
+/// What a location update did.
+#[derive(Serialize)]
+pub struct LocationUpdated {
+    /// False when the fix was older than the one stored, which is kept.
+    updated: bool,
+    location: LocationDto,
+    /// Prompts created because this fix entered an active incident's area.
+    prompts: Vec<serde_json::Value>,
+}
+
+/// `PUT /v1/me/location`: keeps only the latest fix; an older fix is ignored, not an error.
+pub async fn update_location(
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<LocationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let fix = Fix::parse(
+        body.lat,
+        body.lon,
+        body.accuracy_m,
+        body.recorded_at,
+        Utc::now(),
+    )
+    .map_err(ApiError::Validation)?;
+    let (updated, stored) = with_db(&state, move |conn| {
+        let row = LocationRow {
+            user_id: caller.id.clone(),
+            lat: fix.lat,
+            lon: fix.lon,
+            accuracy_m: fix.accuracy_m,
+            recorded_at: fix.recorded_at.naive_utc(),
+            updated_at: db::now(),
+        };
+        let updated = db::locations::upsert_if_newer(conn, &row)?;
+        let stored = db::locations::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;
+        Ok((updated, stored))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(LocationUpdated {
+        updated,
+        location: stored.into(),
+        prompts: Vec::new(),
+    }))
+}

@@ -1,0 +1,158 @@
+//! HTTP routes: one table lists every route, and both the server and the OpenAPI test read it.
+
+mod admin;
+mod auth;
+pub mod caller;
+mod contacts;
+pub mod dto;
+pub mod extract;
+mod fallback;
+mod health;
+mod me;
+mod throttle;
+
+use std::collections::BTreeMap;
+
+use actix_web::http::Method;
+use actix_web::{FromRequest, Handler, Responder, web};
+
+use crate::db::DbConn;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub use fallback::{method_not_allowed, not_found, path_error, query_error};
+
+/// One served route: method, path (OpenAPI syntax) and the handler's name, which is also the
+/// OpenAPI `operationId`.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    make: Box<dyn Fn() -> actix_web::Route + Send + Sync>,
+}
+
+impl Route {
+    fn new<F, Args>(
+        method: Method,
+        path: &'static str,
+        operation_id: &'static str,
+        handler: F,
+    ) -> Self
+    where
+        F: Handler<Args> + Clone + Send + Sync + 'static,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route_method = method.clone();
+        let make = Box::new(move || web::method(route_method.clone()).to(handler.clone()));
+        Self {
+            method,
+            path,
+            operation_id,
+            make,
+        }
+    }
+}
+
+/// Every route this server answers.
+pub fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        Route::new(M::GET, "/healthz", "get_healthz", health::get_healthz),
+        Route::new(M::GET, "/readyz", "get_readyz", health::get_readyz),
+        Route::new(M::GET, "/openapi.yaml", "get_openapi", health::get_openapi),
+        Route::new(
+            M::POST,
+            "/v1/auth/register",
+            "register_account",
+            auth::register_account,
+        ),
+        Route::new(M::POST, "/v1/auth/login", "login", auth::login),
+        Route::new(
+            M::POST,
+            "/v1/auth/refresh",
+            "refresh_session",
+            auth::refresh_session,
+        ),
+        Route::new(M::POST, "/v1/auth/logout", "logout", auth::logout),
+        Route::new(M::GET, "/v1/me", "get_me", me::get_me),
+        Route::new(M::PATCH, "/v1/me", "update_me", me::update_me),
+        Route::new(M::DELETE, "/v1/me", "delete_me", me::delete_me),
+        Route::new(
+            M::PUT,
+            "/v1/me/location",
+            "update_location",
+            me::update_location,
+        ),
+        Route::new(
+            M::GET,
+            "/v1/me/contacts",
+            "list_contacts",
+            contacts::list_contacts,
+        ),
+        Route::new(
+            M::POST,
+            "/v1/me/contacts",
+            "create_contact",
+            contacts::create_contact,
+        ),
+        Route::new(
+            M::DELETE,
+            "/v1/me/contacts/{id}",
+            "delete_contact",
+            contacts::delete_contact,
+        ),
+        Route::new(
+            M::POST,
+            "/v1/admin/users/{id}/roles",
+            "grant_role",
+            admin::grant_role,
+        ),
+        Route::new(
+            M::DELETE,
+            "/v1/admin/users/{id}/roles/{role}",
+            "revoke_role",
+            admin::revoke_role,
+        ),
+    ]
+}
+
+/// Registers every route, one actix resource per path so that a known path with an unknown
+/// method answers 405 with `Allow`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut by_path: BTreeMap<&'static str, Vec<Route>> = BTreeMap::new();
+    for route in routes() {
+        by_path.entry(route.path).or_default().push(route);
+    }
+    for (path, routes) in by_path {
+        let allow = routes
+            .iter()
+            .map(|r| r.method.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut resource = web::resource(path);
+        for route in &routes {
+            resource = resource.route((route.make)());
+        }
+        resource = resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { method_not_allowed(allow) }
+        }));
+        cfg.service(resource);
+    }
+}
+
+/// Runs `f` with a pooled connection on the blocking thread pool: diesel is synchronous and
+/// must never hold up an actix worker.
+pub async fn db<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(crate::db::DbError::Unavailable)?;
+        f(&mut conn)
+    })
+    .await?
+}

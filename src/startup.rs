@@ -1,0 +1,154 @@
+//! Builds the application: database, pool, HTTP server and background workers.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use anyhow::Context;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::auth::{PasswordHasher, TokenKeys};
+use crate::config::Config;
+use crate::db::{self, DbPool};
+use crate::error::{PROBLEM_JSON, status_problem};
+use crate::routes;
+use crate::worker::Workers;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub pool: DbPool,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+}
+
+/// A bound, migrated, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Migrates the database, opens the pool and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let state = web::Data::new(open_state(config).await?);
+        let listener = TcpListener::bind(state.config.listen).with_context(|| {
+            format!(
+                "cannot listen on {} (SAFECHECK_LISTEN)",
+                state.config.listen
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let server_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(server_state.clone())
+                .app_data(web::QueryConfig::default().error_handler(routes::query_error))
+                .app_data(web::PathConfig::default().error_handler(routes::path_error))
+                .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+                .wrap(actix_web::middleware::from_fn(request_id_header))
+                .wrap(TracingLogger::default())
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)?
+        // Signals are ours: `serve` stops the server and then the workers, in that order.
+        .disable_signals()
+        .shutdown_timeout(30);
+        if state.config.http_workers > 0 {
+            server = server.workers(state.config.http_workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves HTTP and runs the background workers until the server is stopped; then stops the
+    /// workers after their current item.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let workers = Workers::start(&self.state.config, self.state.pool.clone());
+        let served = self.server.await;
+        workers.stop().await;
+        served.context("HTTP server failed")
+    }
+}
+
+/// Prepares the database (WAL, migrations) and opens the pool.
+pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
+    let url = config.database_url.clone();
+    let applied = tokio::task::spawn_blocking(move || db::prepare(&url))
+        .await?
+        .with_context(|| {
+            format!(
+                "cannot prepare the database at {}",
+                config.database_url.describe()
+            )
+        })?;
+    for name in &applied {
+        tracing::info!(migration = %name, "applied migration");
+    }
+    let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout);
+    let tokens = TokenKeys::from_config(&config)?;
+    let passwords = PasswordHasher::new(config.argon2)?;
+    Ok(AppState {
+        config: Arc::new(config),
+        pool,
+        tokens,
+        passwords,
+    })
+}
+
+/// Echoes the request id tracing-actix-web assigned, so a client can quote it in a report.
+async fn request_id_header(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let request_id = req.extensions().get::<RequestId>().copied();
+    let mut res = next.call(req).await?;
+    if let Some(id) = request_id
+        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+    {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}
+
+/// Gives every error response that has no problem document one (actix's own 4xx, for example).
+fn problem_for_bare_errors<B>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let (req, old) = res.into_parts();
+    let mut new = status_problem(old.status());
+    for name in [header::RETRY_AFTER, header::ALLOW, header::WWW_AUTHENTICATE] {
+        if let Some(value) = old.headers().get(&name) {
+            new.headers_mut().insert(name, value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, new).map_into_right_body(),
+    ))
+}

@@ -1,0 +1,217 @@
+//! `spawn_app()`: the real server on port 0, with its own database and SMTP sink.
+
+use std::time::Duration;
+
+use safecheck::config::Config;
+use safecheck::db::DatabaseUrl;
+use safecheck::startup::Application;
+use serde_json::Value;
+
+pub use crate::support::chaos_proxy::ChaosProxy;
+pub use crate::support::smtp_sink::SmtpSink;
+use crate::support::test_db::TestDb;
+
+/// The JWT secret every test app signs with.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+
+/// A running app and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub smtp: SmtpSink,
+    pub proxy: Option<ChaosProxy>,
+    pub config: Config,
+    pub db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+/// How to set a test app up.
+#[derive(Default)]
+pub struct Options {
+    /// Put a cuttable proxy between the app and PostgreSQL.
+    pub db_proxy: bool,
+    /// Extra environment-style settings, applied over the test defaults.
+    pub env: Vec<(&'static str, String)>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDb::create(dir.path());
+    let smtp = SmtpSink::start().await;
+    let proxy = match (options.db_proxy, db.pg_host_port()) {
+        (true, Some(target)) => Some(ChaosProxy::start(target).await),
+        _ => None,
+    };
+    let database_url = db.url(proxy.as_ref().map(|p| p.addr.to_string()).as_deref());
+    let mut env: Vec<(&'static str, String)> = vec![
+        ("SAFECHECK_DATABASE_URL", database_url),
+        ("SAFECHECK_LISTEN", "127.0.0.1:0".into()),
+        ("SAFECHECK_DATA_DIR", dir.path().display().to_string()),
+        ("SAFECHECK_JWT_SECRET", TEST_JWT_SECRET.into()),
+        ("SAFECHECK_SMTP_URL", smtp.url()),
+        ("SAFECHECK_PUBLIC_URL", "https://safecheck.test".into()),
+        ("SAFECHECK_HTTP_WORKERS", "2".into()),
+        ("SAFECHECK_DB_POOL_SIZE", "4".into()),
+        ("SAFECHECK_DB_TIMEOUT_MS", "1500".into()),
+        // Cheap hashing keeps the suite fast; the production cost is the config default.
+        ("SAFECHECK_ARGON2_MEMORY_KIB", "256".into()),
+        ("SAFECHECK_ARGON2_ITERATIONS", "1".into()),
+    ];
+    env.extend(options.env);
+    let config = Config::from_lookup(|name| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("test configuration");
+    if std::env::var_os("TEST_LOG").is_some() {
+        safecheck::telemetry::init(config.log_format);
+    }
+    let app = Application::build(config.clone()).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        smtp,
+        proxy,
+        config,
+        db,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub fn database_url(&self) -> &DatabaseUrl {
+        &self.config.database_url
+    }
+}
+
+/// Reads a problem document, checking its media type and that `status` matches.
+pub async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["type"].is_string() && body["detail"].is_string());
+    body
+}
+
+/// The field names a problem document's `errors` lists.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A registered, logged-in user.
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    /// Registers an account over HTTP and returns the response.
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> reqwest::Response {
+        self.post_json(
+            "/v1/auth/register",
+            &serde_json::json!({ "email": email, "password": password, "display_name": name }),
+        )
+        .await
+    }
+
+    /// Logs in over HTTP and returns the response.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/v1/auth/login",
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// A new user, registered and logged in.
+    pub async fn new_user(&self) -> TestUser {
+        self.new_user_with_role("user").await
+    }
+
+    /// A new user with `role` (set in the database, as `safecheck user grant` does), logged in.
+    pub async fn new_user_with_role(&self, role: &str) -> TestUser {
+        let email = format!("{}@example.org", uuid::Uuid::new_v4().simple());
+        let password = "a good long password".to_owned();
+        let response = self.register(&email, &password, "Test User").await;
+        assert_eq!(response.status(), 201, "register");
+        let id = response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if role != "user" {
+            let mut conn = safecheck::db::pool_connect(self.database_url()).unwrap();
+            safecheck::db::users::set_role(&mut conn, &id, role, safecheck::db::now()).unwrap();
+        }
+        let tokens: Value = self.login(&email, &password).await.json().await.unwrap();
+        TestUser {
+            id,
+            email,
+            password,
+            access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A request with the user's bearer token.
+    pub fn authed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &TestUser,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&user.access_token)
+    }
+}

@@ -1,0 +1,21 @@
+//! The integration suite: the real server over HTTP, on SQLite or (with `TEST_DATABASE_URL`)
+//! PostgreSQL, with a real SMTP server on loopback.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
+mod helpers;
+mod support;
+
+mod accounts;
+mod contacts;
+mod health;
+mod me;
+mod migrations;
+mod openapi;
+mod problems;
+mod roles;
+mod smtp_harness;
+mod tokens;

@@ -1,0 +1,88 @@
+//! The contract and the router stay in step: every served route is in `api-spec/openapi.yaml`
+//! with its handler's name as `operationId`, and every route in the spec is served.
+
+use std::collections::BTreeSet;
+
+use serde_yaml::Value;
+
+const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
+
+fn spec() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/api-spec/openapi.yaml"
+    ))
+    .expect("api-spec/openapi.yaml");
+    serde_yaml::from_str(&text).expect("the spec is YAML")
+}
+
+fn spec_operations() -> BTreeSet<(String, String, String)> {
+    let spec = spec();
+    let paths = spec["paths"].as_mapping().expect("paths");
+    let mut operations = BTreeSet::new();
+    for (path, item) in paths {
+        for method in METHODS {
+            if let Some(operation) = item.get(method) {
+                let id = operation["operationId"]
+                    .as_str()
+                    .unwrap_or("(no operationId)");
+                operations.insert((
+                    method.to_uppercase(),
+                    path.as_str().unwrap().to_owned(),
+                    id.to_owned(),
+                ));
+            }
+        }
+    }
+    operations
+}
+
+fn served_operations() -> BTreeSet<(String, String, String)> {
+    safecheck::routes::routes()
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_string(),
+                r.path.to_owned(),
+                r.operation_id.to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_served_route_is_in_the_spec_and_every_spec_route_is_served() {
+    let spec = spec_operations();
+    let served = served_operations();
+    let missing_from_spec: Vec<_> = served.difference(&spec).collect();
+    let not_served: Vec<_> = spec.difference(&served).collect();
+    assert!(
+        missing_from_spec.is_empty(),
+        "served but not in the spec: {missing_from_spec:?}"
+    );
+    assert!(
+        not_served.is_empty(),
+        "in the spec but not served: {not_served:?}"
+    );
+}
+
+#[test]
+fn the_spec_is_openapi_3_1_with_a_problem_schema() {
+    let spec = spec();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(spec["components"]["schemas"]["Problem"].is_mapping());
+}
+
+#[tokio::test]
+async fn the_spec_is_served_at_openapi_yaml() {
+    let app = crate::helpers::spawn_app().await;
+    let response = app.get("/openapi.yaml").await;
+    assert_eq!(response.status(), 200);
+    let served = response.text().await.unwrap();
+    let on_disk = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/api-spec/openapi.yaml"
+    ))
+    .unwrap();
+    assert_eq!(served, on_disk);
+}

@@ -1,0 +1,200 @@
+//! A real SMTP server on 127.0.0.1:0 that keeps what it receives, for tests to read back.
+//! It speaks enough RFC 5321 for lettre (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) and can be
+//! told to answer the next DATA commands with chosen replies (451, 550, ...).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One message as the sink received it.
+#[derive(Clone, Debug)]
+pub struct ReceivedMail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The raw message: headers, blank line, body (dot-unstuffed).
+    pub data: String,
+}
+
+impl ReceivedMail {
+    /// The first header of that name, unfolded.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.data.split("\r\n\r\n").next().unwrap_or("");
+        let mut value: Option<String> = None;
+        for line in head.split("\r\n") {
+            if let Some(current) = value.as_mut() {
+                if line.starts_with(' ') || line.starts_with('\t') {
+                    current.push_str(line.trim_start());
+                    continue;
+                }
+                break;
+            }
+            if let Some((key, rest)) = line.split_once(':')
+                && key.eq_ignore_ascii_case(name)
+            {
+                value = Some(rest.trim().to_owned());
+            }
+        }
+        value
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    mail: Vec<ReceivedMail>,
+    /// Replies for the next DATA terminations, in order; when empty, 250.
+    data_replies: VecDeque<String>,
+    connections: usize,
+}
+
+/// The sink; dropping it stops nothing (its task ends with the test's runtime).
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind smtp sink");
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let accept_shared = shared.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                accept_shared.lock().unwrap().connections += 1;
+                tokio::spawn(session(stream, accept_shared.clone()));
+            }
+        });
+        Self { addr, shared }
+    }
+
+    /// `smtp://` URL for the app, without TLS (loopback).
+    pub fn url(&self) -> String {
+        format!("smtp://{}?tls=none", self.addr)
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.shared.lock().unwrap().mail.clone()
+    }
+
+    /// Makes the next DATA commands answer these replies (e.g. "451 4.3.0 try later").
+    pub fn reply_to_next_data(&self, replies: &[&str]) {
+        let mut shared = self.shared.lock().unwrap();
+        shared
+            .data_replies
+            .extend(replies.iter().map(|r| (*r).to_owned()));
+    }
+
+    /// Waits until at least `count` messages arrived, or `timeout` passed; returns them all.
+    pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let mail = self.received();
+            if mail.len() >= count || tokio::time::Instant::now() >= deadline {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut from = String::new();
+    let mut to = Vec::new();
+    if write
+        .write_all(b"220 sink.test ESMTP ready\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let command = line.trim_end().to_owned();
+        let upper = command.to_ascii_uppercase();
+        let reply: String = if upper.starts_with("EHLO") {
+            "250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING".into()
+        } else if upper.starts_with("HELO") {
+            "250 sink.test".into()
+        } else if upper.starts_with("MAIL FROM:") {
+            from = address(&command[10..]);
+            to.clear();
+            "250 2.1.0 ok".into()
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(address(&command[8..]));
+            "250 2.1.5 ok".into()
+        } else if upper == "DATA" {
+            if write
+                .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let mut data = String::new();
+            loop {
+                let mut body_line = String::new();
+                match lines.read_line(&mut body_line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if body_line == ".\r\n" || body_line == ".\n" {
+                    break;
+                }
+                let unstuffed = body_line.strip_prefix('.').unwrap_or(&body_line);
+                data.push_str(unstuffed);
+            }
+            let mut guard = shared.lock().unwrap();
+            match guard.data_replies.pop_front() {
+                Some(reply) => reply,
+                None => {
+                    guard.mail.push(ReceivedMail {
+                        from: from.clone(),
+                        to: to.clone(),
+                        data,
+                    });
+                    "250 2.0.0 queued".into()
+                }
+            }
+        } else if upper == "RSET" {
+            from.clear();
+            to.clear();
+            "250 2.0.0 ok".into()
+        } else if upper == "NOOP" {
+            "250 2.0.0 ok".into()
+        } else if upper == "QUIT" {
+            let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
+            return;
+        } else {
+            "502 5.5.2 command not recognised".into()
+        };
+        if write
+            .write_all(format!("{reply}\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn address(arg: &str) -> String {
+    let arg = arg.trim();
+    let start = arg.find('<').map_or(0, |i| i + 1);
+    let end = arg.find('>').unwrap_or(arg.len());
+    arg[start..end].to_owned()
+}

@@ -1,0 +1,175 @@
+//! Access token validation: only our HS256 tokens, unexpired, for our issuer and audience.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TEST_JWT_SECRET, TestApp, problem, spawn_app, spawn_app_with};
+
+fn claims(sub: &str) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({
+        "sub": sub, "role": "user", "iat": now, "exp": now + 600,
+        "iss": "https://safecheck.test", "aud": "safecheck-api", "jti": "t1",
+    })
+}
+
+fn sign(claims: &Value, secret: &str, kid: &str) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn me_with(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_rejected(app: &TestApp, token: &str) {
+    let response = me_with(app, token).await;
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    problem(response, 401).await;
+}
+
+#[tokio::test]
+async fn a_token_we_signed_is_accepted() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    assert_eq!(
+        me_with(&app, &sign(&claims(&user.id), TEST_JWT_SECRET, "k1"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_authorization_is_a_401() {
+    let app = spawn_app().await;
+    let response = app.get("/v1/me").await;
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    problem(response, 401).await;
+    let response = app
+        .client
+        .get(app.url("/v1/me"))
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 401).await;
+    assert_rejected(&app, "not.a.jwt").await;
+}
+
+#[tokio::test]
+async fn a_changed_payload_is_a_401() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let other = app.new_user().await;
+    let parts: Vec<&str> = user.access_token.split('.').collect();
+    let mut payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    payload["sub"] = json!(other.id);
+    payload["role"] = json!("admin");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    );
+    assert_rejected(&app, &forged).await;
+}
+
+#[tokio::test]
+async fn alg_none_is_a_401() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"k1"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims(&user.id).to_string());
+    assert_rejected(&app, &format!("{header}.{payload}.")).await;
+}
+
+#[tokio::test]
+async fn the_wrong_key_is_a_401() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    assert_rejected(
+        &app,
+        &sign(
+            &claims(&user.id),
+            "another-secret-another-secret-another-secret",
+            "k1",
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_token_is_a_401() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut expired = claims(&user.id);
+    let past = chrono::Utc::now().timestamp() - 3600;
+    expired["iat"] = json!(past - 900);
+    expired["exp"] = json!(past);
+    assert_rejected(&app, &sign(&expired, TEST_JWT_SECRET, "k1")).await;
+}
+
+#[tokio::test]
+async fn the_wrong_audience_or_issuer_is_a_401() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut wrong_aud = claims(&user.id);
+    wrong_aud["aud"] = json!("another-api");
+    assert_rejected(&app, &sign(&wrong_aud, TEST_JWT_SECRET, "k1")).await;
+    let mut wrong_iss = claims(&user.id);
+    wrong_iss["iss"] = json!("https://evil.test");
+    assert_rejected(&app, &sign(&wrong_iss, TEST_JWT_SECRET, "k1")).await;
+    let mut no_exp = claims(&user.id);
+    no_exp.as_object_mut().unwrap().remove("exp");
+    assert_rejected(&app, &sign(&no_exp, TEST_JWT_SECRET, "k1")).await;
+}
+
+#[tokio::test]
+async fn a_token_of_the_previous_key_works_during_rotation() {
+    let previous = "the-previous-secret-the-previous-secret-0001";
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_JWT_PREVIOUS_SECRET", previous.into())],
+        ..Default::default()
+    })
+    .await;
+    let user = app.new_user().await;
+    assert_eq!(
+        me_with(&app, &sign(&claims(&user.id), previous, "k0"))
+            .await
+            .status(),
+        200
+    );
+    // Without the previous key configured, the same token is refused.
+    let plain = spawn_app().await;
+    let other = plain.new_user().await;
+    assert_rejected(&plain, &sign(&claims(&other.id), previous, "k0")).await;
+}
+
+#[tokio::test]
+async fn a_deleted_accounts_token_is_a_401_at_once() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let response = app
+        .authed(reqwest::Method::DELETE, "/v1/me", &user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_rejected(&app, &user.access_token).await;
+    problem(app.login(&user.email, &user.password).await, 401).await;
+}
