@@ -44,6 +44,12 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// Login throttling.
     pub login_throttle: LoginThrottle,
+    /// Locations older than this at activation are not prompted.
+    pub location_staleness: Duration,
+    /// Candidate users read per fan-out chunk.
+    pub fanout_chunk: i64,
+    /// Whether this process runs the background jobs (`serve` and `worker` do by default).
+    pub run_workers: bool,
 }
 
 /// One HMAC key for HS256 access tokens, named by its `kid`.
@@ -199,6 +205,13 @@ impl Config {
                 max_failures_per_ip: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_IP", 50)?,
                 window: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_WINDOW_SECS", 900)?),
             },
+            location_staleness: Duration::from_secs(positive(
+                &get,
+                "SAFECHECK_LOCATION_STALENESS_SECS",
+                24 * 3600,
+            )?),
+            fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
+            run_workers: parse(&get, "SAFECHECK_RUN_WORKERS", Some(true))?,
         })
     }
 

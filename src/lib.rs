@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod incidents;
 pub mod jobs;
 pub mod routes;
 pub mod secret_file;

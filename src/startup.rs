@@ -11,11 +11,17 @@ use anyhow::Context;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::auth::{PasswordHasher, TokenKeys};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{PROBLEM_JSON, status_problem};
+use crate::incidents::ActiveAreas;
 use crate::routes;
 use crate::worker::Workers;
+
+/// How stale the in-memory list of active areas may be: another process's activation or
+/// resolution is seen within this time.
+const ACTIVE_AREAS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What every handler can reach.
 pub struct AppState {
@@ -23,6 +29,8 @@ pub struct AppState {
     pub pool: DbPool,
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,
+    pub clock: Arc<dyn Clock>,
+    pub active_areas: ActiveAreas,
 }
 
 /// A bound, migrated, ready-to-run server.
@@ -35,7 +43,12 @@ pub struct Application {
 impl Application {
     /// Migrates the database, opens the pool and binds the listener (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let state = web::Data::new(open_state(config).await?);
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], reading time from `clock` (tests move it forward).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let state = web::Data::new(open_state(config, clock).await?);
         let listener = TcpListener::bind(state.config.listen).with_context(|| {
             format!(
                 "cannot listen on {} (SAFECHECK_LISTEN)",
@@ -82,7 +95,11 @@ impl Application {
     /// Serves HTTP and runs the background workers until the server is stopped; then stops the
     /// workers after their current item.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let workers = Workers::start(&self.state.config, self.state.pool.clone());
+        let workers = Workers::start(
+            &self.state.config,
+            self.state.pool.clone(),
+            &self.state.clock,
+        );
         let served = self.server.await;
         workers.stop().await;
         served.context("HTTP server failed")
@@ -90,7 +107,7 @@ impl Application {
 }
 
 /// Prepares the database (WAL, migrations) and opens the pool.
-pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
+pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let url = config.database_url.clone();
     let applied = tokio::task::spawn_blocking(move || db::prepare(&url))
         .await?
@@ -111,6 +128,8 @@ pub async fn open_state(config: Config) -> anyhow::Result<AppState> {
         pool,
         tokens,
         passwords,
+        clock,
+        active_areas: ActiveAreas::new(ACTIVE_AREAS_MAX_AGE),
     })
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
 
@@ -37,8 +38,12 @@ pub struct Workers {
 
 impl Workers {
     /// Starts every background job of this service.
-    pub fn start(config: &Arc<Config>, pool: DbPool) -> Self {
-        let jobs: Vec<Arc<dyn Job>> = crate::jobs::all(config);
+    pub fn start(config: &Arc<Config>, pool: DbPool, clock: &Arc<dyn Clock>) -> Self {
+        if !config.run_workers {
+            tracing::warn!("SAFECHECK_RUN_WORKERS=false: no background jobs in this process");
+            return Self::start_jobs(Vec::new(), pool);
+        }
+        let jobs: Vec<Arc<dyn Job>> = crate::jobs::all(config, clock);
         Self::start_jobs(jobs, pool)
     }
 

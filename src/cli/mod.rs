@@ -2,7 +2,11 @@
 
 mod user;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+
+use crate::clock::SystemClock;
 
 use crate::config::Config;
 use crate::startup::{Application, open_state};
@@ -60,8 +64,8 @@ pub async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Worker => {
             announce_jwt_secret(&mut config)?;
-            let state = open_state(config).await?;
-            let workers = Workers::start(&state.config, state.pool.clone());
+            let state = open_state(config, Arc::new(SystemClock)).await?;
+            let workers = Workers::start(&state.config, state.pool.clone(), &state.clock);
             tracing::info!("worker running; SIGTERM or Ctrl-C stops it");
             wait_for_shutdown_signal().await;
             workers.stop().await;

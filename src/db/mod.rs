@@ -169,9 +169,12 @@ mod tests {
     }
 }
 
+pub mod audit;
 pub mod contacts;
+pub mod incidents;
 pub mod locations;
 pub mod login_failures;
+pub mod prompts;
 pub mod refresh_tokens;
 pub mod users;
 

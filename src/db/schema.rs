@@ -61,10 +61,60 @@ diesel::joinable!(user_locations -> users (user_id));
 diesel::joinable!(contacts -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        title -> Text,
+        description -> Nullable<Text>,
+        area -> Text,
+        status -> Text,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<Text>,
+        resolution -> Nullable<Text>,
+        location_cutoff -> Timestamp,
+        fanout_cursor -> Nullable<Text>,
+        fanout_done -> Bool,
+        fanout_prompts -> BigInt,
+        fanout_lease_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    prompts (incident_id, user_id) {
+        incident_id -> Text,
+        user_id -> Text,
+        source -> Text,
+        created_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        closed_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        actor_email -> Nullable<Text>,
+        action -> Text,
+        incident_id -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::joinable!(prompts -> incidents (incident_id));
+diesel::joinable!(prompts -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     user_locations,
     contacts,
     refresh_tokens,
-    login_failures
+    login_failures,
+    incidents,
+    prompts,
+    audit_log,
 );

@@ -1,10 +1,12 @@
 //! Pure types and rules: no I/O. Each parse function returns a field error naming what is wrong.
 
 pub mod account;
+pub mod area;
 pub mod email;
 pub mod location;
 
 pub use account::{DisplayName, Locale, Password, Role};
+pub use area::{Area, BoundingBox};
 pub use email::Email;
 pub use location::Fix;
 

@@ -1,16 +1,12 @@
 //! Response bodies shared by several routes. Diesel rows are never serialized directly.
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::db::contacts::ContactRow;
 use crate::db::locations::LocationRow;
 use crate::db::users::UserRow;
 
-/// A stored UTC time as RFC 3339 with a `Z`.
-pub fn rfc3339(at: NaiveDateTime) -> String {
-    DateTime::<Utc>::from_naive_utc_and_offset(at, Utc).to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+pub use crate::clock::rfc3339;
 
 /// A user's own profile.
 #[derive(Serialize)]

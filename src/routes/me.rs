@@ -13,6 +13,7 @@ use crate::routes::caller::Caller;
 use crate::routes::db as with_db;
 use crate::routes::dto::{LocationDto, UserDto};
 use crate::routes::extract::Json;
+use crate::routes::prompts::{PromptDto, prompt_arrival};
 use crate::startup::AppState;
 
 /// The profile and the stored location.
@@ -163,7 +164,7 @@ pub struct LocationUpdated {
     updated: bool,
     location: LocationDto,
     /// Prompts created because this fix entered an active incident's area.
-    prompts: Vec<serde_json::Value>,
+    prompts: Vec<PromptDto>,
 }
 
 /// `PUT /v1/me/location`: keeps only the latest fix; an older fix is ignored, not an error.
@@ -180,7 +181,8 @@ pub async fn update_location(
         Utc::now(),
     )
     .map_err(ApiError::Validation)?;
-    let (updated, stored) = with_db(&state, move |conn| {
+    let arrival_state = state.clone();
+    let (updated, stored, prompts) = with_db(&state, move |conn| {
         let row = LocationRow {
             user_id: caller.id.clone(),
             lat: fix.lat,
@@ -191,12 +193,25 @@ pub async fn update_location(
         };
         let updated = db::locations::upsert_if_newer(conn, &row)?;
         let stored = db::locations::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;
-        Ok((updated, stored))
+        // Only a fix that became the latest can put the user inside an area.
+        let prompts = if updated {
+            prompt_arrival(
+                &arrival_state,
+                conn,
+                &caller.id,
+                row.lat,
+                row.lon,
+                row.recorded_at,
+            )?
+        } else {
+            Vec::new()
+        };
+        Ok((updated, stored, prompts))
     })
     .await?;
     Ok(HttpResponse::Ok().json(LocationUpdated {
         updated,
         location: stored.into(),
-        prompts: Vec::new(),
+        prompts,
     }))
 }

@@ -1,6 +1,7 @@
 //! HTTP routes: one table lists every route, and both the server and the OpenAPI test read it.
 
 mod admin;
+mod audit;
 mod auth;
 pub mod caller;
 mod contacts;
@@ -8,7 +9,10 @@ pub mod dto;
 pub mod extract;
 mod fallback;
 mod health;
+mod incidents;
 mod me;
+mod paging;
+mod prompts;
 mod throttle;
 
 use std::collections::BTreeMap;
@@ -55,65 +59,32 @@ impl Route {
 }
 
 /// Every route this server answers.
+#[rustfmt::skip] // one route a line reads as the table it is
 pub fn routes() -> Vec<Route> {
     use Method as M;
     vec![
         Route::new(M::GET, "/healthz", "get_healthz", health::get_healthz),
         Route::new(M::GET, "/readyz", "get_readyz", health::get_readyz),
         Route::new(M::GET, "/openapi.yaml", "get_openapi", health::get_openapi),
-        Route::new(
-            M::POST,
-            "/v1/auth/register",
-            "register_account",
-            auth::register_account,
-        ),
+        Route::new(M::POST, "/v1/auth/register", "register_account", auth::register_account),
         Route::new(M::POST, "/v1/auth/login", "login", auth::login),
-        Route::new(
-            M::POST,
-            "/v1/auth/refresh",
-            "refresh_session",
-            auth::refresh_session,
-        ),
+        Route::new(M::POST, "/v1/auth/refresh", "refresh_session", auth::refresh_session),
         Route::new(M::POST, "/v1/auth/logout", "logout", auth::logout),
         Route::new(M::GET, "/v1/me", "get_me", me::get_me),
         Route::new(M::PATCH, "/v1/me", "update_me", me::update_me),
         Route::new(M::DELETE, "/v1/me", "delete_me", me::delete_me),
-        Route::new(
-            M::PUT,
-            "/v1/me/location",
-            "update_location",
-            me::update_location,
-        ),
-        Route::new(
-            M::GET,
-            "/v1/me/contacts",
-            "list_contacts",
-            contacts::list_contacts,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/me/contacts",
-            "create_contact",
-            contacts::create_contact,
-        ),
-        Route::new(
-            M::DELETE,
-            "/v1/me/contacts/{id}",
-            "delete_contact",
-            contacts::delete_contact,
-        ),
-        Route::new(
-            M::POST,
-            "/v1/admin/users/{id}/roles",
-            "grant_role",
-            admin::grant_role,
-        ),
-        Route::new(
-            M::DELETE,
-            "/v1/admin/users/{id}/roles/{role}",
-            "revoke_role",
-            admin::revoke_role,
-        ),
+        Route::new(M::PUT, "/v1/me/location", "update_location", me::update_location),
+        Route::new(M::GET, "/v1/me/contacts", "list_contacts", contacts::list_contacts),
+        Route::new(M::POST, "/v1/me/contacts", "create_contact", contacts::create_contact),
+        Route::new(M::DELETE, "/v1/me/contacts/{id}", "delete_contact", contacts::delete_contact),
+        Route::new(M::GET, "/v1/me/prompts", "list_prompts", prompts::list_prompts),
+        Route::new(M::POST, "/v1/incidents", "create_incident", incidents::create_incident),
+        Route::new(M::GET, "/v1/incidents", "list_incidents", incidents::list_incidents),
+        Route::new(M::GET, "/v1/incidents/{id}", "get_incident", incidents::get_incident),
+        Route::new(M::POST, "/v1/incidents/{id}/resolve", "resolve_incident", incidents::resolve_incident),
+        Route::new(M::GET, "/v1/audit", "list_audit", audit::list_audit),
+        Route::new(M::POST, "/v1/admin/users/{id}/roles", "grant_role", admin::grant_role),
+        Route::new(M::DELETE, "/v1/admin/users/{id}/roles/{role}", "revoke_role", admin::revoke_role),
     ]
 }
 

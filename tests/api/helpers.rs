@@ -1,7 +1,9 @@
 //! `spawn_app()`: the real server on port 0, with its own database and SMTP sink.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use safecheck::clock::OffsetClock;
 use safecheck::config::Config;
 use safecheck::db::DatabaseUrl;
 use safecheck::startup::Application;
@@ -22,6 +24,8 @@ pub struct TestApp {
     pub proxy: Option<ChaosProxy>,
     pub config: Config,
     pub db: TestDb,
+    /// The app's clock; `clock.advance(..)` moves its time forward.
+    pub clock: Arc<OffsetClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -72,9 +76,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         safecheck::telemetry::init(config.log_format);
     }
-    let app = Application::build(config.clone()).await.expect("build app");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let clock = Arc::new(OffsetClock::default());
+    let address = start(config.clone(), clock.clone()).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
@@ -87,8 +90,19 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         proxy,
         config,
         db,
+        clock,
         _dir: dir,
     }
+}
+
+/// Builds and starts an app; returns its base URL.
+async fn start(config: Config, clock: Arc<OffsetClock>) -> String {
+    let app = Application::build_with_clock(config, clock)
+        .await
+        .expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
 }
 
 impl TestApp {
@@ -115,6 +129,20 @@ impl TestApp {
 
     pub fn database_url(&self) -> &DatabaseUrl {
         &self.config.database_url
+    }
+
+    /// Another server process over the same database (a restart, or a second replica), with
+    /// `env` changes; returns its base URL. It shares this app's clock.
+    pub async fn spawn_sibling(&self, env: &[(&str, &str)]) -> String {
+        let base = self.config.clone();
+        let config = Config::from_lookup(|name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| setting_of(&base, name))
+        })
+        .expect("sibling configuration");
+        start(config, self.clock.clone()).await
     }
 }
 
@@ -214,4 +242,105 @@ impl TestApp {
             .request(method, self.url(path))
             .bearer_auth(&user.access_token)
     }
+}
+
+/// The settings a sibling inherits from the first app (its database, secret, sink).
+fn setting_of(config: &Config, name: &str) -> Option<String> {
+    use secrecy::ExposeSecret;
+    match name {
+        "SAFECHECK_DATABASE_URL" => Some(match &config.database_url {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DatabaseUrl::Postgresql(url) => url.clone(),
+        }),
+        "SAFECHECK_LISTEN" => Some("127.0.0.1:0".into()),
+        "SAFECHECK_DATA_DIR" => Some(config.data_dir.display().to_string()),
+        "SAFECHECK_JWT_SECRET" => Some(TEST_JWT_SECRET.into()),
+        "SAFECHECK_SMTP_URL" => config
+            .smtp_url
+            .as_ref()
+            .map(|u| u.expose_secret().to_owned()),
+        "SAFECHECK_PUBLIC_URL" => Some(config.public_url.clone()),
+        "SAFECHECK_HTTP_WORKERS" => Some("2".into()),
+        "SAFECHECK_DB_POOL_SIZE" => Some("4".into()),
+        "SAFECHECK_ARGON2_MEMORY_KIB" => Some("256".into()),
+        "SAFECHECK_ARGON2_ITERATIONS" => Some("1".into()),
+        "SAFECHECK_FANOUT_CHUNK" => Some(config.fanout_chunk.to_string()),
+        _ => None,
+    }
+}
+
+impl TestApp {
+    /// Reports a location fix for the user; returns the response body.
+    pub async fn put_location(&self, user: &TestUser, lat: f64, lon: f64) -> Value {
+        let response = self
+            .authed(reqwest::Method::PUT, "/v1/me/location", user)
+            .json(&serde_json::json!({ "lat": lat, "lon": lon }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "put location");
+        response.json().await.unwrap()
+    }
+
+    /// POSTs an incident as `operator`.
+    pub async fn create_incident(&self, operator: &TestUser, body: &Value) -> reqwest::Response {
+        self.authed(reqwest::Method::POST, "/v1/incidents", operator)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Activates an incident and waits until its fan-out is complete; returns the incident.
+    pub async fn activate(&self, operator: &TestUser, body: &Value) -> Value {
+        let response = self.create_incident(operator, body).await;
+        assert_eq!(response.status(), 201, "activate");
+        let incident: Value = response.json().await.unwrap();
+        self.wait_for_fanout(operator, incident["id"].as_str().unwrap())
+            .await
+    }
+
+    /// Polls the incident until its fan-out is complete (10 s at most).
+    pub async fn wait_for_fanout(&self, operator: &TestUser, id: &str) -> Value {
+        for _ in 0..200 {
+            let incident: Value = self
+                .authed(
+                    reqwest::Method::GET,
+                    &format!("/v1/incidents/{id}"),
+                    operator,
+                )
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if incident["fanout"]["complete"] == true {
+                return incident;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the fan-out of {id} did not complete");
+    }
+
+    /// The user's open prompts.
+    pub async fn prompts(&self, user: &TestUser) -> Vec<Value> {
+        let body: Value = self
+            .authed(reqwest::Method::GET, "/v1/me/prompts", user)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["items"].as_array().unwrap().clone()
+    }
+}
+
+/// A Paris circle of 1.5 km around Place de la République-ish.
+pub fn paris_circle(title: &str) -> Value {
+    serde_json::json!({
+        "title": title,
+        "area": { "type": "Circle", "center": { "lat": 48.8630, "lon": 2.3708 }, "radius_m": 1500 }
+    })
 }

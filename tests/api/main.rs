@@ -11,7 +11,9 @@ mod support;
 
 mod accounts;
 mod contacts;
+mod fanout;
 mod health;
+mod incidents;
 mod me;
 mod migrations;
 mod openapi;

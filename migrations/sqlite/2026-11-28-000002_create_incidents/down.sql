@@ -1,0 +1,4 @@
+-- Undoes create_incidents.
+DROP TABLE audit_log;
+DROP TABLE prompts;
+DROP TABLE incidents;

@@ -1,0 +1,238 @@
+//! Incidents: create, read, page, resolve, expire, and the fan-out's progress.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::{incidents, prompts};
+
+pub const ACTIVE: &str = "active";
+pub const RESOLVED: &str = "resolved";
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = incidents)]
+pub struct IncidentRow {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub area: String,
+    pub status: String,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub resolved_by: Option<String>,
+    pub resolution: Option<String>,
+    pub location_cutoff: NaiveDateTime,
+    pub fanout_cursor: Option<String>,
+    pub fanout_done: bool,
+    pub fanout_prompts: i64,
+    pub fanout_lease_until: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConn, row: &IncidentRow) -> QueryResult<()> {
+    diesel::insert_into(incidents::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<IncidentRow>> {
+    incidents::table
+        .find(id)
+        .select(IncidentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A page position: the `(created_at, id)` of the last row seen.
+pub type Position = (NaiveDateTime, String);
+
+/// Newest first; `status` filters; `after` continues a previous page.
+pub fn page(
+    conn: &mut DbConn,
+    status: Option<&str>,
+    after: Option<&Position>,
+    limit: i64,
+) -> QueryResult<Vec<IncidentRow>> {
+    let mut query = incidents::table
+        .select(IncidentRow::as_select())
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(incidents::status.eq(status.to_owned()));
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            incidents::created_at.lt(*at).or(incidents::created_at
+                .eq(*at)
+                .and(incidents::id.lt(id.clone()))),
+        );
+    }
+    query
+        .order((incidents::created_at.desc(), incidents::id.desc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// Active incidents the user was prompted for, newest first (what a user may list).
+pub fn page_prompted(
+    conn: &mut DbConn,
+    user_id: &str,
+    after: Option<&Position>,
+    limit: i64,
+) -> QueryResult<Vec<IncidentRow>> {
+    let mut query = incidents::table
+        .inner_join(prompts::table)
+        .filter(prompts::user_id.eq(user_id.to_owned()))
+        .filter(incidents::status.eq(ACTIVE))
+        .select(IncidentRow::as_select())
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            incidents::created_at.lt(*at).or(incidents::created_at
+                .eq(*at)
+                .and(incidents::id.lt(id.clone()))),
+        );
+    }
+    query
+        .order((incidents::created_at.desc(), incidents::id.desc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// Every active incident (a handful at any time), for the late-arrival cache.
+pub fn active(conn: &mut DbConn) -> QueryResult<Vec<IncidentRow>> {
+    incidents::table
+        .filter(incidents::status.eq(ACTIVE))
+        .select(IncidentRow::as_select())
+        .load(conn)
+}
+
+/// Marks the incident resolved and closes its open prompts, in one transaction. Returns false
+/// when it was not active (already resolved or expired).
+pub fn resolve(
+    conn: &mut DbConn,
+    id: &str,
+    by: Option<&str>,
+    resolution: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        let changed = diesel::update(
+            incidents::table
+                .find(id)
+                .filter(incidents::status.eq(ACTIVE)),
+        )
+        .set((
+            incidents::status.eq(RESOLVED),
+            incidents::resolved_at.eq(now),
+            incidents::resolved_by.eq(by),
+            incidents::resolution.eq(resolution),
+        ))
+        .execute(conn)?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        diesel::update(
+            prompts::table
+                .filter(prompts::incident_id.eq(id))
+                .filter(prompts::closed_at.is_null()),
+        )
+        .set((
+            prompts::closed_at.eq(now),
+            prompts::closed_reason.eq("resolved"),
+        ))
+        .execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// Ids of active incidents whose `expires_at` has passed.
+pub fn due_to_expire(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<String>> {
+    incidents::table
+        .filter(incidents::status.eq(ACTIVE))
+        .filter(incidents::expires_at.le(now))
+        .select(incidents::id)
+        .load(conn)
+}
+
+/// Takes the fan-out of one unfinished active incident for `lease` (no other worker holds it).
+pub fn claim_fanout(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+) -> QueryResult<Option<IncidentRow>> {
+    let candidates: Vec<String> = incidents::table
+        .filter(incidents::status.eq(ACTIVE))
+        .filter(incidents::fanout_done.eq(false))
+        .filter(
+            incidents::fanout_lease_until
+                .is_null()
+                .or(incidents::fanout_lease_until.lt(now)),
+        )
+        .order(incidents::created_at.asc())
+        .select(incidents::id)
+        .limit(5)
+        .load(conn)?;
+    for id in candidates {
+        // The conditional update is the claim: only one worker's succeeds.
+        let claimed = diesel::update(
+            incidents::table.find(&id).filter(
+                incidents::fanout_lease_until
+                    .is_null()
+                    .or(incidents::fanout_lease_until.lt(now)),
+            ),
+        )
+        .set(incidents::fanout_lease_until.eq(lease_until))
+        .execute(conn)?;
+        if claimed == 1 {
+            return find(conn, &id);
+        }
+    }
+    Ok(None)
+}
+
+/// Inside a transaction: takes the incident row's write lock if it is still active, so a
+/// concurrent resolve waits for (or is waited on by) the caller. False when not active.
+pub fn lock_if_active(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    diesel::update(
+        incidents::table
+            .find(id)
+            .filter(incidents::status.eq(ACTIVE)),
+    )
+    .set(incidents::fanout_done.eq(incidents::fanout_done))
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
+/// Records a chunk of the fan-out: the cursor moves, the count grows, the lease is renewed (or
+/// released when done).
+pub fn advance_fanout(
+    conn: &mut DbConn,
+    id: &str,
+    cursor: Option<&str>,
+    inserted: i64,
+    done: bool,
+    lease_until: Option<NaiveDateTime>,
+) -> QueryResult<()> {
+    diesel::update(incidents::table.find(id))
+        .set((
+            incidents::fanout_cursor.eq(cursor),
+            incidents::fanout_prompts.eq(incidents::fanout_prompts + inserted),
+            incidents::fanout_done.eq(done),
+            incidents::fanout_lease_until.eq(lease_until),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Ends the fan-out of an incident that was resolved while it ran.
+pub fn stop_fanout(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    diesel::update(incidents::table.find(id))
+        .set((
+            incidents::fanout_done.eq(true),
+            incidents::fanout_lease_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -1,0 +1,160 @@
+//! The fan-out: every user whose fresh location lies inside an active incident's area gets one
+//! prompt. Background work in chunks; each chunk's prompts and the cursor past them commit in
+//! one transaction, so a crash or restart continues where it stopped, and the (incident, user)
+//! primary key makes a repeated chunk harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+
+use crate::clock::Clock;
+use crate::db::incidents::IncidentRow;
+use crate::db::{self, DbConn, DbPool};
+use crate::domain::Area;
+use crate::worker::{Job, Progress};
+
+/// How long a worker holds an incident's fan-out before another may take it over.
+const LEASE: chrono::Duration = chrono::Duration::seconds(30);
+
+/// The background job.
+pub struct FanOut {
+    pub clock: Arc<dyn Clock>,
+    /// Candidate users read per chunk.
+    pub chunk: i64,
+}
+
+impl Job for FanOut {
+    fn name(&self) -> &'static str {
+        "fanout"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_millis(250)
+    }
+
+    fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
+        let mut conn = pool.get()?;
+        let now = self.clock.now();
+        let Some(incident) = db::incidents::claim_fanout(&mut conn, now, now + LEASE)? else {
+            return Ok(Progress::Idle);
+        };
+        let area = parse_area(&incident)?;
+        let mut cursor = incident.fanout_cursor.clone();
+        // Work through the incident while we hold it; the lease is renewed with every chunk.
+        loop {
+            match run_chunk(
+                &mut conn,
+                &incident,
+                &area,
+                cursor.as_deref(),
+                self.chunk,
+                self.clock.now(),
+            )? {
+                Chunk::Continue { next_cursor } => cursor = Some(next_cursor),
+                Chunk::Finished => return Ok(Progress::More),
+            }
+        }
+    }
+}
+
+/// What one chunk did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Chunk {
+    /// More users may follow the cursor.
+    Continue { next_cursor: String },
+    /// Every user was visited, or the incident was resolved meanwhile.
+    Finished,
+}
+
+/// Reads up to `chunk` candidates after `cursor`, prompts those inside the area, and commits
+/// the prompts with the new cursor.
+pub fn run_chunk(
+    conn: &mut DbConn,
+    incident: &IncidentRow,
+    area: &Area,
+    cursor: Option<&str>,
+    chunk: i64,
+    now: NaiveDateTime,
+) -> anyhow::Result<Chunk> {
+    let candidates = db::locations::in_box_after(
+        conn,
+        &area.bounding_box(),
+        incident.location_cutoff,
+        cursor,
+        chunk,
+    )?;
+    let finished = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
+    let next_cursor = candidates
+        .last()
+        .map(|(id, _, _)| id.clone())
+        .or_else(|| cursor.map(str::to_owned));
+    let inside: Vec<String> = candidates
+        .into_iter()
+        .filter(|(_, lat, lon)| area.contains(*lat, *lon))
+        .map(|(id, _, _)| id)
+        .collect();
+    let lease = (!finished).then_some(now + LEASE);
+    let still_active = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        // The incident row is written first: it serialises with a concurrent resolve, and
+        // nothing is inserted for an incident that is no longer active.
+        if !db::incidents::lock_if_active(conn, &incident.id)? {
+            return Ok(false);
+        }
+        let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, "activation", now)?;
+        let inserted = i64::try_from(inserted).unwrap_or(i64::MAX);
+        db::incidents::advance_fanout(
+            conn,
+            &incident.id,
+            next_cursor.as_deref(),
+            inserted,
+            finished,
+            lease,
+        )?;
+        Ok(true)
+    })?;
+    if !still_active {
+        db::incidents::stop_fanout(conn, &incident.id)?;
+        return Ok(Chunk::Finished);
+    }
+    match (finished, next_cursor) {
+        (false, Some(next_cursor)) => Ok(Chunk::Continue { next_cursor }),
+        _ => {
+            tracing::info!(incident = %incident.id, "fan-out complete");
+            Ok(Chunk::Finished)
+        }
+    }
+}
+
+/// The incident's stored area.
+pub fn parse_area(incident: &IncidentRow) -> anyhow::Result<Area> {
+    let value: serde_json::Value = serde_json::from_str(&incident.area)?;
+    Area::parse(&value)
+        .map_err(|errors| anyhow::anyhow!("stored area of {} is invalid: {errors:?}", incident.id))
+}
+
+/// How many users the area would prompt now (a dry run): the fan-out's reading, without writes.
+pub fn count_inside(
+    conn: &mut DbConn,
+    area: &Area,
+    fresh_since: NaiveDateTime,
+    chunk: i64,
+) -> diesel::QueryResult<u64> {
+    let bbox = area.bounding_box();
+    let mut cursor: Option<String> = None;
+    let mut count = 0u64;
+    loop {
+        let candidates =
+            db::locations::in_box_after(conn, &bbox, fresh_since, cursor.as_deref(), chunk)?;
+        let finished = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
+        count += candidates
+            .iter()
+            .filter(|(_, lat, lon)| area.contains(*lat, *lon))
+            .count() as u64;
+        cursor = candidates.last().map(|(id, _, _)| id.clone());
+        if finished || cursor.is_none() {
+            return Ok(count);
+        }
+    }
+}

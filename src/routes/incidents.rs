@@ -1,0 +1,281 @@
+//! Incidents: activate (or dry-run), list, show, resolve.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::db::incidents::{ACTIVE, IncidentRow};
+use crate::db::{self, DbConn};
+use crate::domain::{Area, FieldError, Role};
+use crate::error::ApiError;
+use crate::incidents::{self, Actor, Resolved, fanout};
+use crate::routes::caller::Caller;
+use crate::routes::db as with_db;
+use crate::routes::dto::rfc3339;
+use crate::routes::extract::Json;
+use crate::routes::paging::{self, PageQuery};
+use crate::startup::AppState;
+
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+
+/// An incident as clients see it.
+#[derive(Serialize)]
+pub struct IncidentDto {
+    id: String,
+    title: String,
+    description: Option<String>,
+    area: Value,
+    status: String,
+    created_at: String,
+    expires_at: Option<String>,
+    resolved_at: Option<String>,
+    resolution: Option<String>,
+    fanout: FanoutDto,
+}
+
+#[derive(Serialize)]
+struct FanoutDto {
+    complete: bool,
+    prompts_created: i64,
+}
+
+impl From<IncidentRow> for IncidentDto {
+    fn from(row: IncidentRow) -> Self {
+        Self {
+            area: serde_json::from_str(&row.area).unwrap_or(Value::Null),
+            id: row.id,
+            title: row.title,
+            description: row.description,
+            status: row.status,
+            created_at: rfc3339(row.created_at),
+            expires_at: row.expires_at.map(rfc3339),
+            resolved_at: row.resolved_at.map(rfc3339),
+            resolution: row.resolution,
+            fanout: FanoutDto {
+                complete: row.fanout_done,
+                prompts_created: row.fanout_prompts,
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CreateIncidentBody {
+    title: String,
+    description: Option<String>,
+    area: Value,
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /v1/incidents` (operator): activates an incident and starts the fan-out (201), or with
+/// `dry_run` says how many users it would prompt and stores nothing but the audit record (200).
+pub async fn create_incident(
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateIncidentBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let now = state.clock.now();
+    let mut errors = Vec::new();
+    let title = body.title.trim().to_owned();
+    if title.is_empty()
+        || title.chars().count() > MAX_TITLE_CHARS
+        || title.chars().any(char::is_control)
+    {
+        errors.push(FieldError::new(
+            "title",
+            format!("must be 1 to {MAX_TITLE_CHARS} characters, without control characters"),
+        ));
+    }
+    let description = body
+        .description
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+    {
+        errors.push(FieldError::new(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    let expires_at = body.expires_at.map(|t| t.naive_utc());
+    if expires_at.is_some_and(|t| t <= now) {
+        errors.push(FieldError::new("expires_at", "must be in the future"));
+    }
+    let raw_area = body.area;
+    // Validating a 10,000-vertex polygon is CPU work: off the actix worker.
+    let area = web::block(move || Area::parse(&raw_area)).await?;
+    let area = area.map_err(|e| errors.extend(e)).ok();
+    let Some(area) = area.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let staleness = chrono::Duration::from_std(state.config.location_staleness)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let actor = with_db(&state, move |conn| actor_of(conn, &caller)).await?;
+    if body.dry_run {
+        let chunk = state.config.fanout_chunk;
+        let area_json = area.to_json();
+        let audited_area = area_json.clone();
+        let would_prompt = with_db(&state, move |conn| {
+            let count = fanout::count_inside(conn, &area, now - staleness, chunk)?;
+            let details = json!({ "title": title, "area": audited_area, "would_prompt": count });
+            incidents::audit(conn, Some(&actor), "incident.dry_run", None, details, now)?;
+            Ok(count)
+        })
+        .await?;
+        return Ok(HttpResponse::Ok()
+            .json(json!({ "dry_run": true, "would_prompt": would_prompt, "area": area_json })));
+    }
+    let row = IncidentRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        title,
+        description,
+        area: area.to_json().to_string(),
+        status: ACTIVE.to_owned(),
+        created_by: Some(actor.id.clone()),
+        created_at: now,
+        expires_at,
+        resolved_at: None,
+        resolved_by: None,
+        resolution: None,
+        location_cutoff: now - staleness,
+        fanout_cursor: None,
+        fanout_done: false,
+        fanout_prompts: 0,
+        fanout_lease_until: None,
+    };
+    let stored = row.clone();
+    with_db(&state, move |conn| {
+        Ok(incidents::activate(conn, &row, &actor)?)
+    })
+    .await?;
+    state.active_areas.invalidate();
+    tracing::info!(incident = %stored.id, "incident activated");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/incidents/{}", stored.id)))
+        .json(IncidentDto::from(stored)))
+}
+
+fn actor_of(conn: &mut DbConn, caller: &Caller) -> Result<Actor, ApiError> {
+    let user = db::users::find(conn, &caller.id)?.ok_or(ApiError::Unauthorized(
+        "the account of this token no longer exists",
+    ))?;
+    Ok(Actor {
+        id: user.id,
+        email: user.email,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    // Not `#[serde(flatten)]`: flattened query strings cannot carry numbers.
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/incidents`: operators see every incident (newest first, `status` filters); users see
+/// the active incidents they were prompted for.
+pub async fn list_incidents(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        cursor: query.cursor,
+        limit: query.limit,
+    };
+    let limit = page.limit()?;
+    let after = page.position()?;
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s @ ("active" | "resolved")) => Some(s.to_owned()),
+        Some(_) => return Err(ApiError::invalid("status", "must be active or resolved")),
+    };
+    let now = state.clock.now();
+    let rows = with_db(&state, move |conn| {
+        incidents::expire_due(conn, now)?;
+        if caller.role.includes(Role::Operator) {
+            Ok(db::incidents::page(
+                conn,
+                status.as_deref(),
+                after.as_ref(),
+                limit,
+            )?)
+        } else if status.as_deref().is_none_or(|s| s == ACTIVE) {
+            Ok(db::incidents::page_prompted(
+                conn,
+                &caller.id,
+                after.as_ref(),
+                limit,
+            )?)
+        } else {
+            Ok(Vec::new())
+        }
+    })
+    .await?;
+    let next_cursor = paging::next_cursor(&rows, limit, |r| (r.created_at, r.id.as_str()));
+    let items: Vec<IncidentDto> = rows.into_iter().map(IncidentDto::from).collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+/// `GET /v1/incidents/{id}`: operators see any; a user sees an active incident they were
+/// prompted for, and 404 otherwise.
+pub async fn get_incident(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let row = with_db(&state, move |conn| {
+        incidents::expire_due(conn, now)?;
+        let row = db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+        if !caller.role.includes(Role::Operator) {
+            let prompted = db::prompts::find(conn, &id, &caller.id)?.is_some();
+            if row.status != ACTIVE || !prompted {
+                return Err(ApiError::NotFound);
+            }
+        }
+        Ok(row)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(IncidentDto::from(row)))
+}
+
+/// `POST /v1/incidents/{id}/resolve` (operator): ends the incident; its open prompts close and
+/// no one else is prompted. 409 if it was already resolved.
+pub async fn resolve_incident(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let row = with_db(&state, move |conn| {
+        let actor = actor_of(conn, &caller)?;
+        conn.transaction::<_, ApiError, _>(|conn| {
+            match incidents::resolve(conn, &id, Some(&actor), now)? {
+                Resolved::Now => db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound),
+                Resolved::AlreadyResolved => Err(ApiError::Conflict {
+                    detail: "the incident is already resolved".into(),
+                    errors: vec![],
+                }),
+                Resolved::NotFound => Err(ApiError::NotFound),
+            }
+        })
+    })
+    .await?;
+    state.active_areas.invalidate();
+    tracing::info!(incident = %row.id, "incident resolved");
+    Ok(HttpResponse::Ok().json(IncidentDto::from(row)))
+}
