@@ -30,8 +30,7 @@ pub struct OffsetClock {
 impl OffsetClock {
     /// Moves this clock forward by `by`.
     pub fn advance(&self, by: chrono::Duration) {
-        self.offset_ms
-            .fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
     }
 }
 

@@ -70,11 +70,7 @@ pub struct Argon2Params {
 impl Default for Argon2Params {
     /// OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
     fn default() -> Self {
-        Self {
-            memory_kib: 19 * 1024,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -113,17 +109,11 @@ impl Config {
     /// Reads configuration through `lookup`, so tests need not touch the process environment.
     /// The JWT secret is not generated here; see [`Config::ensure_jwt_secret`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let data_dir = PathBuf::from(get("SAFECHECK_DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = match get("SAFECHECK_DATABASE_URL") {
-            Some(url) => DatabaseUrl::parse(&url).map_err(|problem| ConfigError {
-                variable: "SAFECHECK_DATABASE_URL",
-                problem,
-            })?,
+            Some(url) => DatabaseUrl::parse(&url)
+                .map_err(|problem| ConfigError { variable: "SAFECHECK_DATABASE_URL", problem })?,
             None => DatabaseUrl::Sqlite(data_dir.join("safecheck.db")),
         };
         let listen: SocketAddr = parse(&get, "SAFECHECK_LISTEN", "127.0.0.1:8080".parse().ok())?;
@@ -181,11 +171,7 @@ impl Config {
             max_body_bytes: positive(&get, "SAFECHECK_MAX_BODY_BYTES", 1024 * 1024)?,
             http_workers: parse(&get, "SAFECHECK_HTTP_WORKERS", Some(0))?,
             log_format,
-            access_token_ttl: Duration::from_secs(positive(
-                &get,
-                "SAFECHECK_ACCESS_TOKEN_TTL_SECS",
-                900,
-            )?),
+            access_token_ttl: Duration::from_secs(positive(&get, "SAFECHECK_ACCESS_TOKEN_TTL_SECS", 900)?),
             refresh_token_ttl: Duration::from_secs(positive(
                 &get,
                 "SAFECHECK_REFRESH_TOKEN_TTL_SECS",
@@ -197,11 +183,7 @@ impl Config {
                 parallelism: positive(&get, "SAFECHECK_ARGON2_PARALLELISM", defaults.parallelism)?,
             },
             login_throttle: LoginThrottle {
-                max_failures_per_account: positive(
-                    &get,
-                    "SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT",
-                    5,
-                )?,
+                max_failures_per_account: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
                 max_failures_per_ip: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_IP", 50)?,
                 window: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_WINDOW_SECS", 900)?),
             },
@@ -223,8 +205,7 @@ impl Config {
         }
         let path = self.data_dir.join("jwt_secret");
         let (secret, generated) = crate::secret_file::load_or_generate(&path)?;
-        self.jwt_keys
-            .push(jwt_key("the data directory's jwt_secret", "k1", secret)?);
+        self.jwt_keys.push(jwt_key("the data directory's jwt_secret", "k1", secret)?);
         Ok(Some((path, generated)))
     }
 
@@ -259,19 +240,13 @@ fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, 
     }
     let secret = SecretString::from(secret);
     debug_assert!(!secret.expose_secret().is_empty());
-    Ok(JwtKey {
-        kid: kid.to_owned(),
-        secret,
-    })
+    Ok(JwtKey { kid: kid.to_owned(), secret })
 }
 
 fn validate_public_url(url: &str) -> Result<String, ConfigError> {
     let trimmed = url.trim_end_matches('/');
     let ok = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
-        && trimmed
-            .split("://")
-            .nth(1)
-            .is_some_and(|rest| !rest.is_empty());
+        && trimmed.split("://").nth(1).is_some_and(|rest| !rest.is_empty());
     if ok {
         Ok(trimmed.to_owned())
     } else {
@@ -291,14 +266,10 @@ where
     T::Err: std::fmt::Display,
 {
     match get(variable) {
-        Some(raw) => raw.parse().map_err(|e| ConfigError {
-            variable,
-            problem: format!("`{raw}` is not valid: {e}"),
-        }),
-        None => default.ok_or(ConfigError {
-            variable,
-            problem: "must be set".into(),
-        }),
+        Some(raw) => {
+            raw.parse().map_err(|e| ConfigError { variable, problem: format!("`{raw}` is not valid: {e}") })
+        }
+        None => default.ok_or(ConfigError { variable, problem: "must be set".into() }),
     }
 }
 
@@ -315,10 +286,7 @@ where
     if value > T::default() {
         Ok(value)
     } else {
-        Err(ConfigError {
-            variable,
-            problem: "must be greater than 0".into(),
-        })
+        Err(ConfigError { variable, problem: "must be greater than 0".into() })
     }
 }
 
@@ -327,13 +295,9 @@ mod tests {
     use super::*;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_lookup(move |name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
+        let vars: Vec<(String, String)> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
     #[test]

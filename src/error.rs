@@ -16,10 +16,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub enum ApiError {
     /// 400: the body or a parameter cannot be read (malformed JSON, wrong type).
     #[error("{detail}")]
-    BadRequest {
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    BadRequest { detail: String, errors: Vec<FieldError> },
     /// 422: the request is well-formed but a value is not acceptable.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
@@ -37,10 +34,7 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     /// 409: conflicts with the current state (a duplicate, a resolved incident).
     #[error("{detail}")]
-    Conflict {
-        detail: String,
-        errors: Vec<FieldError>,
-    },
+    Conflict { detail: String, errors: Vec<FieldError> },
     /// 413: the body is larger than the configured limit.
     #[error("request body too large")]
     PayloadTooLarge { limit: usize },
@@ -67,10 +61,7 @@ impl ApiError {
     /// A 409 naming the field whose value is already taken.
     pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
         let message = message.into();
-        ApiError::Conflict {
-            detail: message.clone(),
-            errors: vec![FieldError::new(field, message)],
-        }
+        ApiError::Conflict { detail: message.clone(), errors: vec![FieldError::new(field, message)] }
     }
 
     fn kind(&self) -> (&'static str, &'static str) {

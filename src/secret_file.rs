@@ -19,9 +19,7 @@ pub fn load_or_generate(path: &Path) -> anyhow::Result<(String, bool)> {
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options
-                .open(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
             file.write_all(secret.as_bytes())?;
             file.sync_all()?;
             Ok((secret, true))

@@ -17,7 +17,7 @@ use crate::db::{self, DbPool};
 use crate::error::{PROBLEM_JSON, status_problem};
 use crate::incidents::ActiveAreas;
 use crate::routes;
-use crate::worker::Workers;
+use crate::worker::{Wakeups, Workers};
 
 /// How stale the in-memory list of active areas may be: another process's activation or
 /// resolution is seen within this time.
@@ -31,6 +31,7 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub clock: Arc<dyn Clock>,
     pub active_areas: ActiveAreas,
+    pub wakeups: Wakeups,
 }
 
 /// A bound, migrated, ready-to-run server.
@@ -49,12 +50,8 @@ impl Application {
     /// As [`Application::build`], reading time from `clock` (tests move it forward).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let state = web::Data::new(open_state(config, clock).await?);
-        let listener = TcpListener::bind(state.config.listen).with_context(|| {
-            format!(
-                "cannot listen on {} (SAFECHECK_LISTEN)",
-                state.config.listen
-            )
-        })?;
+        let listener = TcpListener::bind(state.config.listen)
+            .with_context(|| format!("cannot listen on {} (SAFECHECK_LISTEN)", state.config.listen))?;
         let port = listener.local_addr()?.port();
         let server_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -75,11 +72,7 @@ impl Application {
         if state.config.http_workers > 0 {
             server = server.workers(state.config.http_workers);
         }
-        Ok(Self {
-            port,
-            server: server.run(),
-            state,
-        })
+        Ok(Self { port, server: server.run(), state })
     }
 
     /// The port the server listens on.
@@ -99,6 +92,7 @@ impl Application {
             &self.state.config,
             self.state.pool.clone(),
             &self.state.clock,
+            &self.state.wakeups,
         );
         let served = self.server.await;
         workers.stop().await;
@@ -111,12 +105,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     let url = config.database_url.clone();
     let applied = tokio::task::spawn_blocking(move || db::prepare(&url))
         .await?
-        .with_context(|| {
-            format!(
-                "cannot prepare the database at {}",
-                config.database_url.describe()
-            )
-        })?;
+        .with_context(|| format!("cannot prepare the database at {}", config.database_url.describe()))?;
     for name in &applied {
         tracing::info!(migration = %name, "applied migration");
     }
@@ -130,6 +119,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         passwords,
         clock,
         active_areas: ActiveAreas::new(ACTIVE_AREAS_MAX_AGE),
+        wakeups: Wakeups::default(),
     })
 }
 
@@ -143,20 +133,15 @@ async fn request_id_header(
     if let Some(id) = request_id
         && let Ok(value) = HeaderValue::from_str(&id.to_string())
     {
-        res.headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), value);
+        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(res)
 }
 
 /// Gives every error response that has no problem document one (actix's own 4xx, for example).
-fn problem_for_bare_errors<B>(
-    res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+fn problem_for_bare_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
     if is_problem {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
@@ -167,7 +152,5 @@ fn problem_for_bare_errors<B>(
             new.headers_mut().insert(name, value.clone());
         }
     }
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, new).map_into_right_body(),
-    ))
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, new).map_into_right_body()))
 }

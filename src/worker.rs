@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -19,6 +19,17 @@ pub trait Job: Send + Sync + 'static {
     fn interval(&self) -> Duration;
     /// Does one item of work; blocking is fine, this runs on the blocking pool.
     fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress>;
+    /// A signal that ends the pause early (work was just queued in this process).
+    fn wakeup(&self) -> Option<Arc<Notify>> {
+        None
+    }
+}
+
+/// Signals this process's requests give its jobs, so they start at once instead of at their
+/// next poll. Other processes' jobs find the same work by polling.
+#[derive(Clone, Debug, Default)]
+pub struct Wakeups {
+    pub fanout: Arc<Notify>,
 }
 
 /// What one run of a job found.
@@ -38,22 +49,20 @@ pub struct Workers {
 
 impl Workers {
     /// Starts every background job of this service.
-    pub fn start(config: &Arc<Config>, pool: DbPool, clock: &Arc<dyn Clock>) -> Self {
+    pub fn start(config: &Arc<Config>, pool: DbPool, clock: &Arc<dyn Clock>, wakeups: &Wakeups) -> Self {
         if !config.run_workers {
             tracing::warn!("SAFECHECK_RUN_WORKERS=false: no background jobs in this process");
             return Self::start_jobs(Vec::new(), pool);
         }
-        let jobs: Vec<Arc<dyn Job>> = crate::jobs::all(config, clock);
+        let jobs: Vec<Arc<dyn Job>> = crate::jobs::all(config, clock, wakeups);
         Self::start_jobs(jobs, pool)
     }
 
     /// Starts the given jobs, each in a loop of its own.
     pub fn start_jobs(jobs: Vec<Arc<dyn Job>>, pool: DbPool) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let handles = jobs
-            .into_iter()
-            .map(|job| tokio::spawn(run_loop(job, pool.clone(), stopped.clone())))
-            .collect();
+        let handles =
+            jobs.into_iter().map(|job| tokio::spawn(run_loop(job, pool.clone(), stopped.clone()))).collect();
         Self { stop, handles }
     }
 
@@ -70,6 +79,7 @@ impl Workers {
 }
 
 async fn run_loop(job: Arc<dyn Job>, pool: DbPool, mut stopped: watch::Receiver<bool>) {
+    let wakeup = job.wakeup();
     tracing::info!(job = job.name(), "background job started");
     let mut failures: u32 = 0;
     loop {
@@ -95,18 +105,23 @@ async fn run_loop(job: Arc<dyn Job>, pool: DbPool, mut stopped: watch::Receiver<
                     "background job failed; will retry"
                 );
                 // Back off while the database is away, up to a minute.
-                job.interval()
-                    .saturating_mul(failures.min(60))
-                    .min(Duration::from_secs(60))
+                job.interval().saturating_mul(failures.min(60)).min(Duration::from_secs(60))
             }
             Err(panic) => {
                 tracing::error!(job = job.name(), error = %panic, "background job panicked; will retry");
                 job.interval()
             }
         };
+        let woken = async {
+            match &wakeup {
+                Some(notify) => notify.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = stopped.changed() => break,
             _ = tokio::time::sleep(pause) => {}
+            _ = woken => {}
         }
     }
     tracing::info!(job = job.name(), "background job stopped");

@@ -53,10 +53,7 @@ impl TokenKeys {
                 })
             })
             .collect::<Result<Vec<_>, jsonwebtoken::errors::Error>>()?;
-        anyhow::ensure!(
-            !keys.is_empty(),
-            "no JWT key configured (SAFECHECK_JWT_SECRET)"
-        );
+        anyhow::ensure!(!keys.is_empty(), "no JWT key configured (SAFECHECK_JWT_SECRET)");
         let issuer = config.public_url.clone();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
@@ -66,12 +63,7 @@ impl TokenKeys {
         validation.set_issuer(&[&issuer]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        Ok(Self {
-            keys,
-            issuer,
-            ttl: config.access_token_ttl,
-            validation,
-        })
+        Ok(Self { keys, issuer, ttl: config.access_token_ttl, validation })
     }
 
     /// Access token lifetime, for `expires_in`.
@@ -81,10 +73,7 @@ impl TokenKeys {
 
     /// Signs a token for `user_id` with the current key.
     pub fn issue(&self, user_id: &str, role: Role) -> anyhow::Result<String> {
-        let key = self
-            .keys
-            .first()
-            .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        let key = self.keys.first().ok_or_else(|| anyhow::anyhow!("no signing key"))?;
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.to_owned(),
@@ -108,8 +97,6 @@ impl TokenKeys {
         }
         let kid = header.kid?;
         let key = self.keys.iter().find(|k| k.kid == kid)?;
-        jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation).ok().map(|data| data.claims)
     }
 }

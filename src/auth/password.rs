@@ -17,18 +17,10 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(params: Argon2Params) -> anyhow::Result<Self> {
-        let params = Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            None,
-        )
-        .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut hasher = Self {
-            argon2,
-            dummy_hash: String::new(),
-        };
+        let mut hasher = Self { argon2, dummy_hash: String::new() };
         hasher.dummy_hash = hasher.hash(&uuid::Uuid::new_v4().to_string())?;
         Ok(hasher)
     }
@@ -48,10 +40,7 @@ impl PasswordHasher {
         let Ok(parsed) = PasswordHash::new(candidate) else {
             return false;
         };
-        let matches = self
-            .argon2
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let matches = self.argon2.verify_password(password.as_bytes(), &parsed).is_ok();
         matches && stored.is_some()
     }
 }
@@ -61,12 +50,7 @@ mod tests {
     use super::*;
 
     fn cheap() -> PasswordHasher {
-        PasswordHasher::new(Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap()
+        PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 }).unwrap()
     }
 
     #[test]

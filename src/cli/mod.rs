@@ -65,7 +65,7 @@ pub async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
         Command::Worker => {
             announce_jwt_secret(&mut config)?;
             let state = open_state(config, Arc::new(SystemClock)).await?;
-            let workers = Workers::start(&state.config, state.pool.clone(), &state.clock);
+            let workers = Workers::start(&state.config, state.pool.clone(), &state.clock, &state.wakeups);
             tracing::info!("worker running; SIGTERM or Ctrl-C stops it");
             wait_for_shutdown_signal().await;
             workers.stop().await;
@@ -75,9 +75,7 @@ pub async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
             let url = config.database_url.clone();
             tokio::task::spawn_blocking(move || migrate(&url, revert_all)).await?
         }
-        Command::User { command } => {
-            tokio::task::spawn_blocking(move || user::run(command, &config)).await?
-        }
+        Command::User { command } => tokio::task::spawn_blocking(move || user::run(command, &config)).await?,
     }
 }
 

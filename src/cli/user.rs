@@ -49,23 +49,10 @@ fn parse_role(raw: &str) -> Result<Role, &'static str> {
 pub fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
     db::prepare(&config.database_url)?;
     match command {
-        UserCommand::Create {
-            email,
-            role,
-            display_name,
-            locale,
-            password_stdin,
-        } => {
+        UserCommand::Create { email, role, display_name, locale, password_stdin } => {
             let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
-            let locale: Locale = locale
-                .parse()
-                .map_err(|m| anyhow::anyhow!("--locale {m}"))?;
-            let default_name = email
-                .as_str()
-                .split('@')
-                .next()
-                .unwrap_or("user")
-                .to_owned();
+            let locale: Locale = locale.parse().map_err(|m| anyhow::anyhow!("--locale {m}"))?;
+            let default_name = email.as_str().split('@').next().unwrap_or("user").to_owned();
             let name = DisplayName::parse(display_name.as_deref().unwrap_or(&default_name))
                 .map_err(|m| anyhow::anyhow!("--display-name {m}"))?;
             let password = Password::parse(read_password(password_stdin)?)

@@ -20,10 +20,7 @@ pub struct AuditRow {
 }
 
 pub fn record(conn: &mut DbConn, row: &AuditRow) -> QueryResult<()> {
-    diesel::insert_into(audit_log::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    diesel::insert_into(audit_log::table).values(row).execute(conn).map(|_| ())
 }
 
 /// Newest first, continuing after `(at, id)`.
@@ -34,14 +31,8 @@ pub fn page(
 ) -> QueryResult<Vec<AuditRow>> {
     let mut query = audit_log::table.select(AuditRow::as_select()).into_boxed();
     if let Some((at, id)) = after {
-        query = query.filter(
-            audit_log::at
-                .lt(*at)
-                .or(audit_log::at.eq(*at).and(audit_log::id.lt(id.clone()))),
-        );
+        query =
+            query.filter(audit_log::at.lt(*at).or(audit_log::at.eq(*at).and(audit_log::id.lt(id.clone()))));
     }
-    query
-        .order((audit_log::at.desc(), audit_log::id.desc()))
-        .limit(limit)
-        .load(conn)
+    query.order((audit_log::at.desc(), audit_log::id.desc())).limit(limit).load(conn)
 }

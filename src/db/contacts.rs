@@ -40,27 +40,19 @@ pub fn add(conn: &mut DbConn, row: &ContactRow, max: i64) -> QueryResult<AddCont
         diesel::update(users::table.find(&row.user_id))
             .set(users::updated_at.eq(users::updated_at))
             .execute(conn)?;
-        let count: i64 = contacts::table
-            .filter(contacts::user_id.eq(&row.user_id))
-            .count()
-            .get_result(conn)?;
+        let count: i64 =
+            contacts::table.filter(contacts::user_id.eq(&row.user_id)).count().get_result(conn)?;
         if count >= max {
             return Ok(AddContact::LimitReached);
         }
-        diesel::insert_into(contacts::table)
-            .values(row)
-            .execute(conn)?;
+        diesel::insert_into(contacts::table).values(row).execute(conn)?;
         Ok(AddContact::Added)
     })
 }
 
 /// Deletes the user's contact; false if they have none with that id.
 pub fn delete(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<bool> {
-    diesel::delete(
-        contacts::table
-            .filter(contacts::id.eq(id))
-            .filter(contacts::user_id.eq(user_id)),
-    )
-    .execute(conn)
-    .map(|n| n > 0)
+    diesel::delete(contacts::table.filter(contacts::id.eq(id)).filter(contacts::user_id.eq(user_id)))
+        .execute(conn)
+        .map(|n| n > 0)
 }

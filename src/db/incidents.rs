@@ -31,18 +31,11 @@ pub struct IncidentRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &IncidentRow) -> QueryResult<()> {
-    diesel::insert_into(incidents::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    diesel::insert_into(incidents::table).values(row).execute(conn).map(|_| ())
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<IncidentRow>> {
-    incidents::table
-        .find(id)
-        .select(IncidentRow::as_select())
-        .first(conn)
-        .optional()
+    incidents::table.find(id).select(IncidentRow::as_select()).first(conn).optional()
 }
 
 /// A page position: the `(created_at, id)` of the last row seen.
@@ -55,23 +48,16 @@ pub fn page(
     after: Option<&Position>,
     limit: i64,
 ) -> QueryResult<Vec<IncidentRow>> {
-    let mut query = incidents::table
-        .select(IncidentRow::as_select())
-        .into_boxed();
+    let mut query = incidents::table.select(IncidentRow::as_select()).into_boxed();
     if let Some(status) = status {
         query = query.filter(incidents::status.eq(status.to_owned()));
     }
     if let Some((at, id)) = after {
         query = query.filter(
-            incidents::created_at.lt(*at).or(incidents::created_at
-                .eq(*at)
-                .and(incidents::id.lt(id.clone()))),
+            incidents::created_at.lt(*at).or(incidents::created_at.eq(*at).and(incidents::id.lt(id.clone()))),
         );
     }
-    query
-        .order((incidents::created_at.desc(), incidents::id.desc()))
-        .limit(limit)
-        .load(conn)
+    query.order((incidents::created_at.desc(), incidents::id.desc())).limit(limit).load(conn)
 }
 
 /// Active incidents the user was prompted for, newest first (what a user may list).
@@ -89,23 +75,15 @@ pub fn page_prompted(
         .into_boxed();
     if let Some((at, id)) = after {
         query = query.filter(
-            incidents::created_at.lt(*at).or(incidents::created_at
-                .eq(*at)
-                .and(incidents::id.lt(id.clone()))),
+            incidents::created_at.lt(*at).or(incidents::created_at.eq(*at).and(incidents::id.lt(id.clone()))),
         );
     }
-    query
-        .order((incidents::created_at.desc(), incidents::id.desc()))
-        .limit(limit)
-        .load(conn)
+    query.order((incidents::created_at.desc(), incidents::id.desc())).limit(limit).load(conn)
 }
 
 /// Every active incident (a handful at any time), for the late-arrival cache.
 pub fn active(conn: &mut DbConn) -> QueryResult<Vec<IncidentRow>> {
-    incidents::table
-        .filter(incidents::status.eq(ACTIVE))
-        .select(IncidentRow::as_select())
-        .load(conn)
+    incidents::table.filter(incidents::status.eq(ACTIVE)).select(IncidentRow::as_select()).load(conn)
 }
 
 /// Marks the incident resolved and closes its open prompts, in one transaction. Returns false
@@ -118,30 +96,21 @@ pub fn resolve(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     conn.transaction(|conn| {
-        let changed = diesel::update(
-            incidents::table
-                .find(id)
-                .filter(incidents::status.eq(ACTIVE)),
-        )
-        .set((
-            incidents::status.eq(RESOLVED),
-            incidents::resolved_at.eq(now),
-            incidents::resolved_by.eq(by),
-            incidents::resolution.eq(resolution),
-        ))
-        .execute(conn)?;
+        let changed = diesel::update(incidents::table.find(id).filter(incidents::status.eq(ACTIVE)))
+            .set((
+                incidents::status.eq(RESOLVED),
+                incidents::resolved_at.eq(now),
+                incidents::resolved_by.eq(by),
+                incidents::resolution.eq(resolution),
+            ))
+            .execute(conn)?;
         if changed == 0 {
             return Ok(false);
         }
         diesel::update(
-            prompts::table
-                .filter(prompts::incident_id.eq(id))
-                .filter(prompts::closed_at.is_null()),
+            prompts::table.filter(prompts::incident_id.eq(id)).filter(prompts::closed_at.is_null()),
         )
-        .set((
-            prompts::closed_at.eq(now),
-            prompts::closed_reason.eq("resolved"),
-        ))
+        .set((prompts::closed_at.eq(now), prompts::closed_reason.eq("resolved")))
         .execute(conn)?;
         Ok(true)
     })
@@ -165,11 +134,7 @@ pub fn claim_fanout(
     let candidates: Vec<String> = incidents::table
         .filter(incidents::status.eq(ACTIVE))
         .filter(incidents::fanout_done.eq(false))
-        .filter(
-            incidents::fanout_lease_until
-                .is_null()
-                .or(incidents::fanout_lease_until.lt(now)),
-        )
+        .filter(incidents::fanout_lease_until.is_null().or(incidents::fanout_lease_until.lt(now)))
         .order(incidents::created_at.asc())
         .select(incidents::id)
         .limit(5)
@@ -177,11 +142,9 @@ pub fn claim_fanout(
     for id in candidates {
         // The conditional update is the claim: only one worker's succeeds.
         let claimed = diesel::update(
-            incidents::table.find(&id).filter(
-                incidents::fanout_lease_until
-                    .is_null()
-                    .or(incidents::fanout_lease_until.lt(now)),
-            ),
+            incidents::table
+                .find(&id)
+                .filter(incidents::fanout_lease_until.is_null().or(incidents::fanout_lease_until.lt(now))),
         )
         .set(incidents::fanout_lease_until.eq(lease_until))
         .execute(conn)?;
@@ -195,14 +158,10 @@ pub fn claim_fanout(
 /// Inside a transaction: takes the incident row's write lock if it is still active, so a
 /// concurrent resolve waits for (or is waited on by) the caller. False when not active.
 pub fn lock_if_active(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
-    diesel::update(
-        incidents::table
-            .find(id)
-            .filter(incidents::status.eq(ACTIVE)),
-    )
-    .set(incidents::fanout_done.eq(incidents::fanout_done))
-    .execute(conn)
-    .map(|n| n > 0)
+    diesel::update(incidents::table.find(id).filter(incidents::status.eq(ACTIVE)))
+        .set(incidents::fanout_done.eq(incidents::fanout_done))
+        .execute(conn)
+        .map(|n| n > 0)
 }
 
 /// Records a chunk of the fan-out: the cursor moves, the count grows, the lease is renewed (or
@@ -229,10 +188,7 @@ pub fn advance_fanout(
 /// Ends the fan-out of an incident that was resolved while it ran.
 pub fn stop_fanout(conn: &mut DbConn, id: &str) -> QueryResult<()> {
     diesel::update(incidents::table.find(id))
-        .set((
-            incidents::fanout_done.eq(true),
-            incidents::fanout_lease_until.eq(None::<NaiveDateTime>),
-        ))
+        .set((incidents::fanout_done.eq(true), incidents::fanout_lease_until.eq(None::<NaiveDateTime>)))
         .execute(conn)
         .map(|_| ())
 }

@@ -40,11 +40,7 @@ pub fn upsert_if_newer(conn: &mut DbConn, row: &LocationRow) -> QueryResult<bool
 }
 
 pub fn find(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<LocationRow>> {
-    user_locations::table
-        .find(user_id)
-        .select(LocationRow::as_select())
-        .first(conn)
-        .optional()
+    user_locations::table.find(user_id).select(LocationRow::as_select()).first(conn).optional()
 }
 
 /// Fresh fixes inside the box, after `after` in user-id order, at most `limit`: one fan-out
@@ -59,26 +55,17 @@ pub fn in_box_after(
     let mut query = user_locations::table
         .filter(user_locations::lat.between(bbox.min_lat, bbox.max_lat))
         .filter(user_locations::recorded_at.ge(fresh_since))
-        .select((
-            user_locations::user_id,
-            user_locations::lat,
-            user_locations::lon,
-        ))
+        .select((user_locations::user_id, user_locations::lat, user_locations::lon))
         .into_boxed();
     query = match bbox.lon_ranges.as_slice() {
         [(w, e)] => query.filter(user_locations::lon.between(*w, *e)),
-        [(w1, e1), (w2, e2), ..] => query.filter(
-            user_locations::lon
-                .between(*w1, *e1)
-                .or(user_locations::lon.between(*w2, *e2)),
-        ),
+        [(w1, e1), (w2, e2), ..] => {
+            query.filter(user_locations::lon.between(*w1, *e1).or(user_locations::lon.between(*w2, *e2)))
+        }
         [] => return Ok(Vec::new()),
     };
     if let Some(after) = after {
         query = query.filter(user_locations::user_id.gt(after.to_owned()));
     }
-    query
-        .order(user_locations::user_id.asc())
-        .limit(limit)
-        .load(conn)
+    query.order(user_locations::user_id.asc()).limit(limit).load(conn)
 }

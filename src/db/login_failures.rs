@@ -38,12 +38,7 @@ pub fn recent(
         .first(conn)
 }
 
-pub fn record(
-    conn: &mut DbConn,
-    scope: Scope,
-    subject: &str,
-    at: NaiveDateTime,
-) -> QueryResult<()> {
+pub fn record(conn: &mut DbConn, scope: Scope, subject: &str, at: NaiveDateTime) -> QueryResult<()> {
     diesel::insert_into(login_failures::table)
         .values((
             login_failures::id.eq(uuid::Uuid::new_v4().to_string()),
@@ -67,6 +62,5 @@ pub fn clear(conn: &mut DbConn, scope: Scope, subject: &str) -> QueryResult<usiz
 
 /// Deletes failures older than `cutoff` (housekeeping).
 pub fn delete_before(conn: &mut DbConn, cutoff: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(login_failures::table.filter(login_failures::attempted_at.lt(cutoff)))
-        .execute(conn)
+    diesel::delete(login_failures::table.filter(login_failures::attempted_at.lt(cutoff))).execute(conn)
 }

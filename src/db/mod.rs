@@ -59,9 +59,7 @@ impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self, String> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err(
-                    "a sqlite:// URL needs a file path, as in sqlite://data/safecheck.db".into(),
-                );
+                return Err("a sqlite:// URL needs a file path, as in sqlite://data/safecheck.db".into());
             }
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
@@ -130,8 +128,7 @@ impl DbError {
             DbError::Unavailable(_)
                 | DbError::Query(
                     Error::DatabaseError(
-                        DatabaseErrorKind::ClosedConnection
-                            | DatabaseErrorKind::UnableToSendCommand,
+                        DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                         _,
                     ) | Error::BrokenTransactionManager
                 )
@@ -153,10 +150,7 @@ mod tests {
             DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),
             DatabaseUrl::Sqlite("/tmp/x.db".into())
         );
-        assert!(matches!(
-            DatabaseUrl::parse("postgres://u@h/db"),
-            Ok(DatabaseUrl::Postgresql(_))
-        ));
+        assert!(matches!(DatabaseUrl::parse("postgres://u@h/db"), Ok(DatabaseUrl::Postgresql(_))));
         assert!(DatabaseUrl::parse("data/x.db").is_err());
         assert!(DatabaseUrl::parse("mysql://h/db").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());

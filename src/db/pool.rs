@@ -36,12 +36,11 @@ pub fn connect(url: &DatabaseUrl) -> Result<DbConn, ConnectionError> {
     match url {
         DatabaseUrl::Postgresql(url) => PgConnection::establish(url).map(DbConn::Postgresql),
         DatabaseUrl::Sqlite(path) => {
-            let path = path.to_str().ok_or_else(|| {
-                ConnectionError::BadConnection("the SQLite path is not valid UTF-8".into())
-            })?;
+            let path = path
+                .to_str()
+                .ok_or_else(|| ConnectionError::BadConnection("the SQLite path is not valid UTF-8".into()))?;
             let mut conn = SqliteConnection::establish(path)?;
-            conn.batch_execute(SQLITE_SETUP)
-                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            conn.batch_execute(SQLITE_SETUP).map_err(ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Sqlite(conn))
         }
     }

@@ -64,10 +64,7 @@ pub fn insert_batch(
 }
 
 /// The user's open prompts with their incidents, newest first.
-pub fn open_for_user(
-    conn: &mut DbConn,
-    user_id: &str,
-) -> QueryResult<Vec<(PromptRow, IncidentRow)>> {
+pub fn open_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<(PromptRow, IncidentRow)>> {
     prompts::table
         .inner_join(incidents::table)
         .filter(prompts::user_id.eq(user_id))
@@ -80,17 +77,10 @@ pub fn open_for_user(
 
 /// One prompt.
 pub fn find(conn: &mut DbConn, incident_id: &str, user_id: &str) -> QueryResult<Option<PromptRow>> {
-    prompts::table
-        .find((incident_id, user_id))
-        .select(PromptRow::as_select())
-        .first(conn)
-        .optional()
+    prompts::table.find((incident_id, user_id)).select(PromptRow::as_select()).first(conn).optional()
 }
 
 /// How many prompts the incident has.
 pub fn count(conn: &mut DbConn, incident_id: &str) -> QueryResult<i64> {
-    prompts::table
-        .filter(prompts::incident_id.eq(incident_id))
-        .count()
-        .get_result(conn)
+    prompts::table.filter(prompts::incident_id.eq(incident_id)).count().get_result(conn)
 }

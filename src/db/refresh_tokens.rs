@@ -42,10 +42,7 @@ impl RefreshTokenRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &RefreshTokenRow) -> QueryResult<()> {
-    diesel::insert_into(refresh_tokens::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    diesel::insert_into(refresh_tokens::table).values(row).execute(conn).map(|_| ())
 }
 
 /// What presenting a refresh token led to.
@@ -79,21 +76,16 @@ pub fn rotate(
         if row.revoked_at.is_some() || row.expires_at <= now {
             return Ok(Rotation::Invalid);
         }
-        let claimed = diesel::update(
-            refresh_tokens::table
-                .find(&row.id)
-                .filter(refresh_tokens::used_at.is_null()),
-        )
-        .set(refresh_tokens::used_at.eq(now))
-        .execute(conn)?;
+        let claimed =
+            diesel::update(refresh_tokens::table.find(&row.id).filter(refresh_tokens::used_at.is_null()))
+                .set(refresh_tokens::used_at.eq(now))
+                .execute(conn)?;
         if claimed == 0 {
             revoke_family(conn, &row.family_id, now)?;
             return Ok(Rotation::Reused);
         }
         insert(conn, &successor(&row))?;
-        Ok(Rotation::Rotated {
-            user_id: row.user_id,
-        })
+        Ok(Rotation::Rotated { user_id: row.user_id })
     })
 }
 
@@ -131,11 +123,7 @@ pub fn revoke_by_token(
 }
 
 /// Revokes every token of the user (password change).
-pub fn revoke_all_for_user(
-    conn: &mut DbConn,
-    user_id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user_id))
@@ -147,6 +135,5 @@ pub fn revoke_all_for_user(
 
 /// Deletes tokens that expired before `cutoff` (housekeeping).
 pub fn delete_expired(conn: &mut DbConn, cutoff: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(cutoff)))
-        .execute(conn)
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(cutoff))).execute(conn)
 }

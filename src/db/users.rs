@@ -22,26 +22,15 @@ pub struct UserRow {
 
 /// Inserts a user; a taken email is a unique violation on `users_email_key`.
 pub fn insert(conn: &mut DbConn, user: &UserRow) -> QueryResult<()> {
-    diesel::insert_into(users::table)
-        .values(user)
-        .execute(conn)
-        .map(|_| ())
+    diesel::insert_into(users::table).values(user).execute(conn).map(|_| ())
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()
 }
 
 pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
-    users::table
-        .filter(users::email.eq(email))
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()
+    users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).optional()
 }
 
 /// Changes the profile fields given; returns the updated row, `None` if the user is gone.
@@ -54,41 +43,25 @@ pub fn update_profile(
 ) -> QueryResult<Option<UserRow>> {
     conn.transaction(|conn| {
         if let Some(name) = display_name {
-            diesel::update(users::table.find(id))
-                .set(users::display_name.eq(name))
-                .execute(conn)?;
+            diesel::update(users::table.find(id)).set(users::display_name.eq(name)).execute(conn)?;
         }
         if let Some(locale) = locale {
-            diesel::update(users::table.find(id))
-                .set(users::locale.eq(locale))
-                .execute(conn)?;
+            diesel::update(users::table.find(id)).set(users::locale.eq(locale)).execute(conn)?;
         }
-        diesel::update(users::table.find(id))
-            .set(users::updated_at.eq(now))
-            .execute(conn)?;
+        diesel::update(users::table.find(id)).set(users::updated_at.eq(now)).execute(conn)?;
         find(conn, id)
     })
 }
 
 /// Replaces the password hash.
-pub fn set_password_hash(
-    conn: &mut DbConn,
-    id: &str,
-    hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
+pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)
 }
 
 /// Sets the role; returns the updated row, `None` if no such user.
-pub fn set_role(
-    conn: &mut DbConn,
-    id: &str,
-    role: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<UserRow>> {
+pub fn set_role(conn: &mut DbConn, id: &str, role: &str, now: NaiveDateTime) -> QueryResult<Option<UserRow>> {
     conn.transaction(|conn| {
         diesel::update(users::table.find(id))
             .set((users::role.eq(role), users::updated_at.eq(now)))
@@ -99,7 +72,5 @@ pub fn set_role(
 
 /// Erases the user; their location, contacts and tokens go with them (ON DELETE CASCADE).
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
-    diesel::delete(users::table.find(id))
-        .execute(conn)
-        .map(|n| n > 0)
+    diesel::delete(users::table.find(id)).execute(conn).map(|n| n > 0)
 }

@@ -35,25 +35,13 @@ impl Fix {
         if let Some(accuracy) = accuracy_m
             && (!accuracy.is_finite() || accuracy < 0.0)
         {
-            errors.push(FieldError::new(
-                "accuracy_m",
-                "must be a number of metres, 0 or more",
-            ));
+            errors.push(FieldError::new("accuracy_m", "must be a number of metres, 0 or more"));
         }
         let recorded_at = recorded_at.unwrap_or(now);
         if recorded_at > now + MAX_CLOCK_SKEW {
             errors.push(FieldError::new("recorded_at", "must not be in the future"));
         }
-        if errors.is_empty() {
-            Ok(Self {
-                lat,
-                lon,
-                accuracy_m,
-                recorded_at,
-            })
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(Self { lat, lon, accuracy_m, recorded_at }) } else { Err(errors) }
     }
 }
 
@@ -72,10 +60,7 @@ mod tests {
         assert!(Fix::parse(-90.0, 180.0, Some(0.0), None, now).is_ok());
         assert_eq!(fields(Fix::parse(91.0, 0.0, None, None, now)), ["lat"]);
         assert_eq!(fields(Fix::parse(0.0, -180.5, None, None, now)), ["lon"]);
-        assert_eq!(
-            fields(Fix::parse(0.0, 0.0, Some(-1.0), None, now)),
-            ["accuracy_m"]
-        );
+        assert_eq!(fields(Fix::parse(0.0, 0.0, Some(-1.0), None, now)), ["accuracy_m"]);
         assert_eq!(fields(Fix::parse(f64::NAN, 0.0, None, None, now)), ["lat"]);
     }
 
@@ -83,15 +68,6 @@ mod tests {
     fn the_future_is_refused_beyond_the_skew() {
         let now = Utc::now();
         assert!(Fix::parse(0.0, 0.0, None, Some(now + Duration::seconds(30)), now).is_ok());
-        assert_eq!(
-            fields(Fix::parse(
-                0.0,
-                0.0,
-                None,
-                Some(now + Duration::hours(1)),
-                now
-            )),
-            ["recorded_at"]
-        );
+        assert_eq!(fields(Fix::parse(0.0, 0.0, None, Some(now + Duration::hours(1)), now)), ["recorded_at"]);
     }
 }

@@ -22,10 +22,7 @@ pub struct ActiveAreas {
 
 impl ActiveAreas {
     pub fn new(max_age: Duration) -> Self {
-        Self {
-            max_age,
-            cached: Mutex::new(None),
-        }
+        Self { max_age, cached: Mutex::new(None) }
     }
 
     /// The active incidents, reloaded when the cache is older than `max_age`.
@@ -39,9 +36,7 @@ impl ActiveAreas {
         let incidents: Vec<ActiveIncident> = db::incidents::active(conn)?
             .into_iter()
             .filter_map(|row| {
-                let area = serde_json::from_str(&row.area)
-                    .ok()
-                    .and_then(|v| Area::parse(&v).ok());
+                let area = serde_json::from_str(&row.area).ok().and_then(|v| Area::parse(&v).ok());
                 if area.is_none() {
                     tracing::error!(incident = %row.id, "stored area does not parse; skipped");
                 }

@@ -23,6 +23,8 @@ pub struct FanOut {
     pub clock: Arc<dyn Clock>,
     /// Candidate users read per chunk.
     pub chunk: i64,
+    /// Notified when this process activates an incident.
+    pub wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Job for FanOut {
@@ -32,6 +34,10 @@ impl Job for FanOut {
 
     fn interval(&self) -> Duration {
         Duration::from_millis(250)
+    }
+
+    fn wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.wakeup.clone())
     }
 
     fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
@@ -44,14 +50,7 @@ impl Job for FanOut {
         let mut cursor = incident.fanout_cursor.clone();
         // Work through the incident while we hold it; the lease is renewed with every chunk.
         loop {
-            match run_chunk(
-                &mut conn,
-                &incident,
-                &area,
-                cursor.as_deref(),
-                self.chunk,
-                self.clock.now(),
-            )? {
+            match run_chunk(&mut conn, &incident, &area, cursor.as_deref(), self.chunk, self.clock.now())? {
                 Chunk::Continue { next_cursor } => cursor = Some(next_cursor),
                 Chunk::Finished => return Ok(Progress::More),
             }
@@ -78,18 +77,10 @@ pub fn run_chunk(
     chunk: i64,
     now: NaiveDateTime,
 ) -> anyhow::Result<Chunk> {
-    let candidates = db::locations::in_box_after(
-        conn,
-        &area.bounding_box(),
-        incident.location_cutoff,
-        cursor,
-        chunk,
-    )?;
+    let candidates =
+        db::locations::in_box_after(conn, &area.bounding_box(), incident.location_cutoff, cursor, chunk)?;
     let finished = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
-    let next_cursor = candidates
-        .last()
-        .map(|(id, _, _)| id.clone())
-        .or_else(|| cursor.map(str::to_owned));
+    let next_cursor = candidates.last().map(|(id, _, _)| id.clone()).or_else(|| cursor.map(str::to_owned));
     let inside: Vec<String> = candidates
         .into_iter()
         .filter(|(_, lat, lon)| area.contains(*lat, *lon))
@@ -104,14 +95,7 @@ pub fn run_chunk(
         }
         let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, "activation", now)?;
         let inserted = i64::try_from(inserted).unwrap_or(i64::MAX);
-        db::incidents::advance_fanout(
-            conn,
-            &incident.id,
-            next_cursor.as_deref(),
-            inserted,
-            finished,
-            lease,
-        )?;
+        db::incidents::advance_fanout(conn, &incident.id, next_cursor.as_deref(), inserted, finished, lease)?;
         Ok(true)
     })?;
     if !still_active {
@@ -145,13 +129,9 @@ pub fn count_inside(
     let mut cursor: Option<String> = None;
     let mut count = 0u64;
     loop {
-        let candidates =
-            db::locations::in_box_after(conn, &bbox, fresh_since, cursor.as_deref(), chunk)?;
+        let candidates = db::locations::in_box_after(conn, &bbox, fresh_since, cursor.as_deref(), chunk)?;
         let finished = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
-        count += candidates
-            .iter()
-            .filter(|(_, lat, lon)| area.contains(*lat, *lon))
-            .count() as u64;
+        count += candidates.iter().filter(|(_, lat, lon)| area.contains(*lat, *lon)).count() as u64;
         cursor = candidates.last().map(|(id, _, _)| id.clone());
         if finished || cursor.is_none() {
             return Ok(count);

@@ -55,14 +55,7 @@ pub fn activate(conn: &mut DbConn, row: &IncidentRow, actor: &Actor) -> diesel::
             "area": area,
             "expires_at": row.expires_at.map(crate::clock::rfc3339),
         });
-        audit(
-            conn,
-            Some(actor),
-            "incident.activate",
-            Some(&row.id),
-            details,
-            row.created_at,
-        )
+        audit(conn, Some(actor), "incident.activate", Some(&row.id), details, row.created_at)
     })
 }
 
@@ -86,11 +79,8 @@ pub fn resolve(
         let Some(incident) = db::incidents::find(conn, id)? else {
             return Ok(Resolved::NotFound);
         };
-        let (resolution, action) = if actor.is_some() {
-            ("resolved", "incident.resolve")
-        } else {
-            ("expired", "incident.expire")
-        };
+        let (resolution, action) =
+            if actor.is_some() { ("resolved", "incident.resolve") } else { ("expired", "incident.expire") };
         if !db::incidents::resolve(conn, id, actor.map(|a| a.id.as_str()), resolution, now)? {
             return Ok(Resolved::AlreadyResolved);
         }

@@ -29,11 +29,7 @@ impl Job for Housekeeping {
             now - chrono::Duration::from_std(self.login_window)?,
         )?;
         if tokens + failures > 0 {
-            tracing::info!(
-                expired_refresh_tokens = tokens,
-                old_login_failures = failures,
-                "housekeeping"
-            );
+            tracing::info!(expired_refresh_tokens = tokens, old_login_failures = failures, "housekeeping");
         }
         Ok(Progress::Idle)
     }

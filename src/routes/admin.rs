@@ -45,9 +45,7 @@ pub async fn revoke_role(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let (id, role) = path.into_inner();
-    let role: Role = role
-        .parse()
-        .map_err(|m: &str| ApiError::invalid("role", m))?;
+    let role: Role = role.parse().map_err(|m: &str| ApiError::invalid("role", m))?;
     if id == caller.id && role == Role::Admin {
         return Err(ApiError::Conflict {
             detail: "an admin cannot revoke their own admin role".into(),

@@ -48,10 +48,7 @@ pub async fn list_audit(
     caller.require(Role::Operator)?;
     let limit = query.limit()?;
     let after = query.position()?;
-    let rows = with_db(&state, move |conn| {
-        Ok(db::audit::page(conn, after.as_ref(), limit)?)
-    })
-    .await?;
+    let rows = with_db(&state, move |conn| Ok(db::audit::page(conn, after.as_ref(), limit)?)).await?;
     let next_cursor = paging::next_cursor(&rows, limit, |r| (r.at, r.id.as_str()));
     let items: Vec<AuditDto> = rows.into_iter().map(AuditDto::from).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))

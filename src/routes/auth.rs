@@ -30,24 +30,17 @@ pub async fn register_account(
     Json(body): Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
-    let email = Email::parse(&body.email)
-        .map_err(|m| errors.push(FieldError::new("email", m)))
-        .ok();
-    let password = Password::parse(body.password)
-        .map_err(|m| errors.push(FieldError::new("password", m)))
-        .ok();
+    let email = Email::parse(&body.email).map_err(|m| errors.push(FieldError::new("email", m))).ok();
+    let password =
+        Password::parse(body.password).map_err(|m| errors.push(FieldError::new("password", m))).ok();
     let name = DisplayName::parse(&body.display_name)
         .map_err(|m| errors.push(FieldError::new("display_name", m)))
         .ok();
     let locale = match body.locale.as_deref() {
         None => Some(Locale::En),
-        Some(raw) => raw
-            .parse::<Locale>()
-            .map_err(|m| errors.push(FieldError::new("locale", m)))
-            .ok(),
+        Some(raw) => raw.parse::<Locale>().map_err(|m| errors.push(FieldError::new("locale", m))).ok(),
     };
-    let (Some(email), Some(password), Some(name), Some(locale)) = (email, password, name, locale)
-    else {
+    let (Some(email), Some(password), Some(name), Some(locale)) = (email, password, name, locale) else {
         return Err(ApiError::Validation(errors));
     };
     let hasher = state.passwords.clone();
@@ -65,16 +58,13 @@ pub async fn register_account(
     };
     let user = with_db(&state, move |conn| match db::users::insert(conn, &row) {
         Ok(()) => Ok(row),
-        Err(e) if db::is_unique_violation(&e) => Err(ApiError::conflict(
-            "email",
-            "an account with this email already exists",
-        )),
+        Err(e) if db::is_unique_violation(&e) => {
+            Err(ApiError::conflict("email", "an account with this email already exists"))
+        }
         Err(e) => Err(e.into()),
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", "/v1/me"))
-        .json(UserDto::from(user)))
+    Ok(HttpResponse::Created().insert_header(("Location", "/v1/me")).json(UserDto::from(user)))
 }
 
 #[derive(Deserialize)]
@@ -105,17 +95,11 @@ pub async fn login(
     let email = Email::parse(&body.email)
         .map(|e| e.as_str().to_owned())
         .unwrap_or_else(|_| body.email.trim().to_lowercase());
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
     throttle::check_login(&state, &email, &ip).await?;
 
     let lookup_email = email.clone();
-    let user = with_db(&state, move |conn| {
-        Ok(db::users::find_by_email(conn, &lookup_email)?)
-    })
-    .await?;
+    let user = with_db(&state, move |conn| Ok(db::users::find_by_email(conn, &lookup_email)?)).await?;
     let hasher = state.passwords.clone();
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let password = body.password;
@@ -125,10 +109,8 @@ pub async fn login(
         return Err(BAD_LOGIN);
     };
     throttle::clear_account(&state, &email).await?;
-    let role: Role = user
-        .role
-        .parse()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
+    let role: Role =
+        user.role.parse().map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
     let pair = issue_pair(&state, &user.id, role).await?;
     Ok(HttpResponse::Ok().json(pair))
 }
@@ -144,8 +126,7 @@ pub async fn refresh_session(
     state: web::Data<AppState>,
     Json(body): Json<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    const INVALID: ApiError =
-        ApiError::Unauthorized("the refresh token is invalid, expired or revoked");
+    const INVALID: ApiError = ApiError::Unauthorized("the refresh token is invalid, expired or revoked");
     let presented_hash = refresh_token::hash(&body.refresh_token);
     let new_token = refresh_token::generate();
     let new_hash = refresh_token::hash(&new_token);
@@ -190,15 +171,8 @@ pub async fn logout(
     Json(body): Json<LogoutBody>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = refresh_token::hash(&body.refresh_token);
-    with_db(&state, move |conn| {
-        Ok(db::refresh_tokens::revoke_by_token(
-            conn,
-            &caller.id,
-            &hash,
-            db::now(),
-        )?)
-    })
-    .await?;
+    with_db(&state, move |conn| Ok(db::refresh_tokens::revoke_by_token(conn, &caller.id, &hash, db::now())?))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -212,17 +186,8 @@ pub async fn issue_pair(
     let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
     let now = db::now();
     let family = uuid::Uuid::new_v4().to_string();
-    let row = RefreshTokenRow::new(
-        &family,
-        user_id,
-        refresh_token::hash(&refresh),
-        now,
-        now + ttl,
-    );
-    with_db(state, move |conn| {
-        Ok(db::refresh_tokens::insert(conn, &row)?)
-    })
-    .await?;
+    let row = RefreshTokenRow::new(&family, user_id, refresh_token::hash(&refresh), now, now + ttl);
+    with_db(state, move |conn| Ok(db::refresh_tokens::insert(conn, &row)?)).await?;
     let access_token = state.tokens.issue(user_id, role)?;
     Ok(pair_of(state, access_token, refresh))
 }
@@ -241,10 +206,7 @@ fn user_role(conn: &mut DbConn, user_id: &str) -> Result<Option<Role>, ApiError>
     let Some(user) = db::users::find(conn, user_id)? else {
         return Ok(None);
     };
-    let role = user
-        .role
-        .parse()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
+    let role = user.role.parse().map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
     Ok(Some(role))
 }
 

@@ -45,20 +45,16 @@ impl FromRequest for Caller {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let token = token.ok_or(ApiError::Unauthorized(
-                "an `Authorization: Bearer` access token is required",
-            ))?;
-            let claims = state.tokens.verify(&token).ok_or(ApiError::Unauthorized(
-                "the access token is invalid or expired",
-            ))?;
+            let token =
+                token.ok_or(ApiError::Unauthorized("an `Authorization: Bearer` access token is required"))?;
+            let claims = state
+                .tokens
+                .verify(&token)
+                .ok_or(ApiError::Unauthorized("the access token is invalid or expired"))?;
             let user = with_db(&state, move |conn| Ok(db::users::find(conn, &claims.sub)?)).await?;
-            let user = user.ok_or(ApiError::Unauthorized(
-                "the account of this token no longer exists",
-            ))?;
-            let role = user
-                .role
-                .parse()
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
+            let user = user.ok_or(ApiError::Unauthorized("the account of this token no longer exists"))?;
+            let role =
+                user.role.parse().map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
             Ok(Caller { id: user.id, role })
         })
     }

@@ -17,14 +17,8 @@ use crate::startup::AppState;
 pub const MAX_CONTACTS: i64 = 20;
 
 /// `GET /v1/me/contacts`: oldest first.
-pub async fn list_contacts(
-    state: web::Data<AppState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
-    let rows = with_db(&state, move |conn| {
-        Ok(db::contacts::list(conn, &caller.id)?)
-    })
-    .await?;
+pub async fn list_contacts(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let rows = with_db(&state, move |conn| Ok(db::contacts::list(conn, &caller.id)?)).await?;
     let items: Vec<ContactDto> = rows.into_iter().map(ContactDto::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
@@ -43,12 +37,8 @@ pub async fn create_contact(
     Json(body): Json<ContactBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
-    let name = DisplayName::parse(&body.name)
-        .map_err(|m| errors.push(FieldError::new("name", m)))
-        .ok();
-    let email = Email::parse(&body.email)
-        .map_err(|m| errors.push(FieldError::new("email", m)))
-        .ok();
+    let name = DisplayName::parse(&body.name).map_err(|m| errors.push(FieldError::new("name", m))).ok();
+    let email = Email::parse(&body.email).map_err(|m| errors.push(FieldError::new("email", m))).ok();
     let locale = body
         .locale
         .as_deref()
@@ -76,18 +66,15 @@ pub async fn create_contact(
                 "contacts",
                 format!("at most {MAX_CONTACTS} contacts per user"),
             )])),
-            Err(e) if db::is_unique_violation(&e) => Err(ApiError::conflict(
-                "email",
-                "this email is already one of your contacts",
-            )),
+            Err(e) if db::is_unique_violation(&e) => {
+                Err(ApiError::conflict("email", "this email is already one of your contacts"))
+            }
             Err(e) => Err(e.into()),
         }
     })
     .await?;
     let location = format!("/v1/me/contacts/{}", contact.id);
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", location))
-        .json(ContactDto::from(contact)))
+    Ok(HttpResponse::Created().insert_header(("Location", location)).json(ContactDto::from(contact)))
 }
 
 /// `DELETE /v1/me/contacts/{id}`: 404 unless it is one of the caller's contacts.
@@ -97,13 +84,6 @@ pub async fn delete_contact(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let deleted = with_db(&state, move |conn| {
-        Ok(db::contacts::delete(conn, &caller.id, &id)?)
-    })
-    .await?;
-    if deleted {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::NotFound)
-    }
+    let deleted = with_db(&state, move |conn| Ok(db::contacts::delete(conn, &caller.id, &id)?)).await?;
+    if deleted { Ok(HttpResponse::NoContent().finish()) } else { Err(ApiError::NotFound) }
 }

@@ -45,12 +45,7 @@ pub struct LocationDto {
 
 impl From<LocationRow> for LocationDto {
     fn from(row: LocationRow) -> Self {
-        Self {
-            lat: row.lat,
-            lon: row.lon,
-            accuracy_m: row.accuracy_m,
-            recorded_at: rfc3339(row.recorded_at),
-        }
+        Self { lat: row.lat, lon: row.lon, accuracy_m: row.accuracy_m, recorded_at: rfc3339(row.recorded_at) }
     }
 }
 

@@ -30,13 +30,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             .and_then(|v| v.split(';').next())
             .map(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
-        let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(1024 * 1024, |state| state.config.max_body_bytes);
+        let limit =
+            req.app_data::<web::Data<AppState>>().map_or(1024 * 1024, |state| state.config.max_body_bytes);
         let declared_length = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -84,10 +82,7 @@ fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
         Category::Data => {
             let message = error.to_string();
             // serde reports a missing field at its parent; name the field itself.
-            let field = match message
-                .strip_prefix("missing field `")
-                .and_then(|m| m.split('`').next())
-            {
+            let field = match message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
                 Some(missing) if path == "." => missing.to_owned(),
                 Some(missing) => format!("{path}.{missing}"),
                 None => path.to_owned(),
@@ -98,10 +93,9 @@ fn json_error(path: &str, error: &serde_json::Error) -> ApiError {
                 errors: vec![FieldError::new(field, message)],
             }
         }
-        Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
-            detail: format!("the body is not valid JSON: {error}"),
-            errors: vec![],
-        },
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::BadRequest { detail: format!("the body is not valid JSON: {error}"), errors: vec![] }
+        }
     }
 }
 
@@ -153,17 +147,8 @@ mod tests {
 
     #[test]
     fn malformed_json_and_trailing_garbage_are_bad_requests() {
-        assert!(matches!(
-            parse_json::<Point>(b"{"),
-            Err(ApiError::BadRequest { .. })
-        ));
-        assert!(matches!(
-            parse_json::<Point>(br#"{"lat":1,"lon":2} x"#),
-            Err(ApiError::BadRequest { .. })
-        ));
-        assert!(matches!(
-            parse_json::<Point>(b"\xff\xfe"),
-            Err(ApiError::BadRequest { .. })
-        ));
+        assert!(matches!(parse_json::<Point>(b"{"), Err(ApiError::BadRequest { .. })));
+        assert!(matches!(parse_json::<Point>(br#"{"lat":1,"lon":2} x"#), Err(ApiError::BadRequest { .. })));
+        assert!(matches!(parse_json::<Point>(b"\xff\xfe"), Err(ApiError::BadRequest { .. })));
     }
 }

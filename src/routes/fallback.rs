@@ -18,11 +18,7 @@ pub fn method_not_allowed(allow: String) -> HttpResponse {
 /// A query string that does not parse: 400 naming the parameter where possible.
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let message = error.to_string();
-    let field = message
-        .split('`')
-        .nth(1)
-        .map(str::to_owned)
-        .unwrap_or_else(|| "query".to_owned());
+    let field = message.split('`').nth(1).map(str::to_owned).unwrap_or_else(|| "query".to_owned());
     ApiError::BadRequest {
         detail: format!("the query string is not valid: {message}"),
         errors: vec![FieldError::new(field, message)],

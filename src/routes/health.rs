@@ -14,16 +14,11 @@ pub async fn get_healthz() -> HttpResponse {
 
 /// `GET /readyz`: the database answers; 503 with `Retry-After` when it does not.
 pub async fn get_readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db(&state, |conn| {
-        conn.batch_execute("SELECT 1").map_err(ApiError::from)
-    })
-    .await?;
+    db(&state, |conn| conn.batch_execute("SELECT 1").map_err(ApiError::from)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "ok" })))
 }
 
 /// `GET /openapi.yaml`: the API contract this server implements.
 pub async fn get_openapi() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/yaml")
-        .body(include_str!("../../api-spec/openapi.yaml"))
+    HttpResponse::Ok().content_type("application/yaml").body(include_str!("../../api-spec/openapi.yaml"))
 }

@@ -54,10 +54,7 @@ impl From<IncidentRow> for IncidentDto {
             expires_at: row.expires_at.map(rfc3339),
             resolved_at: row.resolved_at.map(rfc3339),
             resolution: row.resolution,
-            fanout: FanoutDto {
-                complete: row.fanout_done,
-                prompts_created: row.fanout_prompts,
-            },
+            fanout: FanoutDto { complete: row.fanout_done, prompts_created: row.fanout_prompts },
         }
     }
 }
@@ -83,23 +80,14 @@ pub async fn create_incident(
     let now = state.clock.now();
     let mut errors = Vec::new();
     let title = body.title.trim().to_owned();
-    if title.is_empty()
-        || title.chars().count() > MAX_TITLE_CHARS
-        || title.chars().any(char::is_control)
-    {
+    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS || title.chars().any(char::is_control) {
         errors.push(FieldError::new(
             "title",
             format!("must be 1 to {MAX_TITLE_CHARS} characters, without control characters"),
         ));
     }
-    let description = body
-        .description
-        .map(|d| d.trim().to_owned())
-        .filter(|d| !d.is_empty());
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
-    {
+    let description = body.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+    if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
         errors.push(FieldError::new(
             "description",
             format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
@@ -152,11 +140,9 @@ pub async fn create_incident(
         fanout_lease_until: None,
     };
     let stored = row.clone();
-    with_db(&state, move |conn| {
-        Ok(incidents::activate(conn, &row, &actor)?)
-    })
-    .await?;
+    with_db(&state, move |conn| Ok(incidents::activate(conn, &row, &actor)?)).await?;
     state.active_areas.invalidate();
+    state.wakeups.fanout.notify_one();
     tracing::info!(incident = %stored.id, "incident activated");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/incidents/{}", stored.id)))
@@ -164,13 +150,9 @@ pub async fn create_incident(
 }
 
 fn actor_of(conn: &mut DbConn, caller: &Caller) -> Result<Actor, ApiError> {
-    let user = db::users::find(conn, &caller.id)?.ok_or(ApiError::Unauthorized(
-        "the account of this token no longer exists",
-    ))?;
-    Ok(Actor {
-        id: user.id,
-        email: user.email,
-    })
+    let user = db::users::find(conn, &caller.id)?
+        .ok_or(ApiError::Unauthorized("the account of this token no longer exists"))?;
+    Ok(Actor { id: user.id, email: user.email })
 }
 
 #[derive(Deserialize)]
@@ -189,10 +171,7 @@ pub async fn list_incidents(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let page = PageQuery {
-        cursor: query.cursor,
-        limit: query.limit,
-    };
+    let page = PageQuery { cursor: query.cursor, limit: query.limit };
     let limit = page.limit()?;
     let after = page.position()?;
     let status = match query.status.as_deref() {
@@ -204,19 +183,9 @@ pub async fn list_incidents(
     let rows = with_db(&state, move |conn| {
         incidents::expire_due(conn, now)?;
         if caller.role.includes(Role::Operator) {
-            Ok(db::incidents::page(
-                conn,
-                status.as_deref(),
-                after.as_ref(),
-                limit,
-            )?)
+            Ok(db::incidents::page(conn, status.as_deref(), after.as_ref(), limit)?)
         } else if status.as_deref().is_none_or(|s| s == ACTIVE) {
-            Ok(db::incidents::page_prompted(
-                conn,
-                &caller.id,
-                after.as_ref(),
-                limit,
-            )?)
+            Ok(db::incidents::page_prompted(conn, &caller.id, after.as_ref(), limit)?)
         } else {
             Ok(Vec::new())
         }
@@ -263,15 +232,12 @@ pub async fn resolve_incident(
     let now = state.clock.now();
     let row = with_db(&state, move |conn| {
         let actor = actor_of(conn, &caller)?;
-        conn.transaction::<_, ApiError, _>(|conn| {
-            match incidents::resolve(conn, &id, Some(&actor), now)? {
-                Resolved::Now => db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound),
-                Resolved::AlreadyResolved => Err(ApiError::Conflict {
-                    detail: "the incident is already resolved".into(),
-                    errors: vec![],
-                }),
-                Resolved::NotFound => Err(ApiError::NotFound),
+        conn.transaction::<_, ApiError, _>(|conn| match incidents::resolve(conn, &id, Some(&actor), now)? {
+            Resolved::Now => db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound),
+            Resolved::AlreadyResolved => {
+                Err(ApiError::Conflict { detail: "the incident is already resolved".into(), errors: vec![] })
             }
+            Resolved::NotFound => Err(ApiError::NotFound),
         })
     })
     .await?;

@@ -33,10 +33,7 @@ pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
 fn load_me(conn: &mut db::DbConn, id: &str) -> Result<MeDto, ApiError> {
     let user = db::users::find(conn, id)?.ok_or(ApiError::NotFound)?;
     let location = db::locations::find(conn, id)?.map(LocationDto::from);
-    Ok(MeDto {
-        user: user.into(),
-        location,
-    })
+    Ok(MeDto { user: user.into(), location })
 }
 
 #[derive(Deserialize)]
@@ -80,10 +77,7 @@ pub async fn update_me(
         .ok()
         .flatten();
     if password.is_some() && body.current_password.is_none() {
-        errors.push(FieldError::new(
-            "current_password",
-            "is required to change the password",
-        ));
+        errors.push(FieldError::new("current_password", "is required to change the password"));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -113,10 +107,7 @@ async fn change_password(
     current: String,
 ) -> Result<(), ApiError> {
     let id = user_id.to_owned();
-    let user = with_db(state, move |conn| {
-        db::users::find(conn, &id)?.ok_or(ApiError::NotFound)
-    })
-    .await?;
+    let user = with_db(state, move |conn| db::users::find(conn, &id)?.ok_or(ApiError::NotFound)).await?;
     let hasher = state.passwords.clone();
     let hash = web::block(move || {
         if hasher.verify(&current, Some(&user.password_hash)) {
@@ -141,10 +132,7 @@ async fn change_password(
 
 /// `DELETE /v1/me`: erases the account, its location, contacts and tokens. Its access tokens stop
 /// working at once (every request loads the account).
-pub async fn delete_me(
-    state: web::Data<AppState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     with_db(&state, move |conn| Ok(db::users::delete(conn, &caller.id)?)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -173,14 +161,8 @@ pub async fn update_location(
     caller: Caller,
     Json(body): Json<LocationBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let fix = Fix::parse(
-        body.lat,
-        body.lon,
-        body.accuracy_m,
-        body.recorded_at,
-        Utc::now(),
-    )
-    .map_err(ApiError::Validation)?;
+    let fix = Fix::parse(body.lat, body.lon, body.accuracy_m, body.recorded_at, Utc::now())
+        .map_err(ApiError::Validation)?;
     let arrival_state = state.clone();
     let (updated, stored, prompts) = with_db(&state, move |conn| {
         let row = LocationRow {
@@ -195,23 +177,12 @@ pub async fn update_location(
         let stored = db::locations::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;
         // Only a fix that became the latest can put the user inside an area.
         let prompts = if updated {
-            prompt_arrival(
-                &arrival_state,
-                conn,
-                &caller.id,
-                row.lat,
-                row.lon,
-                row.recorded_at,
-            )?
+            prompt_arrival(&arrival_state, conn, &caller.id, row.lat, row.lon, row.recorded_at)?
         } else {
             Vec::new()
         };
         Ok((updated, stored, prompts))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(LocationUpdated {
-        updated,
-        location: stored.into(),
-        prompts,
-    }))
+    Ok(HttpResponse::Ok().json(LocationUpdated { updated, location: stored.into(), prompts }))
 }

@@ -36,12 +36,7 @@ pub struct Route {
 }
 
 impl Route {
-    fn new<F, Args>(
-        method: Method,
-        path: &'static str,
-        operation_id: &'static str,
-        handler: F,
-    ) -> Self
+    fn new<F, Args>(method: Method, path: &'static str, operation_id: &'static str, handler: F) -> Self
     where
         F: Handler<Args> + Clone + Send + Sync + 'static,
         Args: FromRequest + 'static,
@@ -49,12 +44,7 @@ impl Route {
     {
         let route_method = method.clone();
         let make = Box::new(move || web::method(route_method.clone()).to(handler.clone()));
-        Self {
-            method,
-            path,
-            operation_id,
-            make,
-        }
+        Self { method, path, operation_id, make }
     }
 }
 
@@ -96,11 +86,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         by_path.entry(route.path).or_default().push(route);
     }
     for (path, routes) in by_path {
-        let allow = routes
-            .iter()
-            .map(|r| r.method.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let allow = routes.iter().map(|r| r.method.as_str()).collect::<Vec<_>>().join(", ");
         let mut resource = web::resource(path);
         for route in &routes {
             resource = resource.route((route.make)());

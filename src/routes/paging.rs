@@ -24,10 +24,7 @@ impl PageQuery {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            )),
+            Some(_) => Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}"))),
         }
     }
 
@@ -45,27 +42,18 @@ pub fn encode(at: NaiveDateTime, id: &str) -> String {
 fn decode(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
     let invalid = || ApiError::BadRequest {
         detail: "cursor: not a cursor this server issued".into(),
-        errors: vec![crate::domain::FieldError::new(
-            "cursor",
-            "not a cursor this server issued",
-        )],
+        errors: vec![crate::domain::FieldError::new("cursor", "not a cursor this server issued")],
     };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;
-    let at = DateTime::from_timestamp_micros(micros)
-        .ok_or_else(invalid)?
-        .naive_utc();
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?.naive_utc();
     Ok((at, id.to_owned()))
 }
 
 /// The next cursor: present when the page is full (more rows may follow).
-pub fn next_cursor<T>(
-    rows: &[T],
-    limit: i64,
-    key: impl Fn(&T) -> (NaiveDateTime, &str),
-) -> Option<String> {
+pub fn next_cursor<T>(rows: &[T], limit: i64, key: impl Fn(&T) -> (NaiveDateTime, &str)) -> Option<String> {
     if i64::try_from(rows.len()).ok()? < limit {
         return None;
     }
@@ -81,18 +69,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
-        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456)
-            .unwrap()
-            .naive_utc();
-        let query = PageQuery {
-            cursor: Some(encode(at, "abc")),
-            limit: None,
-        };
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap().naive_utc();
+        let query = PageQuery { cursor: Some(encode(at, "abc")), limit: None };
         assert_eq!(query.position().unwrap(), Some((at, "abc".to_owned())));
-        let bad = PageQuery {
-            cursor: Some("!!".into()),
-            limit: Some(0),
-        };
+        let bad = PageQuery { cursor: Some("!!".into()), limit: Some(0) };
         assert!(bad.position().is_err());
         assert!(bad.limit().is_err());
     }

@@ -54,20 +54,15 @@ impl PromptDto {
 }
 
 /// `GET /v1/me/prompts`: open prompts of active incidents, newest first.
-pub async fn list_prompts(
-    state: web::Data<AppState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_prompts(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let rows = with_db(&state, move |conn| {
         crate::incidents::expire_due(conn, now)?;
         Ok(db::prompts::open_for_user(conn, &caller.id)?)
     })
     .await?;
-    let items: Vec<PromptDto> = rows
-        .into_iter()
-        .map(|(prompt, incident)| PromptDto::new(prompt, &incident))
-        .collect();
+    let items: Vec<PromptDto> =
+        rows.into_iter().map(|(prompt, incident)| PromptDto::new(prompt, &incident)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
@@ -99,13 +94,7 @@ pub fn prompt_arrival(
             if !db::incidents::lock_if_active(conn, &incident.row.id)? {
                 return Ok(0);
             }
-            db::prompts::insert_batch(
-                conn,
-                &incident.row.id,
-                &[user_id.to_owned()],
-                "arrival",
-                now,
-            )
+            db::prompts::insert_batch(conn, &incident.row.id, &[user_id.to_owned()], "arrival", now)
         })?;
         if inserted > 0
             && let Some(prompt) = db::prompts::find(conn, &incident.row.id, user_id)?

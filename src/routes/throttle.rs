@@ -16,29 +16,14 @@ pub async fn check_login(state: &AppState, email: &str, ip: &str) -> Result<(), 
     let (email, ip) = (email.to_owned(), ip.to_owned());
     let retry_after = with_db(state, move |conn| {
         let now = db::now();
-        let account = blocked_for(
-            conn,
-            Scope::Account,
-            &email,
-            limits.max_failures_per_account,
-            window,
-            now,
-        )?;
-        let address = blocked_for(
-            conn,
-            Scope::Ip,
-            &ip,
-            limits.max_failures_per_ip,
-            window,
-            now,
-        )?;
+        let account =
+            blocked_for(conn, Scope::Account, &email, limits.max_failures_per_account, window, now)?;
+        let address = blocked_for(conn, Scope::Ip, &ip, limits.max_failures_per_ip, window, now)?;
         Ok(account.max(address))
     })
     .await?;
     match retry_after {
-        Some(secs) => Err(ApiError::TooManyRequests {
-            retry_after_secs: secs,
-        }),
+        Some(secs) => Err(ApiError::TooManyRequests { retry_after_secs: secs }),
         None => Ok(()),
     }
 }
@@ -76,8 +61,5 @@ pub async fn record_login_failure(state: &AppState, email: &str, ip: &str) -> Re
 /// A successful login forgets the account's failures.
 pub async fn clear_account(state: &AppState, email: &str) -> Result<(), ApiError> {
     let email = email.to_owned();
-    with_db(state, move |conn| {
-        Ok(login_failures::clear(conn, Scope::Account, &email).map(|_| ())?)
-    })
-    .await
+    with_db(state, move |conn| Ok(login_failures::clear(conn, Scope::Account, &email).map(|_| ())?)).await
 }

@@ -13,10 +13,7 @@ use crate::helpers::{Options, paris_circle, spawn_app_with};
 async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_duplicates() {
     // The first server runs no background jobs: the fan-out only moves when we move it.
     let app = spawn_app_with(Options {
-        env: vec![
-            ("SAFECHECK_RUN_WORKERS", "false".into()),
-            ("SAFECHECK_FANOUT_CHUNK", "2".into()),
-        ],
+        env: vec![("SAFECHECK_RUN_WORKERS", "false".into()), ("SAFECHECK_FANOUT_CHUNK", "2".into())],
         ..Default::default()
     })
     .await;
@@ -24,16 +21,12 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     let mut users = Vec::new();
     for i in 0..5 {
         let user = app.new_user().await;
-        app.put_location(&user, 48.8630 + f64::from(i) * 0.0001, 2.3708)
-            .await;
+        app.put_location(&user, 48.8630 + f64::from(i) * 0.0001, 2.3708).await;
         users.push(user);
     }
     let response = app.create_incident(&operator, &paris_circle("Fire")).await;
     assert_eq!(response.status(), 201);
-    let id = response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
 
     // One chunk, as a worker would do before being killed.
     let url = app.database_url().clone();
@@ -41,14 +34,10 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     let incident_id = id.clone();
     let (first, cursor) = tokio::task::spawn_blocking(move || {
         let mut conn = db::pool_connect(&url).unwrap();
-        let incident = db::incidents::find(&mut conn, &incident_id)
-            .unwrap()
-            .unwrap();
+        let incident = db::incidents::find(&mut conn, &incident_id).unwrap().unwrap();
         let area = fanout::parse_area(&incident).unwrap();
         let chunk = fanout::run_chunk(&mut conn, &incident, &area, None, 2, clock.now()).unwrap();
-        let Chunk::Continue { next_cursor } = chunk.clone() else {
-            panic!("expected more after 2 of 5")
-        };
+        let Chunk::Continue { next_cursor } = chunk.clone() else { panic!("expected more after 2 of 5") };
         // A prompt beyond the cursor already exists too (as if a chunk had been cut short):
         // the resumed fan-out must not duplicate it.
         let beyond: Vec<String> = db::locations::in_box_after(
@@ -62,8 +51,7 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
         .into_iter()
         .map(|(id, _, _)| id)
         .collect();
-        db::prompts::insert_batch(&mut conn, &incident_id, &beyond, "activation", clock.now())
-            .unwrap();
+        db::prompts::insert_batch(&mut conn, &incident_id, &beyond, "activation", clock.now()).unwrap();
         (chunk, next_cursor)
     })
     .await
@@ -84,9 +72,7 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     // "Restart": the killed worker's lease on the incident runs out (30 s), then a server with
     // workers over the same database takes the fan-out over and finishes it.
     app.clock.advance(chrono::Duration::seconds(31));
-    let sibling = app
-        .spawn_sibling(&[("SAFECHECK_RUN_WORKERS", "true")])
-        .await;
+    let sibling = app.spawn_sibling(&[("SAFECHECK_RUN_WORKERS", "true")]).await;
     let mut complete = Value::Null;
     for _ in 0..200 {
         let incident: Value = app
@@ -105,10 +91,7 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        complete["fanout"]["complete"], true,
-        "the resumed fan-out finished"
-    );
+    assert_eq!(complete["fanout"]["complete"], true, "the resumed fan-out finished");
     for user in &users {
         assert_eq!(app.prompts(user).await.len(), 1, "exactly one prompt each");
     }

@@ -24,11 +24,7 @@ async fn readyz_answers_200_when_the_database_is_reachable() {
 /// PostgreSQL only: SQLite is a file, it cannot go away over the network.
 #[tokio::test]
 async fn readyz_goes_503_when_postgres_is_cut_and_200_when_it_is_back() {
-    let app = spawn_app_with(Options {
-        db_proxy: true,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { db_proxy: true, ..Default::default() }).await;
     let Some(proxy) = app.proxy.as_ref() else {
         eprintln!("skipped: needs TEST_DATABASE_URL (PostgreSQL)");
         return;
@@ -49,8 +45,5 @@ async fn readyz_goes_503_when_postgres_is_cut_and_200_when_it_is_back() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        status, 200,
-        "the server did not recover once the database was back"
-    );
+    assert_eq!(status, 200, "the server did not recover once the database was back");
 }

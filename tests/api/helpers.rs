@@ -66,13 +66,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("SAFECHECK_ARGON2_ITERATIONS", "1".into()),
     ];
     env.extend(options.env);
-    let config = Config::from_lookup(|name| {
-        env.iter()
-            .rev()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .expect("test configuration");
+    let config =
+        Config::from_lookup(|name| env.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+            .expect("test configuration");
     if std::env::var_os("TEST_LOG").is_some() {
         safecheck::telemetry::init(config.log_format);
     }
@@ -83,23 +79,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    TestApp {
-        address,
-        client,
-        smtp,
-        proxy,
-        config,
-        db,
-        clock,
-        _dir: dir,
-    }
+    TestApp { address, client, smtp, proxy, config, db, clock, _dir: dir }
 }
 
 /// Builds and starts an app; returns its base URL.
 async fn start(config: Config, clock: Arc<OffsetClock>) -> String {
-    let app = Application::build_with_clock(config, clock)
-        .await
-        .expect("build app");
+    let app = Application::build_with_clock(config, clock).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     address
@@ -111,20 +96,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
+        self.client.get(self.url(path)).send().await.expect("request")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
     pub fn database_url(&self) -> &DatabaseUrl {
@@ -149,11 +125,8 @@ impl TestApp {
 /// Reads a problem document, checking its media type and that `status` matches.
 pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status().as_u16(), status, "unexpected status");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     assert_eq!(content_type, "application/problem+json");
     let body: Value = response.json().await.expect("problem body is JSON");
     assert_eq!(body["status"], status);
@@ -165,12 +138,7 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
 pub fn error_fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
@@ -195,11 +163,7 @@ impl TestApp {
 
     /// Logs in over HTTP and returns the response.
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
-        self.post_json(
-            "/v1/auth/login",
-            &serde_json::json!({ "email": email, "password": password }),
-        )
-        .await
+        self.post_json("/v1/auth/login", &serde_json::json!({ "email": email, "password": password })).await
     }
 
     /// A new user, registered and logged in.
@@ -213,10 +177,7 @@ impl TestApp {
         let password = "a good long password".to_owned();
         let response = self.register(&email, &password, "Test User").await;
         assert_eq!(response.status(), 201, "register");
-        let id = response.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
         if role != "user" {
             let mut conn = safecheck::db::pool_connect(self.database_url()).unwrap();
             safecheck::db::users::set_role(&mut conn, &id, role, safecheck::db::now()).unwrap();
@@ -232,15 +193,8 @@ impl TestApp {
     }
 
     /// A request with the user's bearer token.
-    pub fn authed(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        user: &TestUser,
-    ) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(&user.access_token)
+    pub fn authed(&self, method: reqwest::Method, path: &str, user: &TestUser) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(&user.access_token)
     }
 }
 
@@ -255,10 +209,7 @@ fn setting_of(config: &Config, name: &str) -> Option<String> {
         "SAFECHECK_LISTEN" => Some("127.0.0.1:0".into()),
         "SAFECHECK_DATA_DIR" => Some(config.data_dir.display().to_string()),
         "SAFECHECK_JWT_SECRET" => Some(TEST_JWT_SECRET.into()),
-        "SAFECHECK_SMTP_URL" => config
-            .smtp_url
-            .as_ref()
-            .map(|u| u.expose_secret().to_owned()),
+        "SAFECHECK_SMTP_URL" => config.smtp_url.as_ref().map(|u| u.expose_secret().to_owned()),
         "SAFECHECK_PUBLIC_URL" => Some(config.public_url.clone()),
         "SAFECHECK_HTTP_WORKERS" => Some("2".into()),
         "SAFECHECK_DB_POOL_SIZE" => Some("4".into()),
@@ -284,11 +235,7 @@ impl TestApp {
 
     /// POSTs an incident as `operator`.
     pub async fn create_incident(&self, operator: &TestUser, body: &Value) -> reqwest::Response {
-        self.authed(reqwest::Method::POST, "/v1/incidents", operator)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.authed(reqwest::Method::POST, "/v1/incidents", operator).json(body).send().await.unwrap()
     }
 
     /// Activates an incident and waits until its fan-out is complete; returns the incident.
@@ -296,19 +243,14 @@ impl TestApp {
         let response = self.create_incident(operator, body).await;
         assert_eq!(response.status(), 201, "activate");
         let incident: Value = response.json().await.unwrap();
-        self.wait_for_fanout(operator, incident["id"].as_str().unwrap())
-            .await
+        self.wait_for_fanout(operator, incident["id"].as_str().unwrap()).await
     }
 
     /// Polls the incident until its fan-out is complete (10 s at most).
     pub async fn wait_for_fanout(&self, operator: &TestUser, id: &str) -> Value {
         for _ in 0..200 {
             let incident: Value = self
-                .authed(
-                    reqwest::Method::GET,
-                    &format!("/v1/incidents/{id}"),
-                    operator,
-                )
+                .authed(reqwest::Method::GET, &format!("/v1/incidents/{id}"), operator)
                 .send()
                 .await
                 .unwrap()

@@ -12,30 +12,16 @@ async fn user_at(app: &TestApp, lat: f64, lon: f64) -> TestUser {
 }
 
 async fn audit_actions(app: &TestApp, operator: &TestUser) -> Vec<String> {
-    let body: Value = app
-        .authed(Method::GET, "/v1/audit", operator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_owned())
-        .collect()
+    let body: Value =
+        app.authed(Method::GET, "/v1/audit", operator).send().await.unwrap().json().await.unwrap();
+    body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]
 async fn users_inside_a_circle_get_exactly_one_prompt_and_others_none() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let inside = [
-        user_at(&app, 48.8630, 2.3708).await,
-        user_at(&app, 48.8700, 2.3800).await,
-    ];
+    let inside = [user_at(&app, 48.8630, 2.3708).await, user_at(&app, 48.8700, 2.3800).await];
     let outside = user_at(&app, 48.8566, 2.2900).await;
     let stale = app.new_user().await;
     let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
@@ -56,11 +42,7 @@ async fn users_inside_a_circle_get_exactly_one_prompt_and_others_none() {
     }
     assert!(app.prompts(&outside).await.is_empty());
     assert!(app.prompts(&stale).await.is_empty());
-    assert!(
-        audit_actions(&app, &operator)
-            .await
-            .contains(&"incident.activate".to_owned())
-    );
+    assert!(audit_actions(&app, &operator).await.contains(&"incident.activate".to_owned()));
 }
 
 fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Value {
@@ -123,14 +105,8 @@ async fn a_dry_run_counts_and_stores_nothing_but_its_audit_record() {
     assert_eq!(response.status(), 200);
     let preview: Value = response.json().await.unwrap();
     assert_eq!(preview["would_prompt"], 2);
-    let list: Value = app
-        .authed(Method::GET, "/v1/incidents", &operator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value =
+        app.authed(Method::GET, "/v1/incidents", &operator).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["items"], json!([]));
     assert!(app.prompts(&user).await.is_empty());
     assert_eq!(audit_actions(&app, &operator).await, ["incident.dry_run"]);
@@ -164,11 +140,7 @@ async fn resolve_closes_prompts_and_stops_late_arrivals() {
     assert_eq!(app.prompts(&user).await.len(), 1);
 
     let path = format!("/v1/incidents/{id}/resolve");
-    let response = app
-        .authed(Method::POST, &path, &operator)
-        .send()
-        .await
-        .unwrap();
+    let response = app.authed(Method::POST, &path, &operator).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let resolved: Value = response.json().await.unwrap();
     assert_eq!(resolved["status"], "resolved");
@@ -178,19 +150,8 @@ async fn resolve_closes_prompts_and_stops_late_arrivals() {
     let latecomer = user_at(&app, 40.0, 0.0).await;
     let entered = app.put_location(&latecomer, 48.8630, 2.3708).await;
     assert_eq!(entered["prompts"], json!([]));
-    problem(
-        app.authed(Method::POST, &path, &operator)
-            .send()
-            .await
-            .unwrap(),
-        409,
-    )
-    .await;
-    assert!(
-        audit_actions(&app, &operator)
-            .await
-            .contains(&"incident.resolve".to_owned())
-    );
+    problem(app.authed(Method::POST, &path, &operator).send().await.unwrap(), 409).await;
+    assert!(audit_actions(&app, &operator).await.contains(&"incident.resolve".to_owned()));
 }
 
 #[tokio::test]
@@ -216,11 +177,7 @@ async fn an_incident_past_its_expiry_resolves_by_itself() {
     assert_eq!(shown["status"], "resolved");
     assert_eq!(shown["resolution"], "expired");
     assert!(app.prompts(&user).await.is_empty());
-    assert!(
-        audit_actions(&app, &operator)
-            .await
-            .contains(&"incident.expire".to_owned())
-    );
+    assert!(audit_actions(&app, &operator).await.contains(&"incident.expire".to_owned()));
 }
 
 #[tokio::test]
@@ -260,23 +217,14 @@ async fn invalid_incidents_are_422_naming_the_field_and_store_nothing() {
             json!({ "title": "x", "expires_at": "2020-01-01T00:00:00Z", "area": { "type": "Circle", "center": { "lat": 48.0, "lon": 2.0 }, "radius_m": 10 } }),
             "expires_at",
         ),
-        (
-            json!({ "title": "x", "area": { "type": "Hexagon" } }),
-            "area.type",
-        ),
+        (json!({ "title": "x", "area": { "type": "Hexagon" } }), "area.type"),
     ];
     for (body, field) in cases {
         let problem = problem(app.create_incident(&operator, &body).await, 422).await;
         assert_eq!(error_fields(&problem), [field], "{body}");
     }
-    let list: Value = app
-        .authed(Method::GET, "/v1/incidents", &operator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value =
+        app.authed(Method::GET, "/v1/incidents", &operator).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["items"], json!([]));
     assert!(audit_actions(&app, &operator).await.is_empty());
 }
@@ -290,35 +238,14 @@ async fn only_operators_activate_resolve_and_read_the_audit_log() {
     let incident = app.activate(&operator, &paris_circle("Fire")).await;
     let id = incident["id"].as_str().unwrap();
     problem(
-        app.authed(Method::POST, &format!("/v1/incidents/{id}/resolve"), &user)
-            .send()
-            .await
-            .unwrap(),
+        app.authed(Method::POST, &format!("/v1/incidents/{id}/resolve"), &user).send().await.unwrap(),
         403,
     )
     .await;
-    problem(
-        app.authed(Method::GET, "/v1/audit", &user)
-            .send()
-            .await
-            .unwrap(),
-        403,
-    )
-    .await;
-    problem(
-        app.post_json("/v1/incidents", &paris_circle("anon")).await,
-        401,
-    )
-    .await;
+    problem(app.authed(Method::GET, "/v1/audit", &user).send().await.unwrap(), 403).await;
+    problem(app.post_json("/v1/incidents", &paris_circle("anon")).await, 401).await;
     let admin = app.new_user_with_role("admin").await;
-    assert_eq!(
-        app.authed(Method::GET, "/v1/audit", &admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.authed(Method::GET, "/v1/audit", &admin).send().await.unwrap().status(), 200);
 }
 
 #[tokio::test]
@@ -329,52 +256,16 @@ async fn users_see_only_active_incidents_they_were_prompted_for() {
     let elsewhere = user_at(&app, 10.0, 10.0).await;
     let incident = app.activate(&operator, &paris_circle("Fire")).await;
     let path = format!("/v1/incidents/{}", incident["id"].as_str().unwrap());
-    assert_eq!(
-        app.authed(Method::GET, &path, &prompted)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    problem(
-        app.authed(Method::GET, &path, &elsewhere)
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    let list: Value = app
-        .authed(Method::GET, "/v1/incidents", &prompted)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(app.authed(Method::GET, &path, &prompted).send().await.unwrap().status(), 200);
+    problem(app.authed(Method::GET, &path, &elsewhere).send().await.unwrap(), 404).await;
+    let list: Value =
+        app.authed(Method::GET, "/v1/incidents", &prompted).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let list: Value = app
-        .authed(Method::GET, "/v1/incidents", &elsewhere)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value =
+        app.authed(Method::GET, "/v1/incidents", &elsewhere).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["items"], json!([]));
-    app.authed(Method::POST, &format!("{path}/resolve"), &operator)
-        .send()
-        .await
-        .unwrap();
-    problem(
-        app.authed(Method::GET, &path, &prompted)
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    app.authed(Method::POST, &format!("{path}/resolve"), &operator).send().await.unwrap();
+    problem(app.authed(Method::GET, &path, &prompted).send().await.unwrap(), 404).await;
 }
 
 #[tokio::test]
@@ -382,12 +273,7 @@ async fn operators_page_through_incidents_newest_first() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
     for title in ["one", "two", "three"] {
-        assert_eq!(
-            app.create_incident(&operator, &paris_circle(title))
-                .await
-                .status(),
-            201
-        );
+        assert_eq!(app.create_incident(&operator, &paris_circle(title)).await.status(), 201);
     }
     let first: Value = app
         .authed(Method::GET, "/v1/incidents?limit=2", &operator)
@@ -397,20 +283,12 @@ async fn operators_page_through_incidents_newest_first() {
         .json()
         .await
         .unwrap();
-    let titles: Vec<&str> = first["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["title"].as_str().unwrap())
-        .collect();
+    let titles: Vec<&str> =
+        first["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["three", "two"]);
     let cursor = first["next_cursor"].as_str().unwrap();
     let second: Value = app
-        .authed(
-            Method::GET,
-            &format!("/v1/incidents?limit=2&cursor={cursor}"),
-            &operator,
-        )
+        .authed(Method::GET, &format!("/v1/incidents?limit=2&cursor={cursor}"), &operator)
         .send()
         .await
         .unwrap()
@@ -428,20 +306,8 @@ async fn operators_page_through_incidents_newest_first() {
         .await
         .unwrap();
     assert_eq!(resolved["items"], json!([]));
-    problem(
-        app.authed(Method::GET, "/v1/incidents?status=bogus", &operator)
-            .send()
-            .await
-            .unwrap(),
-        422,
-    )
-    .await;
-    problem(
-        app.authed(Method::GET, "/v1/incidents?cursor=garbage!", &operator)
-            .send()
-            .await
-            .unwrap(),
-        400,
-    )
-    .await;
+    problem(app.authed(Method::GET, "/v1/incidents?status=bogus", &operator).send().await.unwrap(), 422)
+        .await;
+    problem(app.authed(Method::GET, "/v1/incidents?cursor=garbage!", &operator).send().await.unwrap(), 400)
+        .await;
 }

@@ -1,10 +1,6 @@
 //! The integration suite: the real server over HTTP, on SQLite or (with `TEST_DATABASE_URL`)
 //! PostgreSQL, with a real SMTP server on loopback.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "tests fail loudly by design"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly by design")]
 
 mod helpers;
 mod support;

@@ -8,11 +8,8 @@ use serde_yaml::Value;
 const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
 
 fn spec() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/api-spec/openapi.yaml"
-    ))
-    .expect("api-spec/openapi.yaml");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api-spec/openapi.yaml"))
+        .expect("api-spec/openapi.yaml");
     serde_yaml::from_str(&text).expect("the spec is YAML")
 }
 
@@ -23,14 +20,8 @@ fn spec_operations() -> BTreeSet<(String, String, String)> {
     for (path, item) in paths {
         for method in METHODS {
             if let Some(operation) = item.get(method) {
-                let id = operation["operationId"]
-                    .as_str()
-                    .unwrap_or("(no operationId)");
-                operations.insert((
-                    method.to_uppercase(),
-                    path.as_str().unwrap().to_owned(),
-                    id.to_owned(),
-                ));
+                let id = operation["operationId"].as_str().unwrap_or("(no operationId)");
+                operations.insert((method.to_uppercase(), path.as_str().unwrap().to_owned(), id.to_owned()));
             }
         }
     }
@@ -40,13 +31,7 @@ fn spec_operations() -> BTreeSet<(String, String, String)> {
 fn served_operations() -> BTreeSet<(String, String, String)> {
     safecheck::routes::routes()
         .iter()
-        .map(|r| {
-            (
-                r.method.to_string(),
-                r.path.to_owned(),
-                r.operation_id.to_owned(),
-            )
-        })
+        .map(|r| (r.method.to_string(), r.path.to_owned(), r.operation_id.to_owned()))
         .collect()
 }
 
@@ -56,14 +41,8 @@ fn every_served_route_is_in_the_spec_and_every_spec_route_is_served() {
     let served = served_operations();
     let missing_from_spec: Vec<_> = served.difference(&spec).collect();
     let not_served: Vec<_> = spec.difference(&served).collect();
-    assert!(
-        missing_from_spec.is_empty(),
-        "served but not in the spec: {missing_from_spec:?}"
-    );
-    assert!(
-        not_served.is_empty(),
-        "in the spec but not served: {not_served:?}"
-    );
+    assert!(missing_from_spec.is_empty(), "served but not in the spec: {missing_from_spec:?}");
+    assert!(not_served.is_empty(), "in the spec but not served: {not_served:?}");
 }
 
 #[test]
@@ -79,10 +58,7 @@ async fn the_spec_is_served_at_openapi_yaml() {
     let response = app.get("/openapi.yaml").await;
     assert_eq!(response.status(), 200);
     let served = response.text().await.unwrap();
-    let on_disk = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/api-spec/openapi.yaml"
-    ))
-    .unwrap();
+    let on_disk =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api-spec/openapi.yaml")).unwrap();
     assert_eq!(served, on_disk);
 }

@@ -33,8 +33,7 @@ async fn malformed_json_is_a_400_problem() {
 #[tokio::test]
 async fn a_wrong_type_is_a_400_naming_the_field() {
     let app = spawn_app().await;
-    let body =
-        serde_json::json!({ "email": 12, "password": "long enough pw", "display_name": "A" });
+    let body = serde_json::json!({ "email": 12, "password": "long enough pw", "display_name": "A" });
     let problem = problem(app.post_json("/v1/auth/register", &body).await, 400).await;
     assert_eq!(error_fields(&problem), ["email"]);
 }
@@ -65,8 +64,7 @@ async fn a_body_that_is_not_json_is_a_415_problem() {
 async fn an_oversized_body_is_a_413_problem() {
     let app = spawn_app().await;
     let huge = "x".repeat(app.config.max_body_bytes + 1);
-    let body =
-        serde_json::json!({ "email": "a@example.org", "password": huge, "display_name": "A" });
+    let body = serde_json::json!({ "email": "a@example.org", "password": huge, "display_name": "A" });
     problem(app.post_json("/v1/auth/register", &body).await, 413).await;
 }
 

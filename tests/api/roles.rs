@@ -20,12 +20,7 @@ fn cli(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -34,22 +29,10 @@ async fn the_cli_creates_an_admin_who_can_log_in() {
     let app = spawn_app().await;
     let out = cli(
         &app,
-        &[
-            "user",
-            "create",
-            "--email",
-            "Boss@Example.org",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
+        &["user", "create", "--email", "Boss@Example.org", "--role", "admin", "--password-stdin"],
         "the boss password\n",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let response = app.login("boss@example.org", "the boss password").await;
     assert_eq!(response.status(), 200);
     let token: Value = response.json().await.unwrap();
@@ -70,49 +53,13 @@ async fn the_cli_creates_an_admin_who_can_log_in() {
 async fn the_cli_grants_a_role_and_refuses_bad_input() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let out = cli(
-        &app,
-        &[
-            "user",
-            "grant",
-            "--email",
-            &user.email,
-            "--role",
-            "operator",
-        ],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let me: Value = app
-        .authed(Method::GET, "/v1/me", &user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let out = cli(&app, &["user", "grant", "--email", &user.email, "--role", "operator"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let me: Value = app.authed(Method::GET, "/v1/me", &user).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["role"], "operator");
-    let out = cli(
-        &app,
-        &["user", "grant", "--email", &user.email, "--role", "king"],
-        "",
-    );
+    let out = cli(&app, &["user", "grant", "--email", &user.email, "--role", "king"], "");
     assert!(!out.status.success());
-    let out = cli(
-        &app,
-        &[
-            "user",
-            "create",
-            "--email",
-            "x@example.org",
-            "--password-stdin",
-        ],
-        "short\n",
-    );
+    let out = cli(&app, &["user", "create", "--email", "x@example.org", "--password-stdin"], "short\n");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
 }
@@ -123,30 +70,15 @@ async fn an_admin_grants_and_revokes_roles() {
     let admin = app.new_user_with_role("admin").await;
     let user = app.new_user().await;
     let path = format!("/v1/admin/users/{}/roles", user.id);
-    let response = app
-        .authed(Method::POST, &path, &admin)
-        .json(&json!({ "role": "operator" }))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.authed(Method::POST, &path, &admin).json(&json!({ "role": "operator" })).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["role"], "operator");
     // The role takes effect on the user's existing token.
-    let me: Value = app
-        .authed(Method::GET, "/v1/me", &user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.authed(Method::GET, "/v1/me", &user).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["role"], "operator");
 
-    let response = app
-        .authed(Method::DELETE, &format!("{path}/operator"), &admin)
-        .send()
-        .await
-        .unwrap();
+    let response = app.authed(Method::DELETE, &format!("{path}/operator"), &admin).send().await.unwrap();
     assert_eq!(response.json::<Value>().await.unwrap()["role"], "user");
 }
 
@@ -157,29 +89,14 @@ async fn only_admins_manage_roles() {
     let user = app.new_user().await;
     let path = format!("/v1/admin/users/{}/roles", user.id);
     for caller in [&operator, &user] {
-        let response = app
-            .authed(Method::POST, &path, caller)
-            .json(&json!({ "role": "admin" }))
-            .send()
-            .await
-            .unwrap();
+        let response =
+            app.authed(Method::POST, &path, caller).json(&json!({ "role": "admin" })).send().await.unwrap();
         problem(response, 403).await;
-        let response = app
-            .authed(Method::DELETE, &format!("{path}/user"), caller)
-            .send()
-            .await
-            .unwrap();
+        let response = app.authed(Method::DELETE, &format!("{path}/user"), caller).send().await.unwrap();
         problem(response, 403).await;
     }
     problem(app.post_json(&path, &json!({ "role": "admin" })).await, 401).await;
-    let me: Value = app
-        .authed(Method::GET, "/v1/me", &user)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.authed(Method::GET, "/v1/me", &user).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["role"], "user");
 }
 
@@ -195,11 +112,7 @@ async fn granting_to_an_unknown_user_or_an_unknown_role_fails_clearly() {
         .unwrap();
     problem(response, 404).await;
     let path = format!("/v1/admin/users/{}/roles", admin.id);
-    let response = app
-        .authed(Method::POST, &path, &admin)
-        .json(&json!({ "role": "king" }))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.authed(Method::POST, &path, &admin).json(&json!({ "role": "king" })).send().await.unwrap();
     problem(response, 400).await;
 }

@@ -32,10 +32,7 @@ async fn the_sink_receives_what_lettre_sends() {
     assert_eq!(mail[0].from, "no-reply@safecheck.test");
     assert_eq!(mail[0].to, ["mum@example.org"]);
     assert_eq!(mail[0].header("subject").as_deref(), Some("Ada is safe"));
-    assert!(
-        mail[0].data.contains("\r\n.starts with a dot"),
-        "dot-unstuffed body"
-    );
+    assert!(mail[0].data.contains("\r\n.starts with a dot"), "dot-unstuffed body");
 }
 
 #[tokio::test]
@@ -54,13 +51,7 @@ async fn scripted_replies_refuse_then_accept() {
 async fn every_test_app_sends_to_its_own_sink() {
     use secrecy::ExposeSecret;
     let app = crate::helpers::spawn_app().await;
-    let configured = app
-        .config
-        .smtp_url
-        .as_ref()
-        .unwrap()
-        .expose_secret()
-        .to_owned();
+    let configured = app.config.smtp_url.as_ref().unwrap().expose_secret().to_owned();
     assert_eq!(configured, app.smtp.url());
     assert!(app.smtp.received().is_empty());
 }

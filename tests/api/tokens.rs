@@ -18,21 +18,11 @@ fn claims(sub: &str) -> Value {
 fn sign(claims: &Value, secret: &str, kid: &str) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
-    )
-    .unwrap()
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret.as_bytes()).unwrap()).unwrap()
 }
 
 async fn me_with(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .get(app.url("/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    app.client.get(app.url("/v1/me")).bearer_auth(token).send().await.unwrap()
 }
 
 async fn assert_rejected(app: &TestApp, token: &str) {
@@ -45,12 +35,7 @@ async fn assert_rejected(app: &TestApp, token: &str) {
 async fn a_token_we_signed_is_accepted() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    assert_eq!(
-        me_with(&app, &sign(&claims(&user.id), TEST_JWT_SECRET, "k1"))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(me_with(&app, &sign(&claims(&user.id), TEST_JWT_SECRET, "k1")).await.status(), 200);
 }
 
 #[tokio::test]
@@ -59,13 +44,8 @@ async fn a_missing_or_malformed_authorization_is_a_401() {
     let response = app.get("/v1/me").await;
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     problem(response, 401).await;
-    let response = app
-        .client
-        .get(app.url("/v1/me"))
-        .header("authorization", "Basic YTpi")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.get(app.url("/v1/me")).header("authorization", "Basic YTpi").send().await.unwrap();
     problem(response, 401).await;
     assert_rejected(&app, "not.a.jwt").await;
 }
@@ -76,16 +56,10 @@ async fn a_changed_payload_is_a_401() {
     let user = app.new_user().await;
     let other = app.new_user().await;
     let parts: Vec<&str> = user.access_token.split('.').collect();
-    let mut payload: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let mut payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     payload["sub"] = json!(other.id);
     payload["role"] = json!("admin");
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(payload.to_string()),
-        parts[2]
-    );
+    let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(payload.to_string()), parts[2]);
     assert_rejected(&app, &forged).await;
 }
 
@@ -102,15 +76,8 @@ async fn alg_none_is_a_401() {
 async fn the_wrong_key_is_a_401() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    assert_rejected(
-        &app,
-        &sign(
-            &claims(&user.id),
-            "another-secret-another-secret-another-secret",
-            "k1",
-        ),
-    )
-    .await;
+    assert_rejected(&app, &sign(&claims(&user.id), "another-secret-another-secret-another-secret", "k1"))
+        .await;
 }
 
 #[tokio::test]
@@ -148,12 +115,7 @@ async fn a_token_of_the_previous_key_works_during_rotation() {
     })
     .await;
     let user = app.new_user().await;
-    assert_eq!(
-        me_with(&app, &sign(&claims(&user.id), previous, "k0"))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(me_with(&app, &sign(&claims(&user.id), previous, "k0")).await.status(), 200);
     // Without the previous key configured, the same token is refused.
     let plain = spawn_app().await;
     let other = plain.new_user().await;
@@ -164,11 +126,7 @@ async fn a_token_of_the_previous_key_works_during_rotation() {
 async fn a_deleted_accounts_token_is_a_401_at_once() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let response = app
-        .authed(reqwest::Method::DELETE, "/v1/me", &user)
-        .send()
-        .await
-        .unwrap();
+    let response = app.authed(reqwest::Method::DELETE, "/v1/me", &user).send().await.unwrap();
     assert_eq!(response.status(), 204);
     assert_rejected(&app, &user.access_token).await;
     problem(app.login(&user.email, &user.password).await, 401).await;

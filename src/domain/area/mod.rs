@@ -5,9 +5,7 @@
 
 use geo::algorithm::sweep::{Cross, Intersections};
 use geo::line_intersection::LineIntersection;
-use geo::{
-    Contains, Coord, Covers, Distance, Haversine, Line, LineString, MultiPolygon, Point, Polygon,
-};
+use geo::{Contains, Coord, Covers, Distance, Haversine, Line, LineString, MultiPolygon, Point, Polygon};
 use serde_json::{Value, json};
 
 use super::FieldError;
@@ -50,9 +48,7 @@ impl Area {
         match kind {
             Some("Circle") => parse_circle(value),
             Some("Polygon") => {
-                let rings = value
-                    .get("coordinates")
-                    .ok_or_else(|| one("area.coordinates", "is required"))?;
+                let rings = value.get("coordinates").ok_or_else(|| one("area.coordinates", "is required"))?;
                 let polygon = parse_polygon(rings, "area.coordinates")?;
                 Polygons::new(vec![polygon], value.clone()).map(Area::Polygons)
             }
@@ -78,21 +74,16 @@ impl Area {
                 Polygons::new(polygons, value.clone()).map(Area::Polygons)
             }
             Some(_) => Err(one("area.type", "must be Circle, Polygon or MultiPolygon")),
-            None => Err(one(
-                "area.type",
-                "is required (Circle, Polygon or MultiPolygon)",
-            )),
+            None => Err(one("area.type", "is required (Circle, Polygon or MultiPolygon)")),
         }
     }
 
     /// Whether the point (degrees) lies inside, boundary included.
     pub fn contains(&self, lat: f64, lon: f64) -> bool {
         match self {
-            Area::Circle {
-                lat: c_lat,
-                lon: c_lon,
-                radius_m,
-            } => Haversine.distance(Point::new(*c_lon, *c_lat), Point::new(lon, lat)) <= *radius_m,
+            Area::Circle { lat: c_lat, lon: c_lon, radius_m } => {
+                Haversine.distance(Point::new(*c_lon, *c_lat), Point::new(lon, lat)) <= *radius_m
+            }
             Area::Polygons(p) => p.contains(lat, lon),
         }
     }
@@ -123,17 +114,11 @@ impl Polygons {
             .map(|p| p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>())
             .sum();
         if vertices > MAX_VERTICES {
-            return Err(one(
-                "area.coordinates",
-                format!("has {vertices} positions; at most {MAX_VERTICES}"),
-            ));
+            return Err(one("area.coordinates", format!("has {vertices} positions; at most {MAX_VERTICES}")));
         }
         let crosses = polygons.iter().any(crosses_antimeridian);
-        let polygons: Vec<Polygon<f64>> = if crosses {
-            polygons.into_iter().map(unwrap_longitudes).collect()
-        } else {
-            polygons
-        };
+        let polygons: Vec<Polygon<f64>> =
+            if crosses { polygons.into_iter().map(unwrap_longitudes).collect() } else { polygons };
         let mut errors = Vec::new();
         for (i, polygon) in polygons.iter().enumerate() {
             let path = if geojson["type"] == "Polygon" {
@@ -148,20 +133,12 @@ impl Polygons {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(Self {
-            shapes: MultiPolygon(polygons),
-            shifted: crosses,
-            geojson,
-        })
+        Ok(Self { shapes: MultiPolygon(polygons), shifted: crosses, geojson })
     }
 
     /// Inside a polygon or on its boundary; in a hole is outside, on a hole's edge inside.
     fn contains(&self, lat: f64, lon: f64) -> bool {
-        let lon = if self.shifted && lon < 0.0 {
-            lon + 360.0
-        } else {
-            lon
-        };
+        let lon = if self.shifted && lon < 0.0 { lon + 360.0 } else { lon };
         let point = Point::new(lon, lat);
         self.shapes.0.iter().any(|p| p.covers(&point))
     }
@@ -188,11 +165,7 @@ impl Polygons {
         } else {
             vec![(min_lon, max_lon)]
         };
-        BoundingBox {
-            min_lat,
-            max_lat,
-            lon_ranges,
-        }
+        BoundingBox { min_lat, max_lat, lon_ranges }
     }
 }
 
@@ -203,15 +176,11 @@ fn one(field: &str, message: impl Into<String>) -> Vec<FieldError> {
 fn parse_circle(value: &Value) -> Result<Area, Vec<FieldError>> {
     let mut errors = Vec::new();
     let number = |path: &str, v: Option<&Value>| -> Result<f64, FieldError> {
-        v.and_then(Value::as_f64)
-            .ok_or_else(|| FieldError::new(path, "must be a number"))
+        v.and_then(Value::as_f64).ok_or_else(|| FieldError::new(path, "must be a number"))
     };
     let center = value.get("center");
     if center.is_none_or(|c| !c.is_object()) {
-        errors.push(FieldError::new(
-            "area.center",
-            "must be an object {lat, lon}",
-        ));
+        errors.push(FieldError::new("area.center", "must be an object {lat, lon}"));
     }
     let lat = number("area.center.lat", center.and_then(|c| c.get("lat")));
     let lon = number("area.center.lon", center.and_then(|c| c.get("lon")));
@@ -228,39 +197,20 @@ fn parse_circle(value: &Value) -> Result<Area, Vec<FieldError>> {
         }
     };
     if !(-90.0..=90.0).contains(&lat) {
-        errors.push(FieldError::new(
-            "area.center.lat",
-            "must be between -90 and 90",
-        ));
+        errors.push(FieldError::new("area.center.lat", "must be between -90 and 90"));
     }
     if !(-180.0..=180.0).contains(&lon) {
-        errors.push(FieldError::new(
-            "area.center.lon",
-            "must be between -180 and 180",
-        ));
+        errors.push(FieldError::new("area.center.lon", "must be between -180 and 180"));
     }
     if !(MIN_RADIUS_M..=MAX_RADIUS_M).contains(&radius) {
-        errors.push(FieldError::new(
-            "area.radius_m",
-            "must be between 1 and 500000 metres",
-        ));
+        errors.push(FieldError::new("area.radius_m", "must be between 1 and 500000 metres"));
     }
-    if errors.is_empty() {
-        Ok(Area::Circle {
-            lat,
-            lon,
-            radius_m: radius,
-        })
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(Area::Circle { lat, lon, radius_m: radius }) } else { Err(errors) }
 }
 
 /// Parses `[[ [lon, lat], ... ], ...]`: an exterior ring then holes.
 fn parse_polygon(rings: &Value, path: &str) -> Result<Polygon<f64>, Vec<FieldError>> {
-    let rings = rings
-        .as_array()
-        .ok_or_else(|| one(path, "must be an array of rings"))?;
+    let rings = rings.as_array().ok_or_else(|| one(path, "must be an array of rings"))?;
     if rings.is_empty() {
         return Err(one(path, "must hold an exterior ring"));
     }
@@ -276,16 +226,12 @@ fn parse_polygon(rings: &Value, path: &str) -> Result<Polygon<f64>, Vec<FieldErr
         return Err(errors);
     }
     let mut parsed = parsed.into_iter();
-    let exterior = parsed
-        .next()
-        .ok_or_else(|| one(path, "must hold an exterior ring"))?;
+    let exterior = parsed.next().ok_or_else(|| one(path, "must hold an exterior ring"))?;
     Ok(Polygon::new(exterior, parsed.collect()))
 }
 
 fn parse_ring(ring: &Value, path: &str) -> Result<LineString<f64>, Vec<FieldError>> {
-    let positions = ring
-        .as_array()
-        .ok_or_else(|| one(path, "must be an array of [lon, lat] positions"))?;
+    let positions = ring.as_array().ok_or_else(|| one(path, "must be an array of [lon, lat] positions"))?;
     if positions.len() > MAX_VERTICES {
         return Err(one(path, format!("has more than {MAX_VERTICES} positions")));
     }
@@ -293,30 +239,22 @@ fn parse_ring(ring: &Value, path: &str) -> Result<LineString<f64>, Vec<FieldErro
     let mut errors = Vec::new();
     for (i, position) in positions.iter().enumerate() {
         let at = format!("{path}[{i}]");
-        let numbers: Option<Vec<f64>> = position
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_f64).collect());
+        let numbers: Option<Vec<f64>> =
+            position.as_array().map(|a| a.iter().filter_map(Value::as_f64).collect());
         match numbers {
             Some(n)
-                if (2..=3).contains(&n.len())
-                    && position.as_array().is_some_and(|a| a.len() == n.len()) =>
+                if (2..=3).contains(&n.len()) && position.as_array().is_some_and(|a| a.len() == n.len()) =>
             {
                 let (lon, lat) = (n[0], n[1]);
                 if !(-180.0..=180.0).contains(&lon) {
-                    errors.push(FieldError::new(
-                        at.clone(),
-                        "longitude must be between -180 and 180",
-                    ));
+                    errors.push(FieldError::new(at.clone(), "longitude must be between -180 and 180"));
                 }
                 if !(-90.0..=90.0).contains(&lat) {
                     errors.push(FieldError::new(at, "latitude must be between -90 and 90"));
                 }
                 coords.push(Coord { x: lon, y: lat });
             }
-            _ => errors.push(FieldError::new(
-                at,
-                "must be a [lon, lat] position of numbers",
-            )),
+            _ => errors.push(FieldError::new(at, "must be a [lon, lat] position of numbers")),
         }
         if errors.len() >= 20 {
             break;
@@ -329,10 +267,7 @@ fn parse_ring(ring: &Value, path: &str) -> Result<LineString<f64>, Vec<FieldErro
         return Err(one(path, "a ring needs at least 4 positions"));
     }
     if coords.first() != coords.last() {
-        return Err(one(
-            path,
-            "a ring must be closed: its last position must equal its first",
-        ));
+        return Err(one(path, "a ring must be closed: its last position must equal its first"));
     }
     Ok(LineString(coords))
 }
@@ -346,19 +281,10 @@ fn crosses_antimeridian(polygon: &Polygon<f64>) -> bool {
 fn unwrap_longitudes(polygon: Polygon<f64>) -> Polygon<f64> {
     let shift = |ring: &LineString<f64>| {
         LineString(
-            ring.0
-                .iter()
-                .map(|c| Coord {
-                    x: if c.x < 0.0 { c.x + 360.0 } else { c.x },
-                    y: c.y,
-                })
-                .collect(),
+            ring.0.iter().map(|c| Coord { x: if c.x < 0.0 { c.x + 360.0 } else { c.x }, y: c.y }).collect(),
         )
     };
-    Polygon::new(
-        shift(polygon.exterior()),
-        polygon.interiors().iter().map(shift).collect(),
-    )
+    Polygon::new(shift(polygon.exterior()), polygon.interiors().iter().map(shift).collect())
 }
 
 /// One edge of one ring, so intersections between neighbours can be told apart.
@@ -380,9 +306,8 @@ impl Cross for Edge {
 /// Rings must be simple (no self-intersection), must not cross each other, and holes must lie
 /// inside the exterior. A sweep keeps this near O(n log n) for 10,000 vertices.
 fn check_rings(polygon: &Polygon<f64>) -> Result<(), String> {
-    let rings: Vec<&LineString<f64>> = std::iter::once(polygon.exterior())
-        .chain(polygon.interiors())
-        .collect();
+    let rings: Vec<&LineString<f64>> =
+        std::iter::once(polygon.exterior()).chain(polygon.interiors()).collect();
     let mut edges = Vec::new();
     for (r, ring) in rings.iter().enumerate() {
         let ring_len = ring.0.len() - 1;
@@ -390,25 +315,16 @@ fn check_rings(polygon: &Polygon<f64>) -> Result<(), String> {
             if line.start == line.end {
                 continue; // repeated position: harmless
             }
-            edges.push(Edge {
-                ring: r,
-                index,
-                ring_len,
-                line,
-            });
+            edges.push(Edge { ring: r, index, ring_len, line });
         }
     }
     for (a, b, intersection) in Intersections::from_iter(edges) {
         let neighbours = a.ring == b.ring
             && (a.index.abs_diff(b.index) == 1 || a.index.abs_diff(b.index) == a.ring_len - 1);
         match intersection {
-            LineIntersection::SinglePoint {
-                is_proper: false, ..
-            } if neighbours => {}
+            LineIntersection::SinglePoint { is_proper: false, .. } if neighbours => {}
             // Rings may touch at a point (OGC), not cross or share an edge.
-            LineIntersection::SinglePoint {
-                is_proper: false, ..
-            } if a.ring != b.ring => {}
+            LineIntersection::SinglePoint { is_proper: false, .. } if a.ring != b.ring => {}
             _ if a.ring == b.ring => {
                 return Err(format!("ring {} intersects itself", a.ring));
             }
@@ -443,10 +359,7 @@ fn circle_box(lat: f64, lon: f64, radius_m: f64) -> BoundingBox {
             lon_ranges: vec![(-180.0, 180.0)],
         };
     }
-    let dlon = (angular.sin() / lat.to_radians().cos())
-        .clamp(-1.0, 1.0)
-        .asin()
-        .to_degrees();
+    let dlon = (angular.sin() / lat.to_radians().cos()).clamp(-1.0, 1.0).asin().to_degrees();
     let (west, east) = (lon - dlon, lon + dlon);
     let lon_ranges = if west < -180.0 {
         vec![(west + 360.0, 180.0), (-180.0, east)]
@@ -455,11 +368,7 @@ fn circle_box(lat: f64, lon: f64, radius_m: f64) -> BoundingBox {
     } else {
         vec![(west, east)]
     };
-    BoundingBox {
-        min_lat,
-        max_lat,
-        lon_ranges,
-    }
+    BoundingBox { min_lat, max_lat, lon_ranges }
 }
 
 #[cfg(test)]

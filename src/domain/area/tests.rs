@@ -15,10 +15,9 @@ fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Value {
 
 #[test]
 fn a_paris_circle_holds_what_is_within_its_radius() {
-    let area = Area::parse(
-        &json!({"type": "Circle", "center": {"lat": 48.8630, "lon": 2.3708}, "radius_m": 1500}),
-    )
-    .unwrap();
+    let area =
+        Area::parse(&json!({"type": "Circle", "center": {"lat": 48.8630, "lon": 2.3708}, "radius_m": 1500}))
+            .unwrap();
     assert!(area.contains(48.8630, 2.3708));
     assert!(area.contains(48.8700, 2.3800)); // ~1 km away
     assert!(!area.contains(48.8566, 2.3000)); // ~5 km away
@@ -56,36 +55,29 @@ fn a_polygon_across_the_antimeridian_is_not_the_whole_world() {
 
 #[test]
 fn a_circle_across_the_antimeridian_has_two_longitude_ranges() {
-    let area = Area::parse(
-        &json!({"type": "Circle", "center": {"lat": 0.0, "lon": 179.9}, "radius_m": 50000}),
-    )
-    .unwrap();
+    let area =
+        Area::parse(&json!({"type": "Circle", "center": {"lat": 0.0, "lon": 179.9}, "radius_m": 50000}))
+            .unwrap();
     assert!(area.contains(0.0, -179.9));
     let bbox = area.bounding_box();
     assert_eq!(bbox.lon_ranges.len(), 2);
-    assert!(
-        bbox.lon_ranges
-            .iter()
-            .any(|&(w, e)| w <= -179.9 && -179.9 <= e)
-    );
+    assert!(bbox.lon_ranges.iter().any(|&(w, e)| w <= -179.9 && -179.9 <= e));
 }
 
 #[test]
 fn a_circle_over_a_pole_spans_every_longitude() {
-    let area = Area::parse(
-        &json!({"type": "Circle", "center": {"lat": 89.9, "lon": 0.0}, "radius_m": 50000}),
-    )
-    .unwrap();
+    let area =
+        Area::parse(&json!({"type": "Circle", "center": {"lat": 89.9, "lon": 0.0}, "radius_m": 50000}))
+            .unwrap();
     assert_eq!(area.bounding_box().lon_ranges, vec![(-180.0, 180.0)]);
     assert!(area.contains(89.95, 179.0));
 }
 
 #[test]
 fn the_box_holds_the_circle() {
-    let area = Area::parse(
-        &json!({"type": "Circle", "center": {"lat": 48.863, "lon": 2.37}, "radius_m": 10000}),
-    )
-    .unwrap();
+    let area =
+        Area::parse(&json!({"type": "Circle", "center": {"lat": 48.863, "lon": 2.37}, "radius_m": 10000}))
+            .unwrap();
     let b = area.bounding_box();
     for bearing in 0..36 {
         let p = Haversine.destination(Point::new(2.37, 48.863), f64::from(bearing) * 10.0, 9999.0);
@@ -97,37 +89,23 @@ fn the_box_holds_the_circle() {
 #[test]
 fn invalid_circles_name_the_field() {
     assert_eq!(
-        fields(Area::parse(
-            &json!({"type": "Circle", "center": {"lat": 91, "lon": 0}, "radius_m": 10})
-        )),
+        fields(Area::parse(&json!({"type": "Circle", "center": {"lat": 91, "lon": 0}, "radius_m": 10}))),
         ["area.center.lat"]
     );
     assert_eq!(
-        fields(Area::parse(
-            &json!({"type": "Circle", "center": {"lat": 0, "lon": 0}, "radius_m": 0.5})
-        )),
+        fields(Area::parse(&json!({"type": "Circle", "center": {"lat": 0, "lon": 0}, "radius_m": 0.5}))),
         ["area.radius_m"]
     );
     assert_eq!(
-        fields(Area::parse(
-            &json!({"type": "Circle", "center": {"lat": 0, "lon": 0}, "radius_m": 500001})
-        )),
+        fields(Area::parse(&json!({"type": "Circle", "center": {"lat": 0, "lon": 0}, "radius_m": 500001}))),
         ["area.radius_m"]
     );
     assert_eq!(
-        fields(Area::parse(
-            &json!({"type": "Circle", "center": {"lat": "x", "lon": 0}, "radius_m": 5})
-        )),
+        fields(Area::parse(&json!({"type": "Circle", "center": {"lat": "x", "lon": 0}, "radius_m": 5}))),
         ["area.center.lat"]
     );
-    assert_eq!(
-        fields(Area::parse(&json!({"type": "Circle", "radius_m": 5}))),
-        ["area.center"]
-    );
-    assert_eq!(
-        fields(Area::parse(&json!({"type": "Square"}))),
-        ["area.type"]
-    );
+    assert_eq!(fields(Area::parse(&json!({"type": "Circle", "radius_m": 5}))), ["area.center"]);
+    assert_eq!(fields(Area::parse(&json!({"type": "Square"}))), ["area.type"]);
     assert_eq!(fields(Area::parse(&json!({}))), ["area.type"]);
 }
 
@@ -137,35 +115,21 @@ fn invalid_rings_name_the_ring() {
     assert_eq!(fields(Area::parse(&open)), ["area.coordinates[0]"]);
     let short = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]});
     assert_eq!(fields(Area::parse(&short)), ["area.coordinates[0]"]);
-    let out_of_range =
-        json!({"type": "Polygon", "coordinates": [[[0, 0], [181, 0], [1, 1], [0, 0]]]});
-    assert_eq!(
-        fields(Area::parse(&out_of_range)),
-        ["area.coordinates[0][1]"]
-    );
-    let not_numbers =
-        json!({"type": "Polygon", "coordinates": [[[0, 0], ["a", 0], [1, 1], [0, 0]]]});
-    assert_eq!(
-        fields(Area::parse(&not_numbers)),
-        ["area.coordinates[0][1]"]
-    );
+    let out_of_range = json!({"type": "Polygon", "coordinates": [[[0, 0], [181, 0], [1, 1], [0, 0]]]});
+    assert_eq!(fields(Area::parse(&out_of_range)), ["area.coordinates[0][1]"]);
+    let not_numbers = json!({"type": "Polygon", "coordinates": [[[0, 0], ["a", 0], [1, 1], [0, 0]]]});
+    assert_eq!(fields(Area::parse(&not_numbers)), ["area.coordinates[0][1]"]);
     let multi = json!({"type": "MultiPolygon", "coordinates": [[square(0.0, 0.0, 1.0, 1.0)], [[[0, 0], [1, 0], [1, 1]]]]});
     assert_eq!(fields(Area::parse(&multi)), ["area.coordinates[1][0]"]);
 }
 
 #[test]
 fn self_intersecting_rings_are_refused() {
-    let bowtie =
-        json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]});
+    let bowtie = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]});
     let errors = Area::parse(&bowtie).unwrap_err();
     assert_eq!(errors[0].field, "area.coordinates");
-    assert!(
-        errors[0].message.contains("intersects itself"),
-        "{}",
-        errors[0].message
-    );
-    let spike =
-        json!({"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [1, 0], [1, 1], [0, 0]]]});
+    assert!(errors[0].message.contains("intersects itself"), "{}", errors[0].message);
+    let spike = json!({"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [1, 0], [1, 1], [0, 0]]]});
     assert!(Area::parse(&spike).is_err());
     let crossing_hole = json!({"type": "Polygon", "coordinates": [square(0.0, 0.0, 10.0, 10.0), square(5.0, 5.0, 15.0, 6.0)]});
     assert!(Area::parse(&crossing_hole).is_err());

@@ -59,9 +59,7 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind smtp sink");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp sink");
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let accept_shared = shared.clone();
@@ -87,9 +85,7 @@ impl SmtpSink {
     /// Makes the next DATA commands answer these replies (e.g. "451 4.3.0 try later").
     pub fn reply_to_next_data(&self, replies: &[&str]) {
         let mut shared = self.shared.lock().unwrap();
-        shared
-            .data_replies
-            .extend(replies.iter().map(|r| (*r).to_owned()));
+        shared.data_replies.extend(replies.iter().map(|r| (*r).to_owned()));
     }
 
     /// Waits until at least `count` messages arrived, or `timeout` passed; returns them all.
@@ -110,11 +106,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
     let mut lines = BufReader::new(read);
     let mut from = String::new();
     let mut to = Vec::new();
-    if write
-        .write_all(b"220 sink.test ESMTP ready\r\n")
-        .await
-        .is_err()
-    {
+    if write.write_all(b"220 sink.test ESMTP ready\r\n").await.is_err() {
         return;
     }
     let mut line = String::new();
@@ -138,11 +130,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             to.push(address(&command[8..]));
             "250 2.1.5 ok".into()
         } else if upper == "DATA" {
-            if write
-                .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
-                .await
-                .is_err()
-            {
+            if write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await.is_err() {
                 return;
             }
             let mut data = String::new();
@@ -162,11 +150,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             match guard.data_replies.pop_front() {
                 Some(reply) => reply,
                 None => {
-                    guard.mail.push(ReceivedMail {
-                        from: from.clone(),
-                        to: to.clone(),
-                        data,
-                    });
+                    guard.mail.push(ReceivedMail { from: from.clone(), to: to.clone(), data });
                     "250 2.0.0 queued".into()
                 }
             }
@@ -182,11 +166,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
         } else {
             "502 5.5.2 command not recognised".into()
         };
-        if write
-            .write_all(format!("{reply}\r\n").as_bytes())
-            .await
-            .is_err()
-        {
+        if write.write_all(format!("{reply}\r\n").as_bytes()).await.is_err() {
             return;
         }
     }

@@ -5,38 +5,21 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 
 pub enum TestDb {
-    Sqlite {
-        url: String,
-    },
-    Postgres {
-        admin_url: String,
-        name: String,
-        authority: String,
-    },
+    Sqlite { url: String },
+    Postgres { admin_url: String, name: String, authority: String },
 }
 
 impl TestDb {
     /// `dir` holds the SQLite file.
     pub fn create(dir: &std::path::Path) -> Self {
-        match std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
-            None => TestDb::Sqlite {
-                url: format!("sqlite://{}", dir.join("test.db").display()),
-            },
+        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            None => TestDb::Sqlite { url: format!("sqlite://{}", dir.join("test.db").display()) },
             Some(admin_url) => {
                 let name = format!("safecheck_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn =
-                    PgConnection::establish(&admin_url).expect("connect to TEST_DATABASE_URL");
-                conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                    .expect("create test database");
+                let mut conn = PgConnection::establish(&admin_url).expect("connect to TEST_DATABASE_URL");
+                conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
                 let authority = split_url(&admin_url).1.to_owned();
-                TestDb::Postgres {
-                    admin_url,
-                    name,
-                    authority,
-                }
+                TestDb::Postgres { admin_url, name, authority }
             }
         }
     }
@@ -45,9 +28,7 @@ impl TestDb {
     pub fn url(&self, via: Option<&str>) -> String {
         match self {
             TestDb::Sqlite { url } => url.clone(),
-            TestDb::Postgres {
-                admin_url, name, ..
-            } => {
+            TestDb::Postgres { admin_url, name, .. } => {
                 let (scheme, authority, _path, query) = split_url(admin_url);
                 let authority = match via {
                     Some(host_port) => match authority.rsplit_once('@') {
@@ -65,14 +46,8 @@ impl TestDb {
     pub fn pg_host_port(&self) -> Option<String> {
         match self {
             TestDb::Postgres { authority, .. } => {
-                let host = authority
-                    .rsplit_once('@')
-                    .map_or(authority.as_str(), |(_, h)| h);
-                Some(if host.contains(':') {
-                    host.to_owned()
-                } else {
-                    format!("{host}:5432")
-                })
+                let host = authority.rsplit_once('@').map_or(authority.as_str(), |(_, h)| h);
+                Some(if host.contains(':') { host.to_owned() } else { format!("{host}:5432") })
             }
             TestDb::Sqlite { .. } => None,
         }
@@ -81,9 +56,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres {
-            admin_url, name, ..
-        } = self
+        if let TestDb::Postgres { admin_url, name, .. } = self
             && let Ok(mut conn) = PgConnection::establish(admin_url)
         {
             let drop_sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");

@@ -1,0 +1,208 @@
+//! Seeding and raw-SQL ceilings for the activation benchmark.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Double, Text, Timestamp};
+use geo::{Destination, Distance, Haversine, Point};
+use rand::Rng;
+use safecheck::config::Argon2Params;
+use safecheck::db::schema::{prompts, users};
+use safecheck::db::{self, DatabaseUrl, DbConn};
+
+const CHUNK: usize = 2_000;
+
+pub fn create_pg_database(admin_url: &str, name: &str) {
+    let mut conn = PgConnection::establish(admin_url).expect("BENCH_DATABASE_URL reachable");
+    conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+}
+
+pub fn drop_pg_database(admin_url: &str, name: &str) {
+    if let Ok(mut conn) = PgConnection::establish(admin_url) {
+        let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    }
+}
+
+/// `users` users with fresh locations, `inside` of them within the circle.
+pub fn users_and_locations(
+    url: &DatabaseUrl,
+    users: usize,
+    inside: usize,
+    center: (f64, f64),
+    radius_m: f64,
+) {
+    let mut conn = db::pool_connect(url).unwrap();
+    let mut rng = rand::rng();
+    let origin = Point::new(center.1, center.0);
+    let now = db::now();
+    let hash =
+        safecheck::auth::PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 })
+            .unwrap()
+            .hash("not used")
+            .unwrap();
+    let mut done = 0;
+    while done < users {
+        let n = CHUNK.min(users - done);
+        let mut ids = Vec::with_capacity(n);
+        let mut lats = Vec::with_capacity(n);
+        let mut lons = Vec::with_capacity(n);
+        for k in 0..n {
+            let point = if done + k < inside {
+                let distance = radius_m * 0.99 * rng.random::<f64>().sqrt();
+                Haversine.destination(origin, rng.random_range(0.0..360.0), distance)
+            } else {
+                loop {
+                    let p = Point::new(rng.random_range(-180.0..180.0), rng.random_range(-60.0..70.0));
+                    if Haversine.distance(origin, p) > radius_m * 1.01 {
+                        break p;
+                    }
+                }
+            };
+            ids.push(uuid::Uuid::new_v4().to_string());
+            lats.push(point.y());
+            lons.push(point.x());
+        }
+        insert_chunk(&mut conn, &ids, &lats, &lons, &hash, now);
+        done += n;
+    }
+}
+
+fn insert_chunk(
+    conn: &mut DbConn,
+    ids: &[String],
+    lats: &[f64],
+    lons: &[f64],
+    hash: &str,
+    now: chrono::NaiveDateTime,
+) {
+    match conn {
+        DbConn::Postgresql(pg) => {
+            pg.transaction::<_, diesel::result::Error, _>(|pg| {
+                diesel::sql_query(
+                    "INSERT INTO users (id, email, password_hash, display_name, locale, role, created_at, updated_at) \
+                     SELECT u, u || '@bench.test', $2, 'Bench', 'en', 'user', $3, $3 FROM unnest($1::text[]) AS u",
+                )
+                .bind::<Array<Text>, _>(ids)
+                .bind::<Text, _>(hash)
+                .bind::<Timestamp, _>(now)
+                .execute(pg)?;
+                diesel::sql_query(
+                    "INSERT INTO user_locations (user_id, lat, lon, accuracy_m, recorded_at, updated_at) \
+                     SELECT u, la, lo, 10, $4, $4 FROM unnest($1::text[], $2::float8[], $3::float8[]) AS t(u, la, lo)",
+                )
+                .bind::<Array<Text>, _>(ids)
+                .bind::<Array<Double>, _>(lats)
+                .bind::<Array<Double>, _>(lons)
+                .bind::<Timestamp, _>(now)
+                .execute(pg)?;
+                Ok(())
+            })
+            .unwrap();
+        }
+        DbConn::Sqlite(lite) => {
+            lite.transaction::<_, diesel::result::Error, _>(|lite| {
+                for ((id, lat), lon) in ids.iter().zip(lats).zip(lons) {
+                    diesel::insert_into(users::table)
+                        .values((
+                            users::id.eq(id),
+                            users::email.eq(format!("{id}@bench.test")),
+                            users::password_hash.eq(hash),
+                            users::display_name.eq("Bench"),
+                            users::locale.eq("en"),
+                            users::role.eq("user"),
+                            users::created_at.eq(now),
+                            users::updated_at.eq(now),
+                        ))
+                        .execute(lite)?;
+                    diesel::sql_query(
+                        "INSERT INTO user_locations (user_id, lat, lon, accuracy_m, recorded_at, updated_at) VALUES (?, ?, ?, 10, ?, ?)",
+                    )
+                    .bind::<Text, _>(id)
+                    .bind::<Double, _>(lat)
+                    .bind::<Double, _>(lon)
+                    .bind::<Timestamp, _>(now)
+                    .bind::<Timestamp, _>(now)
+                    .execute(lite)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+    }
+}
+
+/// An operator account with a cheap hash (the benchmark logs in once).
+pub fn operator(url: &DatabaseUrl, email: &str, password: &str) {
+    let mut conn = db::pool_connect(url).unwrap();
+    let hash =
+        safecheck::auth::PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 })
+            .unwrap()
+            .hash(password)
+            .unwrap();
+    let now = db::now();
+    db::users::insert(
+        &mut conn,
+        &db::users::UserRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            email: email.to_owned(),
+            password_hash: hash,
+            display_name: "Operator".into(),
+            locale: "en".into(),
+            role: "operator".into(),
+            created_at: now,
+            updated_at: now,
+        },
+    )
+    .unwrap();
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = prompts)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewPrompt<'a> {
+    incident_id: &'a str,
+    user_id: &'a str,
+    source: &'a str,
+    created_at: chrono::NaiveDateTime,
+}
+
+/// The ceiling: the prompts of `incident_id`, inserted again for a copy of the incident by raw
+/// SQL in one transaction (COPY on PostgreSQL, multi-row INSERTs on SQLite).
+pub fn raw_prompt_insert(url: &DatabaseUrl, incident_id: &str) -> Duration {
+    let mut conn = db::pool_connect(url).unwrap();
+    let user_ids: Vec<String> = prompts::table
+        .filter(prompts::incident_id.eq(incident_id))
+        .select(prompts::user_id)
+        .load(&mut conn)
+        .unwrap();
+    let mut copy = db::incidents::find(&mut conn, incident_id).unwrap().unwrap();
+    copy.id = uuid::Uuid::new_v4().to_string();
+    db::incidents::insert(&mut conn, &copy).unwrap();
+    let now = db::now();
+    let rows: Vec<NewPrompt> = user_ids
+        .iter()
+        .map(|u| NewPrompt { incident_id: &copy.id, user_id: u, source: "activation", created_at: now })
+        .collect();
+    let started = Instant::now();
+    match &mut conn {
+        DbConn::Postgresql(pg) => {
+            pg.transaction::<_, diesel::result::Error, _>(|pg| {
+                diesel::copy_from(prompts::table).from_insertable(&rows).execute(pg)?;
+                Ok(())
+            })
+            .unwrap();
+        }
+        DbConn::Sqlite(lite) => {
+            lite.transaction::<_, diesel::result::Error, _>(|lite| {
+                // 4 binds a row; SQLite allows 32,766 per statement.
+                for chunk in rows.chunks(8_000) {
+                    diesel::insert_into(prompts::table).values(chunk).execute(lite)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+    }
+    started.elapsed()
+}
