@@ -50,6 +50,23 @@ pub struct Config {
     pub fanout_chunk: i64,
     /// Whether this process runs the background jobs (`serve` and `worker` do by default).
     pub run_workers: bool,
+    /// Email delivery.
+    pub delivery: DeliveryConfig,
+}
+
+/// How the outbox is delivered, and the abuse limits.
+#[derive(Clone, Copy, Debug)]
+pub struct DeliveryConfig {
+    /// Messages one address may be sent in an hour (beyond: recorded as dropped).
+    pub max_per_recipient_per_hour: i64,
+    /// Attempts before a message is marked failed.
+    pub max_attempts: i32,
+    /// First retry delay; doubles each time.
+    pub retry_base: Duration,
+    /// Rows claimed at once.
+    pub batch: i64,
+    /// A claim's lease.
+    pub lease: Duration,
 }
 
 /// One HMAC key for HS256 access tokens, named by its `kid`.
@@ -163,8 +180,7 @@ impl Config {
             public_url,
             jwt_keys,
             smtp_url,
-            mail_from: get("SAFECHECK_MAIL_FROM")
-                .unwrap_or_else(|| "safecheck <no-reply@safecheck.invalid>".into()),
+            mail_from: mail_from(get("SAFECHECK_MAIL_FROM"))?,
             data_dir,
             db_pool_size: positive(&get, "SAFECHECK_DB_POOL_SIZE", 10)?,
             db_timeout: Duration::from_millis(positive(&get, "SAFECHECK_DB_TIMEOUT_MS", 5000)?),
@@ -194,6 +210,17 @@ impl Config {
             )?),
             fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
             run_workers: parse(&get, "SAFECHECK_RUN_WORKERS", Some(true))?,
+            delivery: DeliveryConfig {
+                max_per_recipient_per_hour: positive(
+                    &get,
+                    "SAFECHECK_MAX_EMAILS_PER_RECIPIENT_PER_HOUR",
+                    20,
+                )?,
+                max_attempts: positive(&get, "SAFECHECK_DELIVERY_MAX_ATTEMPTS", 8)?,
+                retry_base: Duration::from_millis(positive(&get, "SAFECHECK_DELIVERY_RETRY_BASE_MS", 5000)?),
+                batch: positive(&get, "SAFECHECK_DELIVERY_BATCH", 64)?,
+                lease: Duration::from_secs(positive(&get, "SAFECHECK_DELIVERY_LEASE_SECS", 60)?),
+            },
         })
     }
 
@@ -241,6 +268,16 @@ fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, 
     let secret = SecretString::from(secret);
     debug_assert!(!secret.expose_secret().is_empty());
     Ok(JwtKey { kid: kid.to_owned(), secret })
+}
+
+fn mail_from(raw: Option<String>) -> Result<String, ConfigError> {
+    let value = raw.unwrap_or_else(|| "safecheck <no-reply@safecheck.invalid>".into());
+    match value.parse::<lettre::message::Mailbox>() {
+        Ok(_) => Ok(value),
+        Err(e) => {
+            Err(ConfigError { variable: "SAFECHECK_MAIL_FROM", problem: format!("not a mailbox: {e}") })
+        }
+    }
 }
 
 fn validate_public_url(url: &str) -> Result<String, ConfigError> {

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{PROBLEM_JSON, status_problem};
 use crate::incidents::ActiveAreas;
+use crate::notify::unsubscribe::UnsubscribeKeys;
 use crate::routes;
 use crate::worker::{Wakeups, Workers};
 
@@ -32,6 +33,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub active_areas: ActiveAreas,
     pub wakeups: Wakeups,
+    pub unsubscribe: UnsubscribeKeys,
 }
 
 /// A bound, migrated, ready-to-run server.
@@ -57,6 +59,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(server_state.clone())
+                .app_data(web::PayloadConfig::new(server_state.config.max_body_bytes))
                 .app_data(web::QueryConfig::default().error_handler(routes::query_error))
                 .app_data(web::PathConfig::default().error_handler(routes::path_error))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
@@ -93,7 +96,7 @@ impl Application {
             self.state.pool.clone(),
             &self.state.clock,
             &self.state.wakeups,
-        );
+        )?;
         let served = self.server.await;
         workers.stop().await;
         served.context("HTTP server failed")
@@ -112,6 +115,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout);
     let tokens = TokenKeys::from_config(&config)?;
     let passwords = PasswordHasher::new(config.argon2)?;
+    let unsubscribe = UnsubscribeKeys::new(&config.jwt_keys);
     Ok(AppState {
         config: Arc::new(config),
         pool,
@@ -120,6 +124,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         clock,
         active_areas: ActiveAreas::new(ACTIVE_AREAS_MAX_AGE),
         wakeups: Wakeups::default(),
+        unsubscribe,
     })
 }
 

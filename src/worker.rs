@@ -30,6 +30,7 @@ pub trait Job: Send + Sync + 'static {
 #[derive(Clone, Debug, Default)]
 pub struct Wakeups {
     pub fanout: Arc<Notify>,
+    pub delivery: Arc<Notify>,
 }
 
 /// What one run of a job found.
@@ -49,13 +50,18 @@ pub struct Workers {
 
 impl Workers {
     /// Starts every background job of this service.
-    pub fn start(config: &Arc<Config>, pool: DbPool, clock: &Arc<dyn Clock>, wakeups: &Wakeups) -> Self {
+    pub fn start(
+        config: &Arc<Config>,
+        pool: DbPool,
+        clock: &Arc<dyn Clock>,
+        wakeups: &Wakeups,
+    ) -> anyhow::Result<Self> {
         if !config.run_workers {
             tracing::warn!("SAFECHECK_RUN_WORKERS=false: no background jobs in this process");
-            return Self::start_jobs(Vec::new(), pool);
+            return Ok(Self::start_jobs(Vec::new(), pool));
         }
-        let jobs: Vec<Arc<dyn Job>> = crate::jobs::all(config, clock, wakeups);
-        Self::start_jobs(jobs, pool)
+        let jobs: Vec<Arc<dyn Job>> = crate::jobs::all(config, clock, wakeups)?;
+        Ok(Self::start_jobs(jobs, pool))
     }
 
     /// Starts the given jobs, each in a loop of its own.

@@ -164,12 +164,16 @@ mod tests {
 }
 
 pub mod audit;
+pub mod check_ins;
 pub mod contacts;
+pub mod idempotency;
 pub mod incidents;
 pub mod locations;
 pub mod login_failures;
+pub mod notifications;
 pub mod prompts;
 pub mod refresh_tokens;
+pub mod suppressions;
 pub mod users;
 
 /// The current time as stored: UTC, microsecond precision (what both backends keep).

@@ -20,35 +20,43 @@ pub struct PromptRow {
     pub closed_reason: Option<String>,
 }
 
-/// Inserts a prompt for each user that has none for this incident; returns how many were new.
+#[derive(QueryableByName)]
+struct InsertedUser {
+    #[diesel(sql_type = Text)]
+    user_id: String,
+}
+
+/// Inserts a prompt for each user that has none for this incident; returns the users whose
+/// prompt is new.
 pub fn insert_batch(
     conn: &mut DbConn,
     incident_id: &str,
     user_ids: &[String],
     source: &str,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<String>> {
     if user_ids.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     match conn {
         // One statement per chunk: the ids travel as one array parameter.
         DbConn::Postgresql(pg) => diesel::sql_query(
             "INSERT INTO prompts (incident_id, user_id, source, created_at) \
              SELECT $1, u, $2, $3 FROM unnest($4::text[]) AS u \
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT DO NOTHING RETURNING user_id",
         )
         .bind::<Text, _>(incident_id)
         .bind::<Text, _>(source)
         .bind::<Timestamp, _>(now)
         .bind::<Array<Text>, _>(user_ids)
-        .execute(pg),
+        .load::<InsertedUser>(pg)
+        .map(|rows| rows.into_iter().map(|r| r.user_id).collect()),
         // SQLite is in-process: prepared single-row inserts in the caller's transaction are as
         // fast as a multi-row statement, and need no bind-count arithmetic.
         DbConn::Sqlite(lite) => {
-            let mut inserted = 0;
+            let mut inserted = Vec::new();
             for user_id in user_ids {
-                inserted += diesel::insert_into(prompts::table)
+                let n = diesel::insert_into(prompts::table)
                     .values((
                         prompts::incident_id.eq(incident_id),
                         prompts::user_id.eq(user_id),
@@ -57,6 +65,9 @@ pub fn insert_batch(
                     ))
                     .on_conflict_do_nothing()
                     .execute(lite)?;
+                if n > 0 {
+                    inserted.push(user_id.clone());
+                }
             }
             Ok(inserted)
         }
@@ -83,4 +94,31 @@ pub fn find(conn: &mut DbConn, incident_id: &str, user_id: &str) -> QueryResult<
 /// How many prompts the incident has.
 pub fn count(conn: &mut DbConn, incident_id: &str) -> QueryResult<i64> {
     prompts::table.filter(prompts::incident_id.eq(incident_id)).count().get_result(conn)
+}
+
+/// Closes the user's open prompt for the incident: they answered.
+pub fn close_answered(
+    conn: &mut DbConn,
+    incident_id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(prompts::table.find((incident_id, user_id)).filter(prompts::closed_at.is_null()))
+        .set((prompts::closed_at.eq(now), prompts::closed_reason.eq("answered")))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// How many prompted users of the incident have answered.
+pub fn count_answered(conn: &mut DbConn, incident_id: &str) -> QueryResult<i64> {
+    use super::schema::responses;
+    prompts::table
+        .inner_join(
+            responses::table.on(responses::incident_id
+                .eq(prompts::incident_id)
+                .and(responses::user_id.eq(prompts::user_id))),
+        )
+        .filter(prompts::incident_id.eq(incident_id))
+        .count()
+        .get_result(conn)
 }

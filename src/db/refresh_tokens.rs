@@ -65,6 +65,17 @@ pub fn rotate(
     now: NaiveDateTime,
 ) -> QueryResult<Rotation> {
     conn.transaction(|conn| {
+        // The claim is the first statement, a write: concurrent rotations of one token
+        // serialise on it, and exactly one of them wins.
+        let claimed = diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(token_hash))
+                .filter(refresh_tokens::used_at.is_null())
+                .filter(refresh_tokens::revoked_at.is_null())
+                .filter(refresh_tokens::expires_at.gt(now)),
+        )
+        .set(refresh_tokens::used_at.eq(now))
+        .execute(conn)?;
         let Some(row) = refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(token_hash))
             .select(RefreshTokenRow::as_select())
@@ -73,19 +84,15 @@ pub fn rotate(
         else {
             return Ok(Rotation::Invalid);
         };
-        if row.revoked_at.is_some() || row.expires_at <= now {
-            return Ok(Rotation::Invalid);
+        if claimed == 1 {
+            insert(conn, &successor(&row))?;
+            return Ok(Rotation::Rotated { user_id: row.user_id });
         }
-        let claimed =
-            diesel::update(refresh_tokens::table.find(&row.id).filter(refresh_tokens::used_at.is_null()))
-                .set(refresh_tokens::used_at.eq(now))
-                .execute(conn)?;
-        if claimed == 0 {
+        if row.used_at.is_some() {
             revoke_family(conn, &row.family_id, now)?;
             return Ok(Rotation::Reused);
         }
-        insert(conn, &successor(&row))?;
-        Ok(Rotation::Rotated { user_id: row.user_id })
+        Ok(Rotation::Invalid)
     })
 }
 

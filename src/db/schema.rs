@@ -105,8 +105,71 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    check_ins (id) {
+        id -> Text,
+        incident_id -> Text,
+        user_id -> Text,
+        status -> Text,
+        message -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    responses (incident_id, user_id) {
+        incident_id -> Text,
+        user_id -> Text,
+        status -> Text,
+        message -> Nullable<Text>,
+        check_in_id -> Text,
+        answered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        kind -> Text,
+        recipient_email -> Text,
+        recipient_name -> Nullable<Text>,
+        locale -> Text,
+        incident_id -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        dedupe_key -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    suppressions (email) {
+        email -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(prompts -> incidents (incident_id));
 diesel::joinable!(prompts -> users (user_id));
+diesel::joinable!(responses -> users (user_id));
+diesel::joinable!(check_ins -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -117,4 +180,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     prompts,
     audit_log,
+    check_ins,
+    responses,
+    notifications,
+    idempotency_keys,
+    suppressions,
 );

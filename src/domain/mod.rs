@@ -2,11 +2,13 @@
 
 pub mod account;
 pub mod area;
+pub mod check_in;
 pub mod email;
 pub mod location;
 
 pub use account::{DisplayName, Locale, Password, Role};
 pub use area::{Area, BoundingBox};
+pub use check_in::{CheckInMessage, SafetyStatus};
 pub use email::Email;
 pub use location::Fix;
 

@@ -94,7 +94,9 @@ pub fn run_chunk(
             return Ok(false);
         }
         let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, "activation", now)?;
-        let inserted = i64::try_from(inserted).unwrap_or(i64::MAX);
+        // Each new prompt's email goes into the outbox in the same transaction.
+        db::notifications::enqueue_prompts(conn, incident, &inserted, now)?;
+        let inserted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
         db::incidents::advance_fanout(conn, &incident.id, next_cursor.as_deref(), inserted, finished, lease)?;
         Ok(true)
     })?;

@@ -2,6 +2,7 @@
 //! expiry, the fan-out of prompts, and prompts for users who arrive later.
 
 pub mod active_areas;
+pub mod check_in;
 pub mod fanout;
 
 use chrono::NaiveDateTime;
@@ -76,14 +77,14 @@ pub fn resolve(
     now: NaiveDateTime,
 ) -> diesel::QueryResult<Resolved> {
     conn.transaction(|conn| {
-        let Some(incident) = db::incidents::find(conn, id)? else {
-            return Ok(Resolved::NotFound);
-        };
         let (resolution, action) =
             if actor.is_some() { ("resolved", "incident.resolve") } else { ("expired", "incident.expire") };
+        // The conditional update comes first: it is the write lock (SQLite) and the decision.
         if !db::incidents::resolve(conn, id, actor.map(|a| a.id.as_str()), resolution, now)? {
-            return Ok(Resolved::AlreadyResolved);
+            let exists = db::incidents::find(conn, id)?.is_some();
+            return Ok(if exists { Resolved::AlreadyResolved } else { Resolved::NotFound });
         }
+        let Some(incident) = db::incidents::find(conn, id)? else { return Ok(Resolved::NotFound) };
         let prompted = db::prompts::count(conn, id)?;
         let details = json!({
             "title": incident.title,

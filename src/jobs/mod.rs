@@ -8,13 +8,37 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::incidents::fanout::FanOut;
+use crate::notify::Mailer;
+use crate::notify::delivery::{Delivery, DeliverySettings};
+use crate::notify::unsubscribe::UnsubscribeKeys;
 use crate::worker::{Job, Wakeups};
 
 /// Every job, configured.
-pub fn all(config: &Arc<Config>, clock: &Arc<dyn Clock>, wakeups: &Wakeups) -> Vec<Arc<dyn Job>> {
-    vec![
+pub fn all(
+    config: &Arc<Config>,
+    clock: &Arc<dyn Clock>,
+    wakeups: &Wakeups,
+) -> anyhow::Result<Vec<Arc<dyn Job>>> {
+    let mailer = Mailer::from_config(config)?;
+    tracing::info!(mail = %mailer.describe(config), "email delivery");
+    let settings = DeliverySettings {
+        batch: config.delivery.batch,
+        max_attempts: config.delivery.max_attempts,
+        retry_base: config.delivery.retry_base,
+        lease: config.delivery.lease,
+        public_url: config.public_url.clone(),
+        mail_from: config.mail_from.parse()?,
+    };
+    Ok(vec![
         Arc::new(housekeeping::Housekeeping { login_window: config.login_throttle.window }),
         Arc::new(FanOut { clock: clock.clone(), chunk: config.fanout_chunk, wakeup: wakeups.fanout.clone() }),
         Arc::new(expiry::Expiry { clock: clock.clone() }),
-    ]
+        Arc::new(Delivery {
+            clock: clock.clone(),
+            mailer: Arc::new(mailer),
+            settings,
+            unsubscribe: UnsubscribeKeys::new(&config.jwt_keys),
+            wakeup: wakeups.delivery.clone(),
+        }),
+    ])
 }

@@ -23,16 +23,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
+        let is_json = is_json(req);
         let limit =
             req.app_data::<web::Data<AppState>>().map_or(1024 * 1024, |state| state.config.max_body_bytes);
         let declared_length = req
@@ -62,6 +53,30 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             parse_json(&body).map(Json)
         })
     }
+}
+
+impl<T: DeserializeOwned> Json<T> {
+    /// Parses a body already read (a handler that also needs the raw bytes, as for hashing an
+    /// idempotent request), with the same content-type check.
+    pub fn from_bytes(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
+        if !is_json(req) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json(body).map(Json)
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`).
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
 }
 
 /// Parses `body` as `T`; a failure is a 400 naming the field where serde stopped.

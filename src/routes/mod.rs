@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod auth;
 pub mod caller;
+mod check_ins;
 mod contacts;
 pub mod dto;
 pub mod extract;
@@ -13,7 +14,9 @@ mod incidents;
 mod me;
 mod paging;
 mod prompts;
+mod stats;
 mod throttle;
+mod unsubscribe;
 
 use std::collections::BTreeMap;
 
@@ -72,7 +75,12 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/v1/incidents", "list_incidents", incidents::list_incidents),
         Route::new(M::GET, "/v1/incidents/{id}", "get_incident", incidents::get_incident),
         Route::new(M::POST, "/v1/incidents/{id}/resolve", "resolve_incident", incidents::resolve_incident),
+        Route::new(M::POST, "/v1/incidents/{id}/check-ins", "create_check_in", check_ins::create_check_in),
+        Route::new(M::GET, "/v1/incidents/{id}/check-ins/me", "get_my_check_ins", check_ins::get_my_check_ins),
+        Route::new(M::GET, "/v1/incidents/{id}/stats", "get_incident_stats", stats::get_incident_stats),
         Route::new(M::GET, "/v1/audit", "list_audit", audit::list_audit),
+        Route::new(M::GET, "/v1/unsubscribe/{token}", "get_unsubscribe", unsubscribe::get_unsubscribe),
+        Route::new(M::POST, "/v1/unsubscribe/{token}", "post_unsubscribe", unsubscribe::post_unsubscribe),
         Route::new(M::POST, "/v1/admin/users/{id}/roles", "grant_role", admin::grant_role),
         Route::new(M::DELETE, "/v1/admin/users/{id}/roles/{role}", "revoke_role", admin::revoke_role),
     ]

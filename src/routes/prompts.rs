@@ -92,11 +92,14 @@ pub fn prompt_arrival(
         let inserted = conn.transaction::<_, diesel::result::Error, _>(|conn| {
             // Only while the incident is still active (the cache may be seconds old).
             if !db::incidents::lock_if_active(conn, &incident.row.id)? {
-                return Ok(0);
+                return Ok(Vec::new());
             }
-            db::prompts::insert_batch(conn, &incident.row.id, &[user_id.to_owned()], "arrival", now)
+            let inserted =
+                db::prompts::insert_batch(conn, &incident.row.id, &[user_id.to_owned()], "arrival", now)?;
+            db::notifications::enqueue_prompts(conn, &incident.row, &inserted, now)?;
+            Ok(inserted)
         })?;
-        if inserted > 0
+        if !inserted.is_empty()
             && let Some(prompt) = db::prompts::find(conn, &incident.row.id, user_id)?
         {
             created.push(PromptDto::new(prompt, &incident.row));

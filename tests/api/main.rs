@@ -6,7 +6,9 @@ mod helpers;
 mod support;
 
 mod accounts;
+mod check_ins;
 mod contacts;
+mod delivery;
 mod fanout;
 mod health;
 mod incidents;

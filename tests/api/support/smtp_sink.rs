@@ -20,6 +20,11 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
+    /// The header's value with RFC 2047 encoded words (`=?utf-8?b?...?=`) decoded.
+    pub fn header_text(&self, name: &str) -> Option<String> {
+        self.header(name).map(|raw| decode_words(&raw))
+    }
+
     /// The first header of that name, unfolded.
     pub fn header(&self, name: &str) -> Option<String> {
         let head = self.data.split("\r\n\r\n").next().unwrap_or("");
@@ -177,4 +182,60 @@ fn address(arg: &str) -> String {
     let start = arg.find('<').map_or(0, |i| i + 1);
     let end = arg.find('>').unwrap_or(arg.len());
     arg[start..end].to_owned()
+}
+
+/// Decodes RFC 2047 encoded words; the space between two adjacent encoded words goes away.
+fn decode_words(raw: &str) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    let mut previous_was_word = false;
+    for token in raw.split(' ') {
+        let word = token.strip_prefix("=?").and_then(|t| t.strip_suffix("?="));
+        let decoded = word.and_then(|w| {
+            let mut parts = w.splitn(3, '?');
+            let (_charset, encoding, text) = (parts.next()?, parts.next()?, parts.next()?);
+            let bytes = match encoding.to_ascii_lowercase().as_str() {
+                "b" => base64::engine::general_purpose::STANDARD.decode(text).ok()?,
+                "q" => quoted(text),
+                _ => return None,
+            };
+            String::from_utf8(bytes).ok()
+        });
+        match decoded {
+            Some(text) => {
+                if !out.is_empty() && !previous_was_word {
+                    out.push(' ');
+                }
+                out.push_str(&text);
+                previous_was_word = true;
+            }
+            None => {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(token);
+                previous_was_word = false;
+            }
+        }
+    }
+    out
+}
+
+fn quoted(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => out.push(b' '),
+            b'=' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
 }

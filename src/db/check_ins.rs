@@ -1,0 +1,73 @@
+//! Check-ins (the history) and responses (each user's current answer per incident).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::{check_ins, responses};
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = check_ins)]
+pub struct CheckInRow {
+    pub id: String,
+    pub incident_id: String,
+    pub user_id: String,
+    pub status: String,
+    pub message: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = responses)]
+#[diesel(treat_none_as_null = true)]
+pub struct ResponseRow {
+    pub incident_id: String,
+    pub user_id: String,
+    pub status: String,
+    pub message: Option<String>,
+    pub check_in_id: String,
+    pub answered_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, row: &CheckInRow) -> QueryResult<()> {
+    diesel::insert_into(check_ins::table).values(row).execute(conn).map(|_| ())
+}
+
+/// The user's current answer to the incident.
+pub fn current(conn: &mut DbConn, incident_id: &str, user_id: &str) -> QueryResult<Option<ResponseRow>> {
+    responses::table.find((incident_id, user_id)).select(ResponseRow::as_select()).first(conn).optional()
+}
+
+/// Makes `row` the user's current answer.
+pub fn set_current(conn: &mut DbConn, row: &ResponseRow) -> QueryResult<()> {
+    let query = diesel::insert_into(responses::table)
+        .values(row)
+        .on_conflict((responses::incident_id, responses::user_id))
+        .do_update()
+        .set(row);
+    // MultiConnection has no upsert: the same statement on the inner connection.
+    match conn {
+        DbConn::Postgresql(c) => query.execute(c)?,
+        DbConn::Sqlite(c) => query.execute(c)?,
+    };
+    Ok(())
+}
+
+/// Every answer of the user to the incident, newest first.
+pub fn history(conn: &mut DbConn, incident_id: &str, user_id: &str) -> QueryResult<Vec<CheckInRow>> {
+    check_ins::table
+        .filter(check_ins::incident_id.eq(incident_id))
+        .filter(check_ins::user_id.eq(user_id))
+        .order((check_ins::created_at.desc(), check_ins::id.desc()))
+        .select(CheckInRow::as_select())
+        .load(conn)
+}
+
+/// How many users currently give each status, for the incident's stats.
+pub fn count_by_status(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(String, i64)>> {
+    responses::table
+        .filter(responses::incident_id.eq(incident_id))
+        .group_by(responses::status)
+        .select((responses::status, diesel::dsl::count_star()))
+        .load(conn)
+}

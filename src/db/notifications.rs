@@ -1,0 +1,290 @@
+//! The notification outbox: enqueue (in the caller's transaction), claim due rows as leases,
+//! record each attempt's outcome. Claiming differs per backend (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, one atomic UPDATE on single-writer SQLite).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Timestamp};
+
+use super::DbConn;
+use std::collections::HashSet;
+
+use super::incidents::IncidentRow;
+use super::schema::{notifications, suppressions, users};
+
+#[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Insertable)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    pub id: String,
+    pub kind: String,
+    pub recipient_email: String,
+    pub recipient_name: Option<String>,
+    pub locale: String,
+    pub incident_id: Option<String>,
+    pub user_id: Option<String>,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+    pub dedupe_key: String,
+}
+
+/// A message to queue.
+pub struct NewNotification {
+    pub kind: &'static str,
+    pub recipient_email: String,
+    pub recipient_name: Option<String>,
+    pub locale: String,
+    pub incident_id: Option<String>,
+    pub user_id: Option<String>,
+    pub payload: String,
+    pub dedupe_key: String,
+}
+
+/// What became of a message at enqueue time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued,
+    /// The address unsubscribed: recorded, never sent.
+    Suppressed,
+    /// Over the recipient's hourly cap: recorded, never sent.
+    Dropped,
+    /// Its dedupe key was used before: nothing new.
+    Duplicate,
+}
+
+/// Queues `new`, unless its dedupe key exists. Suppressed addresses and addresses over
+/// `hourly_cap` messages in the last hour get a row in a final state instead, so stats show it.
+pub fn enqueue(
+    conn: &mut DbConn,
+    new: NewNotification,
+    hourly_cap: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Enqueued> {
+    let suppressed: bool =
+        diesel::select(diesel::dsl::exists(suppressions::table.find(&new.recipient_email)))
+            .get_result(conn)?;
+    let (state, outcome) = if suppressed {
+        ("suppressed", Enqueued::Suppressed)
+    } else if recent_to(conn, &new.recipient_email, now)? >= hourly_cap {
+        ("dropped", Enqueued::Dropped)
+    } else {
+        ("queued", Enqueued::Queued)
+    };
+    let row = NotificationRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: new.kind.to_owned(),
+        recipient_email: new.recipient_email,
+        recipient_name: new.recipient_name,
+        locale: new.locale,
+        incident_id: new.incident_id,
+        user_id: new.user_id,
+        payload: new.payload,
+        state: state.to_owned(),
+        attempts: 0,
+        next_attempt_at: now,
+        lease_until: None,
+        last_error: None,
+        created_at: now,
+        sent_at: None,
+        dedupe_key: new.dedupe_key,
+    };
+    let query = diesel::insert_into(notifications::table).values(&row).on_conflict_do_nothing();
+    // MultiConnection has no upsert: the same statement on the inner connection.
+    let inserted = match conn {
+        DbConn::Postgresql(c) => query.execute(c)?,
+        DbConn::Sqlite(c) => query.execute(c)?,
+    };
+    Ok(if inserted == 0 { Enqueued::Duplicate } else { outcome })
+}
+
+/// Messages queued to `email` in the hour before `now` (sent or still to send).
+fn recent_to(conn: &mut DbConn, email: &str, now: NaiveDateTime) -> QueryResult<i64> {
+    notifications::table
+        .filter(notifications::recipient_email.eq(email))
+        .filter(notifications::created_at.gt(now - chrono::Duration::hours(1)))
+        .filter(notifications::state.ne_all(["suppressed", "dropped"]))
+        .count()
+        .get_result(conn)
+}
+
+/// Takes up to `limit` due messages (and any whose lease ran out) as `sending` until
+/// `lease_until`, counting the attempt. Concurrent workers never take the same row.
+pub fn claim(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<NotificationRow>> {
+    match conn {
+        DbConn::Postgresql(pg) => diesel::sql_query(
+            "UPDATE notifications SET state = 'sending', lease_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM notifications \
+                 WHERE (state IN ('queued', 'retrying') AND next_attempt_at <= $2) \
+                    OR (state = 'sending' AND lease_until < $2) \
+                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING *",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(pg),
+        // One statement is atomic on SQLite, which has a single writer anyway.
+        DbConn::Sqlite(lite) => diesel::sql_query(
+            "UPDATE notifications SET state = 'sending', lease_until = ?, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM notifications \
+                 WHERE (state IN ('queued', 'retrying') AND next_attempt_at <= ?2) \
+                    OR (state = 'sending' AND lease_until < ?2) \
+                 ORDER BY next_attempt_at LIMIT ?3) \
+             RETURNING *",
+        )
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(lite),
+    }
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Sent,
+    /// Try again at this time.
+    Retry {
+        at: NaiveDateTime,
+        error: String,
+    },
+    /// Given up (a permanent refusal, or too many attempts).
+    Failed {
+        error: String,
+    },
+    /// Unsubscribed since it was queued.
+    Suppressed,
+}
+
+/// Records outcomes of messages this worker holds (state `sending`), in one transaction.
+pub fn record(conn: &mut DbConn, outcomes: &[(String, Outcome)], now: NaiveDateTime) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        for (id, outcome) in outcomes {
+            let target = notifications::table.find(id).filter(notifications::state.eq("sending"));
+            let none: Option<NaiveDateTime> = None;
+            match outcome {
+                Outcome::Sent => diesel::update(target)
+                    .set((
+                        notifications::state.eq("sent"),
+                        notifications::sent_at.eq(now),
+                        notifications::lease_until.eq(none),
+                    ))
+                    .execute(conn)?,
+                Outcome::Retry { at, error } => diesel::update(target)
+                    .set((
+                        notifications::state.eq("retrying"),
+                        notifications::next_attempt_at.eq(at),
+                        notifications::last_error.eq(error),
+                        notifications::lease_until.eq(none),
+                    ))
+                    .execute(conn)?,
+                Outcome::Failed { error } => diesel::update(target)
+                    .set((
+                        notifications::state.eq("failed"),
+                        notifications::last_error.eq(error),
+                        notifications::lease_until.eq(none),
+                    ))
+                    .execute(conn)?,
+                Outcome::Suppressed => diesel::update(target)
+                    .set((notifications::state.eq("suppressed"), notifications::lease_until.eq(none)))
+                    .execute(conn)?,
+            };
+        }
+        Ok(())
+    })
+}
+
+/// Messages of the incident by state.
+pub fn count_by_state(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(String, i64)>> {
+    notifications::table
+        .filter(notifications::incident_id.eq(incident_id))
+        .group_by(notifications::state)
+        .select((notifications::state, diesel::dsl::count_star()))
+        .load(conn)
+}
+
+/// Queues the prompt email of each user (one per incident and user, ever); unsubscribed users
+/// get a `suppressed` row. Prompt emails go to the users themselves, so the per-recipient
+/// hourly cap (an anti-relay limit on contacts) does not apply.
+pub fn enqueue_prompts(
+    conn: &mut DbConn,
+    incident: &IncidentRow,
+    user_ids: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let mut queued = 0;
+    // Bounded lists keep every `IN (...)` under SQLite's bind limit.
+    for ids in user_ids.chunks(5_000) {
+        let recipients: Vec<(String, String, String, String)> = users::table
+            .filter(users::id.eq_any(ids))
+            .select((users::id, users::email, users::display_name, users::locale))
+            .load(conn)?;
+        let emails: Vec<&str> = recipients.iter().map(|r| r.1.as_str()).collect();
+        let suppressed: HashSet<String> = suppressions::table
+            .filter(suppressions::email.eq_any(emails))
+            .select(suppressions::email)
+            .load(conn)?
+            .into_iter()
+            .collect();
+        let rows: Vec<NotificationRow> = recipients
+            .into_iter()
+            .map(|(user_id, email, name, locale)| {
+                let payload = serde_json::json!({
+                    "user_name": name,
+                    "incident_title": incident.title,
+                    "incident_description": incident.description,
+                    "activated_at": crate::clock::rfc3339(incident.created_at),
+                });
+                NotificationRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    kind: "prompt".to_owned(),
+                    state: if suppressed.contains(&email) { "suppressed" } else { "queued" }.to_owned(),
+                    recipient_email: email,
+                    recipient_name: Some(name),
+                    locale,
+                    incident_id: Some(incident.id.clone()),
+                    dedupe_key: format!("prompt:{}:{user_id}", incident.id),
+                    user_id: Some(user_id),
+                    payload: payload.to_string(),
+                    attempts: 0,
+                    next_attempt_at: now,
+                    lease_until: None,
+                    last_error: None,
+                    created_at: now,
+                    sent_at: None,
+                }
+            })
+            .collect();
+        queued += rows.iter().filter(|r| r.state == "queued").count();
+        match conn {
+            // 16 columns a row: 2,000 rows stay under PostgreSQL's 65,535 parameters.
+            DbConn::Postgresql(pg) => {
+                for chunk in rows.chunks(2_000) {
+                    diesel::insert_into(notifications::table)
+                        .values(chunk)
+                        .on_conflict_do_nothing()
+                        .execute(pg)?;
+                }
+            }
+            DbConn::Sqlite(lite) => {
+                for row in &rows {
+                    diesel::insert_into(notifications::table)
+                        .values(row)
+                        .on_conflict_do_nothing()
+                        .execute(lite)?;
+                }
+            }
+        }
+    }
+    Ok(queued)
+}

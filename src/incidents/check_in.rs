@@ -1,0 +1,130 @@
+//! Recording an answer: the check-in, the user's current answer, the closed prompt and one
+//! outbox row per contact, all in one transaction, so an accepted answer never loses its
+//! notifications.
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+
+use crate::clock::rfc3339;
+use crate::db::check_ins::{CheckInRow, ResponseRow};
+use crate::db::incidents::ACTIVE;
+use crate::db::notifications::{Enqueued, NewNotification};
+use crate::db::{self, DbConn};
+use crate::domain::{CheckInMessage, SafetyStatus};
+use crate::notify::templates::CheckInPayload;
+
+/// An answer to record.
+pub struct Answer {
+    pub incident_id: String,
+    pub user_id: String,
+    pub status: SafetyStatus,
+    pub message: Option<CheckInMessage>,
+}
+
+/// Why an answer was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckInError {
+    #[error("no such incident")]
+    NotFound,
+    #[error("the incident is resolved")]
+    Resolved,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// The recorded check-in and how many contacts will be told.
+#[derive(Debug)]
+pub struct Recorded {
+    pub check_in: CheckInRow,
+    pub notifications_queued: usize,
+}
+
+/// Records the answer. Call [`Recorded`]'s caller's idempotency bookkeeping inside `also`, which
+/// runs in the same transaction once the answer is written.
+pub fn record<F>(
+    conn: &mut DbConn,
+    answer: Answer,
+    hourly_cap: i64,
+    now: NaiveDateTime,
+    also: F,
+) -> Result<Recorded, CheckInError>
+where
+    F: FnOnce(&mut DbConn, &Recorded) -> Result<(), diesel::result::Error>,
+{
+    let incident = db::incidents::find(conn, &answer.incident_id)?.ok_or(CheckInError::NotFound)?;
+    conn.transaction(|conn| {
+        let check_in = CheckInRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            incident_id: answer.incident_id.clone(),
+            user_id: answer.user_id.clone(),
+            status: answer.status.as_str().to_owned(),
+            message: answer.message.as_ref().map(|m| m.as_str().to_owned()),
+            created_at: now,
+        };
+        // The write comes first: on SQLite it takes the write lock before anything is read.
+        db::check_ins::insert(conn, &check_in)?;
+        let status_now = db::incidents::find(conn, &answer.incident_id)?.map(|i| i.status);
+        if status_now.as_deref() != Some(ACTIVE) {
+            return Err(CheckInError::Resolved);
+        }
+        let previous = db::check_ins::current(conn, &answer.incident_id, &answer.user_id)?;
+        db::check_ins::set_current(
+            conn,
+            &ResponseRow {
+                incident_id: check_in.incident_id.clone(),
+                user_id: check_in.user_id.clone(),
+                status: check_in.status.clone(),
+                message: check_in.message.clone(),
+                check_in_id: check_in.id.clone(),
+                answered_at: now,
+            },
+        )?;
+        db::prompts::close_answered(conn, &answer.incident_id, &answer.user_id, now)?;
+        let changed = previous.is_none_or(|p| p.status != check_in.status);
+        let notifications_queued =
+            if changed { notify_contacts(conn, &check_in, &incident.title, hourly_cap, now)? } else { 0 };
+        let recorded = Recorded { check_in, notifications_queued };
+        also(conn, &recorded)?;
+        Ok(recorded)
+    })
+}
+
+/// One outbox row per contact; each contact hears of each (incident, status) at most once.
+fn notify_contacts(
+    conn: &mut DbConn,
+    check_in: &CheckInRow,
+    incident_title: &str,
+    hourly_cap: i64,
+    now: NaiveDateTime,
+) -> Result<usize, diesel::result::Error> {
+    let Some(user) = db::users::find(conn, &check_in.user_id)? else { return Ok(0) };
+    let payload = serde_json::to_string(&CheckInPayload {
+        user_name: user.display_name,
+        status: check_in.status.parse().unwrap_or(SafetyStatus::Safe),
+        message: check_in.message.clone(),
+        incident_title: incident_title.to_owned(),
+        answered_at: rfc3339(check_in.created_at),
+    })
+    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let mut queued = 0;
+    for contact in db::contacts::list(conn, &check_in.user_id)? {
+        let dedupe_key = format!(
+            "check_in:{}:{}:{}:{}",
+            check_in.incident_id, check_in.user_id, contact.email, check_in.status
+        );
+        let new = NewNotification {
+            kind: "check_in",
+            recipient_email: contact.email,
+            recipient_name: Some(contact.name),
+            locale: contact.locale,
+            incident_id: Some(check_in.incident_id.clone()),
+            user_id: Some(check_in.user_id.clone()),
+            payload: payload.clone(),
+            dedupe_key,
+        };
+        if db::notifications::enqueue(conn, new, hourly_cap, now)? == Enqueued::Queued {
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}

@@ -1,0 +1,165 @@
+//! The delivery job: claims due outbox rows in batches (a lease each), sends them concurrently
+//! over the pooled transport, and records each outcome. A crashed worker's claims are taken over
+//! when their lease runs out; each message's Message-ID is derived from its row id, so the rare
+//! duplicate after a crash is recognisable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use futures_util::future::join_all;
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use rand::Rng;
+
+use crate::clock::Clock;
+use crate::db::notifications::{NotificationRow, Outcome};
+use crate::db::schema::suppressions;
+use crate::db::{self, DbPool};
+use crate::domain::Locale;
+use crate::notify::Mailer;
+use crate::notify::mailer::SendError;
+use crate::notify::templates::{self, CheckInPayload, PromptPayload};
+use crate::notify::unsubscribe::UnsubscribeKeys;
+use crate::worker::{Job, Progress};
+
+/// How delivery behaves.
+#[derive(Clone, Debug)]
+pub struct DeliverySettings {
+    /// Rows claimed at once.
+    pub batch: i64,
+    /// Attempts before a message is marked failed.
+    pub max_attempts: i32,
+    /// The first retry's delay; each further one doubles, up to an hour.
+    pub retry_base: Duration,
+    /// How long a claim holds before another worker may take the row over.
+    pub lease: Duration,
+    pub public_url: String,
+    pub mail_from: Mailbox,
+}
+
+pub struct Delivery {
+    pub clock: Arc<dyn Clock>,
+    pub mailer: Arc<Mailer>,
+    pub settings: DeliverySettings,
+    pub unsubscribe: UnsubscribeKeys,
+    pub wakeup: Arc<tokio::sync::Notify>,
+}
+
+impl Job for Delivery {
+    fn name(&self) -> &'static str {
+        "delivery"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_millis(250)
+    }
+
+    fn wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.wakeup.clone())
+    }
+
+    fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
+        let now = self.clock.now();
+        let lease_until = now + chrono::Duration::from_std(self.settings.lease)?;
+        let rows = {
+            let mut conn = pool.get()?;
+            db::notifications::claim(&mut conn, now, lease_until, self.settings.batch)?
+        };
+        if rows.is_empty() {
+            return Ok(Progress::Idle);
+        }
+        let suppressed = suppressed_among(pool, &rows)?;
+        // This runs on the blocking pool, where waiting on async sends is allowed.
+        let handle = tokio::runtime::Handle::current();
+        let outcomes = handle.block_on(join_all(rows.into_iter().map(|row| {
+            let suppressed = suppressed.contains(&row.recipient_email);
+            async move {
+                let outcome = if suppressed { Outcome::Suppressed } else { self.deliver(&row).await };
+                (row.id, outcome)
+            }
+        })));
+        let mut conn = pool.get()?;
+        db::notifications::record(&mut conn, &outcomes, self.clock.now())?;
+        Ok(Progress::More)
+    }
+}
+
+impl Delivery {
+    async fn deliver(&self, row: &NotificationRow) -> Outcome {
+        let message = match self.build(row) {
+            Ok(message) => message,
+            Err(error) => return Outcome::Failed { error },
+        };
+        match self.mailer.send(message).await {
+            Ok(()) => Outcome::Sent,
+            Err(SendError::Permanent(error)) => Outcome::Failed { error },
+            Err(SendError::Transient(error)) if row.attempts >= self.settings.max_attempts => {
+                Outcome::Failed { error: format!("gave up after {} attempts: {error}", row.attempts) }
+            }
+            Err(SendError::Transient(error)) => Outcome::Retry { at: self.retry_at(row.attempts), error },
+        }
+    }
+
+    /// Exponential backoff with ±20% jitter, so retries of one outage do not arrive together.
+    fn retry_at(&self, attempts: i32) -> NaiveDateTime {
+        let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20);
+        let delay = self.settings.retry_base.saturating_mul(1 << exponent).min(Duration::from_secs(3600));
+        let jitter = rand::rng().random_range(0.8..1.2);
+        let delay = chrono::Duration::from_std(delay.mul_f64(jitter)).unwrap_or(chrono::Duration::hours(1));
+        self.clock.now() + delay
+    }
+
+    fn build(&self, row: &NotificationRow) -> Result<Message, String> {
+        let locale: Locale = row.locale.parse().unwrap_or(Locale::En);
+        let url = format!(
+            "{}/v1/unsubscribe/{}",
+            self.settings.public_url,
+            self.unsubscribe.token(&row.recipient_email)
+        );
+        let rendered = match row.kind.as_str() {
+            "check_in" => {
+                let payload: CheckInPayload =
+                    serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
+                templates::check_in(locale, &payload, &url)
+            }
+            "prompt" => {
+                let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
+                templates::prompt(locale, &payload, &url)
+            }
+            other => return Err(format!("unknown notification kind {other}")),
+        };
+        let to = Mailbox::new(
+            row.recipient_name.clone(),
+            row.recipient_email.parse().map_err(|e| format!("{e}"))?,
+        );
+        let domain = self.settings.mail_from.email.domain().to_owned();
+        Message::builder()
+            .from(self.settings.mail_from.clone())
+            .to(to)
+            .subject(rendered.subject)
+            .message_id(Some(format!("<{}@{domain}>", row.id)))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{url}>"),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".to_owned(),
+            ))
+            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The recipients of `rows` who unsubscribed after their message was queued.
+fn suppressed_among(pool: &DbPool, rows: &[NotificationRow]) -> anyhow::Result<Vec<String>> {
+    let emails: Vec<&str> = rows.iter().map(|r| r.recipient_email.as_str()).collect();
+    let mut conn = pool.get()?;
+    Ok(suppressions::table
+        .filter(suppressions::email.eq_any(emails))
+        .select(suppressions::email)
+        .load(&mut conn)?)
+}

@@ -1,0 +1,10 @@
+//! Email: the outbox rows become messages (templates), go out over SMTP or into files
+//! (mailer), from a background job that claims due rows as leases (delivery). Every message
+//! carries a one-click unsubscribe link (unsubscribe).
+
+pub mod delivery;
+pub mod mailer;
+pub mod templates;
+pub mod unsubscribe;
+
+pub use mailer::Mailer;

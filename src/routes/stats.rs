@@ -1,0 +1,92 @@
+//! Live counts for an incident: who was prompted, who answered what, and how the emails fare.
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use crate::db;
+use crate::domain::Role;
+use crate::error::ApiError;
+use crate::routes::caller::Caller;
+use crate::routes::db as with_db;
+use crate::startup::AppState;
+
+#[derive(Default, Serialize)]
+struct Notifications {
+    queued: i64,
+    sending: i64,
+    retrying: i64,
+    sent: i64,
+    failed: i64,
+    suppressed: i64,
+    dropped: i64,
+}
+
+#[derive(Serialize)]
+struct Fanout {
+    complete: bool,
+    prompts_created: i64,
+}
+
+#[derive(Serialize)]
+struct Stats {
+    incident_id: String,
+    status: String,
+    prompted: i64,
+    safe: i64,
+    not_in_area: i64,
+    need_help: i64,
+    /// Prompted users who have not answered.
+    no_response: i64,
+    notifications: Notifications,
+    fanout: Fanout,
+}
+
+/// `GET /v1/incidents/{id}/stats` (operator).
+pub async fn get_incident_stats(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let id = path.into_inner();
+    let stats = with_db(&state, move |conn| {
+        let incident = db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound)?;
+        let prompted = db::prompts::count(conn, &id)?;
+        let answered = db::prompts::count_answered(conn, &id)?;
+        let mut stats = Stats {
+            incident_id: incident.id,
+            status: incident.status,
+            prompted,
+            safe: 0,
+            not_in_area: 0,
+            need_help: 0,
+            no_response: prompted - answered,
+            notifications: Notifications::default(),
+            fanout: Fanout { complete: incident.fanout_done, prompts_created: incident.fanout_prompts },
+        };
+        for (status, n) in db::check_ins::count_by_status(conn, &id)? {
+            match status.as_str() {
+                "safe" => stats.safe = n,
+                "not_in_area" => stats.not_in_area = n,
+                "need_help" => stats.need_help = n,
+                _ => {}
+            }
+        }
+        let n = &mut stats.notifications;
+        for (state, count) in db::notifications::count_by_state(conn, &id)? {
+            match state.as_str() {
+                "queued" => n.queued = count,
+                "sending" => n.sending = count,
+                "retrying" => n.retrying = count,
+                "sent" => n.sent = count,
+                "failed" => n.failed = count,
+                "suppressed" => n.suppressed = count,
+                "dropped" => n.dropped = count,
+                _ => {}
+            }
+        }
+        Ok(stats)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(stats))
+}

@@ -1,0 +1,346 @@
+//! Check-ins: answers, history, idempotency, and the emails they send to contacts.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Options, TestApp, TestUser, error_fields, paris_circle, problem, spawn_app, spawn_app_with,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+/// Long enough for a wrongly queued message to have arrived.
+const SETTLE: Duration = Duration::from_millis(800);
+
+async fn add_contact(app: &TestApp, user: &TestUser, name: &str, email: &str, locale: &str) {
+    let response = app
+        .authed(Method::POST, "/v1/me/contacts", user)
+        .json(&json!({ "name": name, "email": email, "locale": locale }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+async fn check_in(
+    app: &TestApp,
+    user: &TestUser,
+    incident: &str,
+    body: Value,
+    key: Option<&str>,
+) -> reqwest::Response {
+    let mut request =
+        app.authed(Method::POST, &format!("/v1/incidents/{incident}/check-ins"), user).json(&body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+/// An operator, an active incident nobody is prompted for, and a user with three contacts
+/// whose last fix is far from the area (so no prompt email of theirs mixes in).
+async fn scene(app: &TestApp) -> (TestUser, String, TestUser) {
+    let operator = app.new_user_with_role("operator").await;
+    let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
+    let user = app.new_user().await;
+    app.authed(Method::PATCH, "/v1/me", &user).json(&json!({ "display_name": "Ada" })).send().await.unwrap();
+    app.put_location(&user, 43.2965, 5.3698).await; // Marseille
+    add_contact(app, &user, "Mum", "mum@example.org", "fr").await;
+    add_contact(app, &user, "Bob", "bob@example.org", "en").await;
+    add_contact(app, &user, "Zoé", "zoe@example.org", "fr").await;
+    (operator, incident["id"].as_str().unwrap().to_owned(), user)
+}
+
+#[tokio::test]
+async fn a_check_in_emails_each_contact_once_in_their_language_with_unsubscribe_headers() {
+    let app = spawn_app().await;
+    let (_, incident, user) = scene(&app).await;
+    let response =
+        check_in(&app, &user, &incident, json!({ "status": "safe", "message": "I'm fine, at home" }), None)
+            .await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "safe");
+    assert_eq!(body["notifications_queued"], 3);
+
+    let mail = app.smtp.wait_for(3, WAIT).await;
+    tokio::time::sleep(SETTLE).await;
+    let mail = if mail.len() == 3 { app.smtp.received() } else { mail };
+    assert_eq!(mail.len(), 3);
+    let subject_to =
+        |to: &str| mail.iter().find(|m| m.to == [to]).and_then(|m| m.header_text("subject")).unwrap();
+    assert_eq!(subject_to("mum@example.org"), "Ada est en sécurité");
+    assert_eq!(subject_to("zoe@example.org"), "Ada est en sécurité");
+    assert_eq!(subject_to("bob@example.org"), "Ada is safe");
+    for m in &mail {
+        let unsubscribe = m.header("list-unsubscribe").unwrap();
+        assert!(unsubscribe.starts_with("<https://safecheck.test/v1/unsubscribe/"), "{unsubscribe}");
+        assert_eq!(m.header("list-unsubscribe-post").as_deref(), Some("List-Unsubscribe=One-Click"));
+        assert!(m.header("message-id").unwrap().contains('@'));
+        assert!(m.data.contains("at home"));
+        assert!(!m.data.contains("43.29") && !m.data.contains("5.369"), "no email carries the location");
+    }
+}
+
+#[tokio::test]
+async fn a_retried_request_with_its_idempotency_key_changes_nothing() {
+    let app = spawn_app().await;
+    let (_, incident, user) = scene(&app).await;
+    let body = json!({ "status": "safe" });
+    let first = check_in(&app, &user, &incident, body.clone(), Some("key-1")).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = check_in(&app, &user, &incident, body.clone(), Some("key-1")).await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+
+    assert_eq!(app.smtp.wait_for(3, WAIT).await.len(), 3);
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(app.smtp.received().len(), 3);
+    let mine: Value = app
+        .authed(Method::GET, &format!("/v1/incidents/{incident}/check-ins/me"), &user)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["history"].as_array().unwrap().len(), 1);
+
+    let other_body = check_in(&app, &user, &incident, json!({ "status": "need_help" }), Some("key-1")).await;
+    assert_eq!(error_fields(&problem(other_body, 422).await), ["Idempotency-Key"]);
+}
+
+#[tokio::test]
+async fn a_key_still_in_use_is_a_409() {
+    let app = spawn_app().await;
+    let (_, incident, user) = scene(&app).await;
+    let (url, user_id) = (app.database_url().clone(), user.id.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut conn = safecheck::db::pool_connect(&url).unwrap();
+        let now = safecheck::db::now();
+        let begun = safecheck::db::idempotency::begin(
+            &mut conn,
+            &user_id,
+            "busy",
+            "some-hash",
+            now,
+            chrono::Duration::hours(24),
+            chrono::Duration::seconds(60),
+        )
+        .unwrap();
+        assert_eq!(begun, safecheck::db::idempotency::Begin::Started);
+    })
+    .await
+    .unwrap();
+    problem(check_in(&app, &user, &incident, json!({ "status": "safe" }), Some("busy")).await, 409).await;
+}
+
+#[tokio::test]
+async fn a_changed_status_notifies_again_and_the_same_status_does_not() {
+    let app = spawn_app().await;
+    let (operator, incident, user) = scene(&app).await;
+    check_in(&app, &user, &incident, json!({ "status": "safe" }), None).await;
+    assert_eq!(app.smtp.wait_for(3, WAIT).await.len(), 3);
+    let changed =
+        check_in(&app, &user, &incident, json!({ "status": "need_help", "message": "stuck" }), None).await;
+    assert_eq!(changed.json::<Value>().await.unwrap()["notifications_queued"], 3);
+    assert_eq!(app.smtp.wait_for(6, WAIT).await.len(), 6);
+    let same =
+        check_in(&app, &user, &incident, json!({ "status": "need_help", "message": "still stuck" }), None)
+            .await;
+    assert_eq!(same.json::<Value>().await.unwrap()["notifications_queued"], 0);
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(app.smtp.received().len(), 6);
+
+    let mine: Value = app
+        .authed(Method::GET, &format!("/v1/incidents/{incident}/check-ins/me"), &user)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["current"]["status"], "need_help");
+    assert_eq!(mine["current"]["message"], "still stuck");
+    let statuses: Vec<&str> =
+        mine["history"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["need_help", "need_help", "safe"]);
+
+    let stats: Value = app
+        .authed(Method::GET, &format!("/v1/incidents/{incident}/stats"), &operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["need_help"], 1);
+    assert_eq!(stats["notifications"]["sent"], 6);
+}
+
+#[tokio::test]
+async fn an_unsubscribed_contact_gets_nothing_more() {
+    let app = spawn_app().await;
+    let (_, incident, user) = scene(&app).await;
+    check_in(&app, &user, &incident, json!({ "status": "safe" }), None).await;
+    let mail = app.smtp.wait_for(3, WAIT).await;
+    let to_mum = mail.iter().find(|m| m.to == ["mum@example.org"]).unwrap();
+    let link = to_mum.header("list-unsubscribe").unwrap();
+    let link = link.trim_start_matches('<').trim_end_matches('>');
+    let path = link.strip_prefix("https://safecheck.test").unwrap();
+
+    let page = app.get(path).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("mum@example.org") && !html.contains("Ada"),
+        "the page never says who listed the address"
+    );
+    // RFC 8058 one-click: the mail client POSTs this exact form body.
+    let response = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    problem(app.client.post(app.url("/v1/unsubscribe/forged.token")).send().await.unwrap(), 404).await;
+
+    check_in(&app, &user, &incident, json!({ "status": "need_help" }), None).await;
+    assert_eq!(app.smtp.wait_for(5, WAIT).await.len(), 5);
+    tokio::time::sleep(SETTLE).await;
+    let after: Vec<_> = app.smtp.received().into_iter().skip(3).collect();
+    assert_eq!(after.len(), 2);
+    assert!(after.iter().all(|m| m.to != ["mum@example.org"]));
+}
+
+#[tokio::test]
+async fn a_451_is_retried_and_then_delivered() {
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_DELIVERY_RETRY_BASE_MS", "50".into())],
+        ..Default::default()
+    })
+    .await;
+    let (operator, incident, user) = scene(&app).await;
+    app.smtp.reply_to_next_data(&["451 4.3.0 try again later"]);
+    check_in(&app, &user, &incident, json!({ "status": "safe" }), None).await;
+    assert_eq!(app.smtp.wait_for(3, WAIT).await.len(), 3, "all three arrive, one after a retry");
+    let stats: Value = app
+        .authed(Method::GET, &format!("/v1/incidents/{incident}/stats"), &operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["notifications"]["failed"], 0);
+}
+
+#[tokio::test]
+async fn a_550_marks_the_notification_failed_in_stats() {
+    let app = spawn_app().await;
+    let (operator, incident, user) = scene(&app).await;
+    app.smtp.reply_to_next_data(&["550 5.1.1 no such mailbox"]);
+    check_in(&app, &user, &incident, json!({ "status": "safe" }), None).await;
+    app.smtp.wait_for(2, WAIT).await;
+    let mut stats = Value::Null;
+    for _ in 0..100 {
+        stats = app
+            .authed(Method::GET, &format!("/v1/incidents/{incident}/stats"), &operator)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stats["notifications"]["failed"] == 1 && stats["notifications"]["sent"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stats["notifications"]["failed"], 1, "{stats}");
+    assert_eq!(stats["notifications"]["sent"], 2);
+}
+
+#[tokio::test]
+async fn a_resolved_incident_takes_no_answer_and_an_unknown_one_is_404() {
+    let app = spawn_app().await;
+    let (operator, incident, user) = scene(&app).await;
+    app.authed(Method::POST, &format!("/v1/incidents/{incident}/resolve"), &operator).send().await.unwrap();
+    problem(check_in(&app, &user, &incident, json!({ "status": "safe" }), Some("k")).await, 409).await;
+    problem(check_in(&app, &user, "no-such-incident", json!({ "status": "safe" }), None).await, 404).await;
+    tokio::time::sleep(SETTLE).await;
+    assert!(app.smtp.received().is_empty());
+}
+
+#[tokio::test]
+async fn bad_answers_name_their_field() {
+    let app = spawn_app().await;
+    let (_, incident, user) = scene(&app).await;
+    let response = check_in(&app, &user, &incident, json!({ "status": "fine" }), None).await;
+    assert_eq!(error_fields(&problem(response, 400).await), ["status"]);
+    let response =
+        check_in(&app, &user, &incident, json!({ "status": "safe", "message": "x".repeat(281) }), None).await;
+    assert_eq!(error_fields(&problem(response, 422).await), ["message"]);
+    let response =
+        check_in(&app, &user, &incident, json!({ "status": "safe" }), Some(&"k".repeat(256))).await;
+    assert_eq!(error_fields(&problem(response, 422).await), ["Idempotency-Key"]);
+}
+
+#[tokio::test]
+async fn answering_closes_the_prompt_and_prompted_users_get_an_email() {
+    let app = spawn_app().await;
+    let operator = app.new_user_with_role("operator").await;
+    let user = app.new_user().await;
+    app.put_location(&user, 48.8630, 2.3708).await;
+    let incident = app.activate(&operator, &paris_circle("Fire")).await;
+    let mail = app.smtp.wait_for(1, WAIT).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].to, [user.email.as_str()]);
+    assert!(mail[0].header_text("subject").unwrap().starts_with("Are you safe?"));
+    assert_eq!(app.prompts(&user).await.len(), 1);
+    let id = incident["id"].as_str().unwrap();
+    assert_eq!(check_in(&app, &user, id, json!({ "status": "safe" }), None).await.status(), 201);
+    assert!(app.prompts(&user).await.is_empty());
+    let stats: Value = app
+        .authed(Method::GET, &format!("/v1/incidents/{id}/stats"), &operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["prompted"], 1);
+    assert_eq!(stats["safe"], 1);
+    assert_eq!(stats["no_response"], 0);
+}
+
+#[tokio::test]
+async fn the_hourly_cap_per_recipient_stops_a_spam_relay() {
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_MAX_EMAILS_PER_RECIPIENT_PER_HOUR", "2".into())],
+        ..Default::default()
+    })
+    .await;
+    let (operator, incident, user) = scene(&app).await;
+    for status in ["safe", "need_help", "not_in_area"] {
+        check_in(&app, &user, &incident, json!({ "status": status }), None).await;
+    }
+    assert_eq!(app.smtp.wait_for(6, WAIT).await.len(), 6);
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(app.smtp.received().len(), 6, "two per contact, the third dropped");
+    let stats: Value = app
+        .authed(Method::GET, &format!("/v1/incidents/{incident}/stats"), &operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["notifications"]["dropped"], 3);
+}

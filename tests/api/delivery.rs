@@ -1,0 +1,54 @@
+//! Two workers over one database deliver every notification exactly once.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use safecheck::db::notifications::{self, NewNotification};
+
+use crate::helpers::{Options, spawn_app_with};
+
+#[tokio::test]
+async fn two_workers_deliver_a_thousand_notifications_without_a_duplicate() {
+    // This app only queues; two sibling servers (two worker processes) deliver.
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_RUN_WORKERS", "false".into())],
+        ..Default::default()
+    })
+    .await;
+    let url = app.database_url().clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = safecheck::db::pool_connect(&url).unwrap();
+        let now = safecheck::db::now();
+        for i in 0..1000 {
+            let new = NewNotification {
+                kind: "check_in",
+                recipient_email: format!("contact{i}@example.org"),
+                recipient_name: None,
+                locale: "en".into(),
+                incident_id: None,
+                user_id: None,
+                payload: serde_json::json!({
+                    "user_name": "Ada", "status": "safe", "message": null,
+                    "incident_title": "Load", "answered_at": "2026-11-28T10:00:00Z"
+                })
+                .to_string(),
+                dedupe_key: format!("load:{i}"),
+            };
+            notifications::enqueue(&mut conn, new, 20, now).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    let workers = [("SAFECHECK_RUN_WORKERS", "true"), ("SAFECHECK_DELIVERY_BATCH", "25")];
+    app.spawn_sibling(&workers).await;
+    app.spawn_sibling(&workers).await;
+
+    app.smtp.wait_for(1000, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mail = app.smtp.received();
+    let ids: HashSet<String> = mail.iter().map(|m| m.header("message-id").unwrap()).collect();
+    let recipients: HashSet<&str> = mail.iter().map(|m| m.to[0].as_str()).collect();
+    assert_eq!(recipients.len(), 1000, "every notification delivered");
+    assert_eq!(mail.len(), 1000, "no duplicates ({} distinct Message-IDs)", ids.len());
+    assert_eq!(ids.len(), 1000);
+}
