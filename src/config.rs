@@ -52,7 +52,12 @@ pub struct Config {
     pub run_workers: bool,
     /// Email delivery.
     pub delivery: DeliveryConfig,
+    /// Which background jobs this process runs (`SAFECHECK_JOBS`, comma-separated).
+    pub jobs: Vec<String>,
 }
+
+/// The background jobs, by name.
+pub const JOB_NAMES: [&str; 4] = ["housekeeping", "fanout", "expiry", "delivery"];
 
 /// How the outbox is delivered, and the abuse limits.
 #[derive(Clone, Copy, Debug)]
@@ -210,6 +215,7 @@ impl Config {
             )?),
             fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
             run_workers: parse(&get, "SAFECHECK_RUN_WORKERS", Some(true))?,
+            jobs: job_names(get("SAFECHECK_JOBS"))?,
             delivery: DeliveryConfig {
                 max_per_recipient_per_hour: positive(
                     &get,
@@ -268,6 +274,18 @@ fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, 
     let secret = SecretString::from(secret);
     debug_assert!(!secret.expose_secret().is_empty());
     Ok(JwtKey { kid: kid.to_owned(), secret })
+}
+
+fn job_names(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else { return Ok(JOB_NAMES.iter().map(|n| (*n).to_owned()).collect()) };
+    let names: Vec<String> = raw.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect();
+    match names.iter().find(|n| !JOB_NAMES.contains(&n.as_str())) {
+        Some(unknown) => Err(ConfigError {
+            variable: "SAFECHECK_JOBS",
+            problem: format!("unknown job `{unknown}`; the jobs are {}", JOB_NAMES.join(", ")),
+        }),
+        None => Ok(names),
+    }
 }
 
 fn mail_from(raw: Option<String>) -> Result<String, ConfigError> {

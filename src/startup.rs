@@ -18,6 +18,7 @@ use crate::error::{PROBLEM_JSON, status_problem};
 use crate::incidents::ActiveAreas;
 use crate::notify::unsubscribe::UnsubscribeKeys;
 use crate::routes;
+use crate::telemetry::RequestSpan;
 use crate::worker::{Wakeups, Workers};
 
 /// How stale the in-memory list of active areas may be: another process's activation or
@@ -64,7 +65,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(routes::path_error))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(actix_web::middleware::from_fn(request_id_header))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

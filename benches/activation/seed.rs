@@ -8,7 +8,7 @@ use diesel::sql_types::{Array, Double, Text, Timestamp};
 use geo::{Destination, Distance, Haversine, Point};
 use rand::Rng;
 use safecheck::config::Argon2Params;
-use safecheck::db::schema::{prompts, users};
+use safecheck::db::schema::{notifications, prompts, users};
 use safecheck::db::{self, DatabaseUrl, DbConn};
 
 const CHUNK: usize = 2_000;
@@ -167,42 +167,102 @@ struct NewPrompt<'a> {
     created_at: chrono::NaiveDateTime,
 }
 
-/// The ceiling: the prompts of `incident_id`, inserted again for a copy of the incident by raw
-/// SQL in one transaction (COPY on PostgreSQL, multi-row INSERTs on SQLite).
-pub fn raw_prompt_insert(url: &DatabaseUrl, incident_id: &str) -> Duration {
+#[derive(Insertable)]
+#[diesel(table_name = notifications)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewOutboxRow {
+    id: String,
+    kind: &'static str,
+    recipient_email: String,
+    recipient_name: Option<String>,
+    locale: String,
+    incident_id: Option<String>,
+    user_id: Option<String>,
+    payload: String,
+    state: &'static str,
+    attempts: i32,
+    next_attempt_at: chrono::NaiveDateTime,
+    created_at: chrono::NaiveDateTime,
+    dedupe_key: String,
+}
+
+/// The ceilings: the rows the activation wrote, inserted again for a copy of the incident by
+/// raw SQL in one transaction (COPY on PostgreSQL, multi-row INSERTs on SQLite). First the
+/// prompts alone, then the prompts with their outbox rows (what the fan-out really writes).
+pub fn raw_inserts(url: &DatabaseUrl, incident_id: &str) -> (Duration, Duration) {
     let mut conn = db::pool_connect(url).unwrap();
-    let user_ids: Vec<String> = prompts::table
+    let recipients: Vec<(String, String, String, String)> = prompts::table
+        .inner_join(users::table)
         .filter(prompts::incident_id.eq(incident_id))
-        .select(prompts::user_id)
+        .select((users::id, users::email, users::display_name, users::locale))
         .load(&mut conn)
         .unwrap();
-    let mut copy = db::incidents::find(&mut conn, incident_id).unwrap().unwrap();
-    copy.id = uuid::Uuid::new_v4().to_string();
-    db::incidents::insert(&mut conn, &copy).unwrap();
-    let now = db::now();
-    let rows: Vec<NewPrompt> = user_ids
-        .iter()
-        .map(|u| NewPrompt { incident_id: &copy.id, user_id: u, source: "activation", created_at: now })
-        .collect();
-    let started = Instant::now();
-    match &mut conn {
-        DbConn::Postgresql(pg) => {
-            pg.transaction::<_, diesel::result::Error, _>(|pg| {
-                diesel::copy_from(prompts::table).from_insertable(&rows).execute(pg)?;
-                Ok(())
+    let original = db::incidents::find(&mut conn, incident_id).unwrap().unwrap();
+    let mut timings = Vec::new();
+    for with_outbox in [false, true] {
+        let mut copy = original.clone();
+        copy.id = uuid::Uuid::new_v4().to_string();
+        db::incidents::insert(&mut conn, &copy).unwrap();
+        let now = db::now();
+        let prompt_rows: Vec<NewPrompt> = recipients
+            .iter()
+            .map(|(u, ..)| NewPrompt {
+                incident_id: &copy.id,
+                user_id: u,
+                source: "activation",
+                created_at: now,
             })
-            .unwrap();
+            .collect();
+        let outbox_rows: Vec<NewOutboxRow> = if with_outbox {
+            recipients
+                .iter()
+                .map(|(u, email, name, locale)| NewOutboxRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    kind: "prompt",
+                    recipient_email: email.clone(),
+                    recipient_name: Some(name.clone()),
+                    locale: locale.clone(),
+                    incident_id: Some(copy.id.clone()),
+                    user_id: Some(u.clone()),
+                    payload: serde_json::json!({ "user_name": name, "incident_title": copy.title })
+                        .to_string(),
+                    state: "queued",
+                    attempts: 0,
+                    next_attempt_at: now,
+                    created_at: now,
+                    dedupe_key: format!("prompt:{}:{u}", copy.id),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let started = Instant::now();
+        match &mut conn {
+            DbConn::Postgresql(pg) => {
+                pg.transaction::<_, diesel::result::Error, _>(|pg| {
+                    diesel::copy_from(prompts::table).from_insertable(&prompt_rows).execute(pg)?;
+                    if with_outbox {
+                        diesel::copy_from(notifications::table).from_insertable(&outbox_rows).execute(pg)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            }
+            DbConn::Sqlite(lite) => {
+                lite.transaction::<_, diesel::result::Error, _>(|lite| {
+                    // SQLite allows 32,766 binds per statement.
+                    for chunk in prompt_rows.chunks(8_000) {
+                        diesel::insert_into(prompts::table).values(chunk).execute(lite)?;
+                    }
+                    for chunk in outbox_rows.chunks(2_000) {
+                        diesel::insert_into(notifications::table).values(chunk).execute(lite)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            }
         }
-        DbConn::Sqlite(lite) => {
-            lite.transaction::<_, diesel::result::Error, _>(|lite| {
-                // 4 binds a row; SQLite allows 32,766 per statement.
-                for chunk in rows.chunks(8_000) {
-                    diesel::insert_into(prompts::table).values(chunk).execute(lite)?;
-                }
-                Ok(())
-            })
-            .unwrap();
-        }
+        timings.push(started.elapsed());
     }
-    started.elapsed()
+    (timings[0], timings[1])
 }

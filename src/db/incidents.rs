@@ -164,6 +164,19 @@ pub fn lock_if_active(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
         .map(|n| n > 0)
 }
 
+/// As [`lock_if_active`], and only while the caller's fan-out lease is still the one stored.
+pub fn lock_if_held(conn: &mut DbConn, id: &str, held: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        incidents::table
+            .find(id)
+            .filter(incidents::status.eq(ACTIVE))
+            .filter(incidents::fanout_lease_until.eq(held)),
+    )
+    .set(incidents::fanout_done.eq(incidents::fanout_done))
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
 /// Records a chunk of the fan-out: the cursor moves, the count grows, the lease is renewed (or
 /// released when done).
 pub fn advance_fanout(

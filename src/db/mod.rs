@@ -123,6 +123,13 @@ impl DbError {
     /// True when the failure says the database went away rather than the query was wrong.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
+        // SQLite's writer lock held past the busy timeout: the database is overloaded, not wrong.
+        if let DbError::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) = self {
+            let message = info.message();
+            if message.contains("database is locked") || message.contains("database is busy") {
+                return true;
+            }
+        }
         matches!(
             self,
             DbError::Unavailable(_)

@@ -166,11 +166,20 @@ pub enum Outcome {
     Suppressed,
 }
 
-/// Records outcomes of messages this worker holds (state `sending`), in one transaction.
-pub fn record(conn: &mut DbConn, outcomes: &[(String, Outcome)], now: NaiveDateTime) -> QueryResult<()> {
+/// Records outcomes of messages this worker still holds (state `sending` under the lease it
+/// claimed them with), in one transaction. A row whose lease was taken over is left alone.
+pub fn record(
+    conn: &mut DbConn,
+    outcomes: &[(String, Outcome)],
+    held_lease: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     conn.transaction(|conn| {
         for (id, outcome) in outcomes {
-            let target = notifications::table.find(id).filter(notifications::state.eq("sending"));
+            let target = notifications::table
+                .find(id)
+                .filter(notifications::state.eq("sending"))
+                .filter(notifications::lease_until.eq(held_lease));
             let none: Option<NaiveDateTime> = None;
             match outcome {
                 Outcome::Sent => diesel::update(target)

@@ -108,25 +108,24 @@ pub fn revoke_family(conn: &mut DbConn, family_id: &str, now: NaiveDateTime) -> 
 }
 
 /// Logout: revokes the family of this token if it belongs to `user_id`. Unknown tokens are a
-/// no-op, so logging out twice is harmless.
+/// no-op, so logging out twice is harmless. No transaction: a family id never changes, so the
+/// read and the (idempotent) revocation cannot race into a wrong result.
 pub fn revoke_by_token(
     conn: &mut DbConn,
     user_id: &str,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    conn.transaction(|conn| {
-        let family: Option<String> = refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(token_hash))
-            .filter(refresh_tokens::user_id.eq(user_id))
-            .select(refresh_tokens::family_id)
-            .first(conn)
-            .optional()?;
-        if let Some(family) = family {
-            revoke_family(conn, &family, now)?;
-        }
-        Ok(())
-    })
+    let family: Option<String> = refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .select(refresh_tokens::family_id)
+        .first(conn)
+        .optional()?;
+    if let Some(family) = family {
+        revoke_family(conn, &family, now)?;
+    }
+    Ok(())
 }
 
 /// Revokes every token of the user (password change).

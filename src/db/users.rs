@@ -60,6 +60,11 @@ pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDate
         .execute(conn)
 }
 
+/// Sets `updated_at`: the first write of a transaction that reads the row and then changes it.
+pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set(users::updated_at.eq(now)).execute(conn)
+}
+
 /// Sets the role; returns the updated row, `None` if no such user.
 pub fn set_role(conn: &mut DbConn, id: &str, role: &str, now: NaiveDateTime) -> QueryResult<Option<UserRow>> {
     conn.transaction(|conn| {

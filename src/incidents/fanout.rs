@@ -48,10 +48,22 @@ impl Job for FanOut {
         };
         let area = parse_area(&incident)?;
         let mut cursor = incident.fanout_cursor.clone();
+        let mut held = incident.fanout_lease_until.unwrap_or(now + LEASE);
         // Work through the incident while we hold it; the lease is renewed with every chunk.
         loop {
-            match run_chunk(&mut conn, &incident, &area, cursor.as_deref(), self.chunk, self.clock.now())? {
-                Chunk::Continue { next_cursor } => cursor = Some(next_cursor),
+            match run_chunk(
+                &mut conn,
+                &incident,
+                &area,
+                cursor.as_deref(),
+                self.chunk,
+                self.clock.now(),
+                held,
+            )? {
+                Chunk::Continue { next_cursor, lease } => {
+                    cursor = Some(next_cursor);
+                    held = lease;
+                }
                 Chunk::Finished => return Ok(Progress::More),
             }
         }
@@ -61,14 +73,15 @@ impl Job for FanOut {
 /// What one chunk did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Chunk {
-    /// More users may follow the cursor.
-    Continue { next_cursor: String },
-    /// Every user was visited, or the incident was resolved meanwhile.
+    /// More users may follow the cursor; the lease now runs until `lease`.
+    Continue { next_cursor: String, lease: NaiveDateTime },
+    /// Every user was visited, the incident was resolved meanwhile, or another worker took the
+    /// fan-out over (our lease had run out).
     Finished,
 }
 
 /// Reads up to `chunk` candidates after `cursor`, prompts those inside the area, and commits
-/// the prompts with the new cursor.
+/// the prompts with the new cursor, provided this worker still holds the lease `held`.
 pub fn run_chunk(
     conn: &mut DbConn,
     incident: &IncidentRow,
@@ -76,6 +89,7 @@ pub fn run_chunk(
     cursor: Option<&str>,
     chunk: i64,
     now: NaiveDateTime,
+    held: NaiveDateTime,
 ) -> anyhow::Result<Chunk> {
     let candidates =
         db::locations::in_box_after(conn, &area.bounding_box(), incident.location_cutoff, cursor, chunk)?;
@@ -87,10 +101,10 @@ pub fn run_chunk(
         .map(|(id, _, _)| id)
         .collect();
     let lease = (!finished).then_some(now + LEASE);
-    let still_active = conn.transaction::<_, diesel::result::Error, _>(|conn| {
-        // The incident row is written first: it serialises with a concurrent resolve, and
-        // nothing is inserted for an incident that is no longer active.
-        if !db::incidents::lock_if_active(conn, &incident.id)? {
+    let still_held = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        // The incident row is written first: it serialises with a concurrent resolve or
+        // takeover, and nothing is inserted for an incident that is no longer active or ours.
+        if !db::incidents::lock_if_held(conn, &incident.id, held)? {
             return Ok(false);
         }
         let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, "activation", now)?;
@@ -100,12 +114,18 @@ pub fn run_chunk(
         db::incidents::advance_fanout(conn, &incident.id, next_cursor.as_deref(), inserted, finished, lease)?;
         Ok(true)
     })?;
-    if !still_active {
-        db::incidents::stop_fanout(conn, &incident.id)?;
+    if !still_held {
+        let resolved =
+            db::incidents::find(conn, &incident.id)?.is_none_or(|i| i.status != db::incidents::ACTIVE);
+        if resolved {
+            db::incidents::stop_fanout(conn, &incident.id)?;
+        } else {
+            tracing::warn!(incident = %incident.id, "fan-out lease lost to another worker; leaving it to them");
+        }
         return Ok(Chunk::Finished);
     }
-    match (finished, next_cursor) {
-        (false, Some(next_cursor)) => Ok(Chunk::Continue { next_cursor }),
+    match (finished, next_cursor, lease) {
+        (false, Some(next_cursor), Some(lease)) => Ok(Chunk::Continue { next_cursor, lease }),
         _ => {
             tracing::info!(incident = %incident.id, "fan-out complete");
             Ok(Chunk::Finished)

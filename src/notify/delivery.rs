@@ -73,16 +73,29 @@ impl Job for Delivery {
         }
         let suppressed = suppressed_among(pool, &rows)?;
         // This runs on the blocking pool, where waiting on async sends is allowed.
+        // Every send must end well inside the lease, or another worker could take the row over
+        // while it is still in flight.
+        let budget = self.settings.lease.saturating_sub(Duration::from_secs(10)).max(Duration::from_secs(1));
         let handle = tokio::runtime::Handle::current();
         let outcomes = handle.block_on(join_all(rows.into_iter().map(|row| {
             let suppressed = suppressed.contains(&row.recipient_email);
             async move {
-                let outcome = if suppressed { Outcome::Suppressed } else { self.deliver(&row).await };
+                let outcome = if suppressed {
+                    Outcome::Suppressed
+                } else {
+                    match tokio::time::timeout(budget, self.deliver(&row)).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => Outcome::Retry {
+                            at: self.retry_at(row.attempts),
+                            error: format!("no answer from the mail server within {} s", budget.as_secs()),
+                        },
+                    }
+                };
                 (row.id, outcome)
             }
         })));
         let mut conn = pool.get()?;
-        db::notifications::record(&mut conn, &outcomes, self.clock.now())?;
+        db::notifications::record(&mut conn, &outcomes, lease_until, self.clock.now())?;
         Ok(Progress::More)
     }
 }

@@ -54,6 +54,9 @@ pub async fn revoke_role(
     }
     let user = with_db(&state, move |conn| {
         conn.transaction::<_, ApiError, _>(|conn| {
+            // Touch the row first: the transaction starts with its write (SQLite's lock, a row
+            // lock on PostgreSQL), so a concurrent grant cannot interleave.
+            db::users::touch(conn, &id, db::now())?;
             let user = db::users::find(conn, &id)?.ok_or(ApiError::NotFound)?;
             let current: Role = user
                 .role

@@ -92,6 +92,7 @@ pub async fn create_check_in(
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
                 return Ok(HttpResponse::build(status)
                     .content_type("application/json")
+                    .insert_header(("Location", format!("/v1/incidents/{incident_id}/check-ins/me")))
                     .insert_header(("Idempotent-Replayed", "true"))
                     .body(body));
             }
@@ -120,23 +121,32 @@ pub async fn create_check_in(
         });
         Ok(recorded)
     })
-    .await?;
+    .await;
     let recorded = match outcome {
+        Ok(Ok(recorded)) => Ok(recorded),
+        Ok(Err(CheckInError::NotFound)) => Err(ApiError::NotFound),
+        Ok(Err(CheckInError::Resolved)) => Err(ApiError::Conflict {
+            detail: "the incident is resolved; it takes no more answers".into(),
+            errors: vec![],
+        }),
+        Ok(Err(CheckInError::Db(e))) => Err(e.into()),
+        Err(e) => Err(e),
+    };
+    let recorded = match recorded {
         Ok(recorded) => recorded,
         Err(error) => {
             if let Some(key) = key {
-                // A refused answer frees its key: a corrected retry may run.
+                // Whatever failed (a refusal, or the database going away), the key is freed so
+                // the client's retry runs again. Best effort: if this fails too, the key is
+                // taken as abandoned after a minute.
                 let user = caller.id.clone();
-                with_db(&state, move |conn| Ok(db::idempotency::abandon(conn, &user, &key)?)).await?;
+                let freed =
+                    with_db(&state, move |conn| Ok(db::idempotency::abandon(conn, &user, &key)?)).await;
+                if let Err(e) = freed {
+                    tracing::warn!(error = %e, "could not free an idempotency key");
+                }
             }
-            return Err(match error {
-                CheckInError::NotFound => ApiError::NotFound,
-                CheckInError::Resolved => ApiError::Conflict {
-                    detail: "the incident is resolved; it takes no more answers".into(),
-                    errors: vec![],
-                },
-                CheckInError::Db(e) => e.into(),
-            });
+            return Err(error);
         }
     };
     if recorded.notifications_queued > 0 {
@@ -183,8 +193,14 @@ pub async fn get_my_check_ins(
 ) -> Result<HttpResponse, ApiError> {
     let incident_id = path.into_inner();
     let history = with_db(&state, move |conn| {
-        db::incidents::find(conn, &incident_id)?.ok_or(ApiError::NotFound)?;
-        Ok(db::check_ins::history(conn, &incident_id, &caller.id)?)
+        let incident = db::incidents::find(conn, &incident_id)?.ok_or(ApiError::NotFound)?;
+        let history = db::check_ins::history(conn, &incident_id, &caller.id)?;
+        // As for the incident itself: a resolved incident the caller had no part in is not theirs to see.
+        let involved = !history.is_empty() || db::prompts::find(conn, &incident_id, &caller.id)?.is_some();
+        if incident.status != crate::db::incidents::ACTIVE && !involved {
+            return Err(ApiError::NotFound);
+        }
+        Ok(history)
     })
     .await?;
     let history: Vec<CheckInDto> = history.into_iter().map(CheckInDto::from).collect();

@@ -49,6 +49,10 @@ fn decode(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
     let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
     let micros: i64 = micros.parse().map_err(|_| invalid())?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?.naive_utc();
+    // Both databases keep years 1 to 9999 at most; anything else was not issued here.
+    if !(1..=9999).contains(&chrono::Datelike::year(&at)) {
+        return Err(invalid());
+    }
     Ok((at, id.to_owned()))
 }
 

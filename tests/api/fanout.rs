@@ -34,10 +34,16 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     let incident_id = id.clone();
     let (first, cursor) = tokio::task::spawn_blocking(move || {
         let mut conn = db::pool_connect(&url).unwrap();
-        let incident = db::incidents::find(&mut conn, &incident_id).unwrap().unwrap();
+        // Claimed as a worker claims it, with a 30 s lease.
+        let now = clock.now();
+        let incident = db::incidents::claim_fanout(&mut conn, now, now + chrono::Duration::seconds(30))
+            .unwrap()
+            .unwrap();
+        assert_eq!(incident.id, incident_id);
+        let held = incident.fanout_lease_until.unwrap();
         let area = fanout::parse_area(&incident).unwrap();
-        let chunk = fanout::run_chunk(&mut conn, &incident, &area, None, 2, clock.now()).unwrap();
-        let Chunk::Continue { next_cursor } = chunk.clone() else { panic!("expected more after 2 of 5") };
+        let chunk = fanout::run_chunk(&mut conn, &incident, &area, None, 2, now, held).unwrap();
+        let Chunk::Continue { next_cursor, .. } = chunk.clone() else { panic!("expected more after 2 of 5") };
         // A prompt beyond the cursor already exists too (as if a chunk had been cut short):
         // the resumed fan-out must not duplicate it.
         let beyond: Vec<String> = db::locations::in_box_after(
