@@ -79,24 +79,7 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     // workers over the same database takes the fan-out over and finishes it.
     app.clock.advance(chrono::Duration::seconds(31));
     let sibling = app.spawn_sibling(&[("SAFECHECK_RUN_WORKERS", "true")]).await;
-    let mut complete = Value::Null;
-    for _ in 0..200 {
-        let incident: Value = app
-            .client
-            .get(format!("{sibling}/v1/incidents/{id}"))
-            .bearer_auth(&operator.access_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if incident["fanout"]["complete"] == true {
-            complete = incident;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let complete = app.wait_for_fanout_at(&sibling, &operator, &id).await;
     assert_eq!(complete["fanout"]["complete"], true, "the resumed fan-out finished");
     for user in &users {
         assert_eq!(app.prompts(user).await.len(), 1, "exactly one prompt each");

@@ -248,9 +248,16 @@ impl TestApp {
 
     /// Polls the incident until its fan-out is complete (10 s at most).
     pub async fn wait_for_fanout(&self, operator: &TestUser, id: &str) -> Value {
+        self.wait_for_fanout_at(&self.address, operator, id).await
+    }
+
+    /// As [`TestApp::wait_for_fanout`], asking the server at `base` (a sibling).
+    pub async fn wait_for_fanout_at(&self, base: &str, operator: &TestUser, id: &str) -> Value {
         for _ in 0..200 {
             let incident: Value = self
-                .authed(reqwest::Method::GET, &format!("/v1/incidents/{id}"), operator)
+                .client
+                .get(format!("{base}/v1/incidents/{id}"))
+                .bearer_auth(&operator.access_token)
                 .send()
                 .await
                 .unwrap()
@@ -263,6 +270,18 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the fan-out of {id} did not complete");
+    }
+
+    /// The incident's stats, as `operator` sees them.
+    pub async fn stats(&self, operator: &TestUser, incident_id: &str) -> Value {
+        let path = format!("/v1/incidents/{incident_id}/stats");
+        self.authed(reqwest::Method::GET, &path, operator).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// The user's current answer to the incident and its history.
+    pub async fn my_check_ins(&self, user: &TestUser, incident_id: &str) -> Value {
+        let path = format!("/v1/incidents/{incident_id}/check-ins/me");
+        self.authed(reqwest::Method::GET, &path, user).send().await.unwrap().json().await.unwrap()
     }
 
     /// The user's open prompts.
