@@ -14,6 +14,8 @@ use super::schema::{notifications, suppressions, users};
 
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = notifications)]
+// None is NULL, not DEFAULT: SQLite's multi-row INSERT has no DEFAULT keyword.
+#[diesel(treat_none_as_default_value = false)]
 pub struct NotificationRow {
     pub id: String,
     pub kind: String,
@@ -285,10 +287,11 @@ pub fn enqueue_prompts(
                         .execute(pg)?;
                 }
             }
+            // 16 binds a row: 2,000 rows stay under SQLite's 32,766.
             DbConn::Sqlite(lite) => {
-                for row in &rows {
+                for chunk in rows.chunks(2_000) {
                     diesel::insert_into(notifications::table)
-                        .values(row)
+                        .values(chunk)
                         .on_conflict_do_nothing()
                         .execute(lite)?;
                 }
