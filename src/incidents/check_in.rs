@@ -39,8 +39,8 @@ pub struct Recorded {
     pub notifications_queued: usize,
 }
 
-/// Records the answer. Call [`Recorded`]'s caller's idempotency bookkeeping inside `also`, which
-/// runs in the same transaction once the answer is written.
+/// Records the answer. `also` runs inside the same transaction once the answer is written (the
+/// caller stores its idempotent response there), so both commit or neither does.
 pub fn record<F>(
     conn: &mut DbConn,
     answer: Answer,
