@@ -2,10 +2,10 @@
 //! that work with nothing set.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::db::DatabaseUrl;
 
@@ -257,11 +257,6 @@ impl Config {
     pub fn mail_dir(&self) -> PathBuf {
         self.data_dir.join("mail")
     }
-
-    /// The data directory, for messages.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
-    }
 }
 
 fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, ConfigError> {
@@ -271,9 +266,7 @@ fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, 
             problem: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
         });
     }
-    let secret = SecretString::from(secret);
-    debug_assert!(!secret.expose_secret().is_empty());
-    Ok(JwtKey { kid: kid.to_owned(), secret })
+    Ok(JwtKey { kid: kid.to_owned(), secret: SecretString::from(secret) })
 }
 
 fn job_names(raw: Option<String>) -> Result<Vec<String>, ConfigError> {

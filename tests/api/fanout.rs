@@ -1,7 +1,6 @@
 //! The fan-out is durable: stopped after its first chunk, it completes after a restart with no
 //! duplicate prompt.
 
-use reqwest::Method;
 use safecheck::clock::Clock;
 use safecheck::db;
 use safecheck::incidents::fanout::{self, Chunk};
@@ -63,14 +62,7 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     .await
     .unwrap();
     assert!(matches!(first, Chunk::Continue { .. }));
-    let shown: Value = app
-        .authed(Method::GET, &format!("/v1/incidents/{id}"), &operator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = app.incident(&operator, &id).await;
     assert_eq!(shown["fanout"]["complete"], false);
     assert_eq!(shown["fanout"]["prompts_created"], 2);
     assert!(!cursor.is_empty());

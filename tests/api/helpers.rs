@@ -272,6 +272,17 @@ impl TestApp {
         panic!("the fan-out of {id} did not complete");
     }
 
+    /// The incident, as `user` sees it.
+    pub async fn incident(&self, user: &TestUser, id: &str) -> Value {
+        self.authed(reqwest::Method::GET, &format!("/v1/incidents/{id}"), user)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The incident's stats, as `operator` sees them.
     pub async fn stats(&self, operator: &TestUser, incident_id: &str) -> Value {
         let path = format!("/v1/incidents/{incident_id}/stats");

@@ -166,14 +166,7 @@ async fn an_incident_past_its_expiry_resolves_by_itself() {
 
     app.clock.advance(chrono::Duration::hours(2));
     let id = incident["id"].as_str().unwrap();
-    let shown: Value = app
-        .authed(Method::GET, &format!("/v1/incidents/{id}"), &operator)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = app.incident(&operator, id).await;
     assert_eq!(shown["status"], "resolved");
     assert_eq!(shown["resolution"], "expired");
     assert!(app.prompts(&user).await.is_empty());

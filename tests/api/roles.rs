@@ -12,7 +12,7 @@ fn cli(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_safecheck"))
         .args(args)
         .env("SAFECHECK_DATABASE_URL", app.db.url(None))
-        .env("SAFECHECK_DATA_DIR", app.config.data_dir())
+        .env("SAFECHECK_DATA_DIR", &app.config.data_dir)
         .env("SAFECHECK_ARGON2_MEMORY_KIB", "256")
         .env("SAFECHECK_ARGON2_ITERATIONS", "1")
         .stdin(Stdio::piped())
