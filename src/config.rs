@@ -54,6 +54,28 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Which background jobs this process runs (`SAFECHECK_JOBS`, comma-separated).
     pub jobs: Vec<String>,
+    /// How often users who have not answered may be reminded.
+    pub reminders: ReminderConfig,
+    /// Who may read `GET /metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// Limits on reminder emails to prompted users who have not answered.
+#[derive(Clone, Copy, Debug)]
+pub struct ReminderConfig {
+    /// At most one email (prompt or reminder) per user in this time.
+    pub min_interval: Duration,
+    /// Reminders a user gets per incident at most.
+    pub max_per_user: i32,
+}
+
+/// `GET /metrics` is served only when one of these is set.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsConfig {
+    /// Scrapers send `Authorization: Bearer <token>`.
+    pub token: Option<SecretString>,
+    /// A second listener serving only `/metrics`, without a token (bind it to a private address).
+    pub listen: Option<SocketAddr>,
 }
 
 /// The background jobs, by name.
@@ -227,6 +249,16 @@ impl Config {
                 batch: positive(&get, "SAFECHECK_DELIVERY_BATCH", 64)?,
                 lease: Duration::from_secs(positive(&get, "SAFECHECK_DELIVERY_LEASE_SECS", 60)?),
             },
+            reminders: ReminderConfig {
+                min_interval: Duration::from_secs(positive(&get, "SAFECHECK_REMINDER_INTERVAL_SECS", 1800)?),
+                max_per_user: positive(&get, "SAFECHECK_REMINDER_MAX_PER_USER", 3)?,
+            },
+            metrics: MetricsConfig {
+                token: metrics_token(get("SAFECHECK_METRICS_TOKEN"))?,
+                listen: get("SAFECHECK_METRICS_LISTEN")
+                    .map(|_| parse(&get, "SAFECHECK_METRICS_LISTEN", None))
+                    .transpose()?,
+            },
         })
     }
 
@@ -278,6 +310,17 @@ fn job_names(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
             problem: format!("unknown job `{unknown}`; the jobs are {}", JOB_NAMES.join(", ")),
         }),
         None => Ok(names),
+    }
+}
+
+fn metrics_token(raw: Option<String>) -> Result<Option<SecretString>, ConfigError> {
+    match raw {
+        // A scrape token guards operational data: too short is too guessable.
+        Some(token) if token.len() < 16 => Err(ConfigError {
+            variable: "SAFECHECK_METRICS_TOKEN",
+            problem: "must be at least 16 characters".into(),
+        }),
+        token => Ok(token.map(SecretString::from)),
     }
 }
 

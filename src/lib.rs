@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod incidents;
 pub mod jobs;
+pub mod metrics;
 pub mod notify;
 pub mod routes;
 pub mod secret_file;

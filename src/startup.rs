@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::db::{self, DbPool};
 use crate::error::{PROBLEM_JSON, status_problem};
 use crate::incidents::ActiveAreas;
+use crate::metrics::Metrics;
 use crate::notify::unsubscribe::UnsubscribeKeys;
 use crate::routes;
 use crate::telemetry::RequestSpan;
@@ -35,12 +36,15 @@ pub struct AppState {
     pub active_areas: ActiveAreas,
     pub wakeups: Wakeups,
     pub unsubscribe: UnsubscribeKeys,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A bound, migrated, ready-to-run server.
 pub struct Application {
     port: u16,
     server: Server,
+    /// The private `/metrics` listener, when configured: its port and server.
+    metrics_server: Option<(u16, Server)>,
     state: web::Data<AppState>,
 }
 
@@ -64,6 +68,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(routes::query_error))
                 .app_data(web::PathConfig::default().error_handler(routes::path_error))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
+                .wrap(actix_web::middleware::from_fn(routes::metrics::count_requests))
                 .wrap(actix_web::middleware::from_fn(request_id_header))
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(routes::configure)
@@ -76,12 +81,21 @@ impl Application {
         if state.config.http_workers > 0 {
             server = server.workers(state.config.http_workers);
         }
-        Ok(Self { port, server: server.run(), state })
+        let metrics_server = match state.config.metrics.listen {
+            Some(addr) => Some(metrics_server(&state, addr)?),
+            None => None,
+        };
+        Ok(Self { port, server: server.run(), metrics_server, state })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the private metrics listener, if one is configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle to stop the server gracefully.
@@ -98,10 +112,37 @@ impl Application {
             &self.state.clock,
             &self.state.wakeups,
         )?;
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let served = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         workers.stop().await;
         served.context("HTTP server failed")
     }
+}
+
+/// A listener that serves only `GET /metrics`, without a token: bind it to a private address.
+fn metrics_server(state: &web::Data<AppState>, addr: std::net::SocketAddr) -> anyhow::Result<(u16, Server)> {
+    let listener = TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr} (SAFECHECK_METRICS_LISTEN)"))?;
+    let port = listener.local_addr()?.port();
+    let state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(routes::metrics::get_metrics_private))
+            .default_service(web::to(routes::not_found))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .workers(1)
+    .run();
+    Ok((port, server))
 }
 
 /// Prepares the database (WAL, migrations) and opens the pool.
@@ -126,6 +167,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         active_areas: ActiveAreas::new(ACTIVE_AREAS_MAX_AGE),
         wakeups: Wakeups::default(),
         unsubscribe,
+        metrics: Arc::new(Metrics::new()?),
     })
 }
 

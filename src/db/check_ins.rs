@@ -71,3 +71,22 @@ pub fn count_by_status(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<
         .select((responses::status, diesel::dsl::count_star()))
         .load(conn)
 }
+
+/// Marks a check-in handled, unless it already is; true when this call marked it.
+pub fn mark_handled(conn: &mut DbConn, check_in_id: &str, by: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(check_ins::table.find(check_in_id).filter(check_ins::handled_at.is_null()))
+        .set((check_ins::handled_at.eq(now), check_ins::handled_by.eq(by)))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+/// How many users' current answer is `need_help` and was marked handled.
+pub fn count_need_help_handled(conn: &mut DbConn, incident_id: &str) -> QueryResult<i64> {
+    responses::table
+        .inner_join(check_ins::table.on(check_ins::id.eq(responses::check_in_id)))
+        .filter(responses::incident_id.eq(incident_id))
+        .filter(responses::status.eq("need_help"))
+        .filter(check_ins::handled_at.is_not_null())
+        .count()
+        .get_result(conn)
+}

@@ -34,6 +34,15 @@ impl DbConn {
     }
 }
 
+/// Raw SQL written with PostgreSQL's `$1` placeholders, in the connection's own syntax
+/// (SQLite numbers them `?1`).
+pub fn native_placeholders(conn: &DbConn, sql: &str) -> String {
+    match conn {
+        DbConn::Postgresql(_) => sql.to_owned(),
+        DbConn::Sqlite(_) => sql.replace('$', "?"),
+    }
+}
+
 /// A parsed `SAFECHECK_DATABASE_URL`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -178,6 +187,7 @@ pub mod incidents;
 pub mod locations;
 pub mod login_failures;
 pub mod notifications;
+pub mod people;
 pub mod prompts;
 pub mod refresh_tokens;
 pub mod suppressions;

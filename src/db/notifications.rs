@@ -224,30 +224,52 @@ pub fn count_by_state(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(
         .load(conn)
 }
 
-/// Queues the prompt email of each user (one per incident and user, ever); unsubscribed users
-/// get a `suppressed` row. Prompt emails go to the users themselves, so the per-recipient
-/// hourly cap (an anti-relay limit on contacts) does not apply.
+/// Which email a prompted user gets.
+#[derive(Clone, Copy, Debug)]
+pub enum PromptEmail {
+    /// The first prompt: one per incident and user, ever.
+    Prompt,
+    /// A reminder to answer.
+    Reminder,
+}
+
+/// The recipients of first prompts, each with the key that allows one per incident and user.
+pub fn first_prompts(incident_id: &str, user_ids: &[String]) -> Vec<(String, String)> {
+    user_ids.iter().map(|user_id| (user_id.clone(), format!("prompt:{incident_id}:{user_id}"))).collect()
+}
+
+/// Queues a prompt or reminder email to each `(user id, dedupe key)`; unsubscribed users get a
+/// `suppressed` row. These go to the users themselves, so the per-recipient hourly cap (an
+/// anti-relay limit on contacts) does not apply. Returns how many were queued to send.
 pub fn enqueue_prompts(
     conn: &mut DbConn,
     incident: &IncidentRow,
-    user_ids: &[String],
+    email: PromptEmail,
+    recipients: &[(String, String)],
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
+    let kind = match email {
+        PromptEmail::Prompt => "prompt",
+        PromptEmail::Reminder => "reminder",
+    };
     let mut queued = 0;
     // Bounded lists keep every `IN (...)` under SQLite's bind limit.
-    for ids in user_ids.chunks(5_000) {
-        let recipients: Vec<(String, String, String, String)> = users::table
+    for batch in recipients.chunks(5_000) {
+        let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
+        let dedupe: std::collections::HashMap<&str, &str> =
+            batch.iter().map(|(id, key)| (id.as_str(), key.as_str())).collect();
+        let users: Vec<(String, String, String, String)> = users::table
             .filter(users::id.eq_any(ids))
             .select((users::id, users::email, users::display_name, users::locale))
             .load(conn)?;
-        let emails: Vec<&str> = recipients.iter().map(|r| r.1.as_str()).collect();
+        let emails: Vec<&str> = users.iter().map(|r| r.1.as_str()).collect();
         let suppressed: HashSet<String> = suppressions::table
             .filter(suppressions::email.eq_any(emails))
             .select(suppressions::email)
             .load(conn)?
             .into_iter()
             .collect();
-        let rows: Vec<NotificationRow> = recipients
+        let rows: Vec<NotificationRow> = users
             .into_iter()
             .map(|(user_id, email, name, locale)| {
                 let payload = serde_json::json!({
@@ -258,13 +280,13 @@ pub fn enqueue_prompts(
                 });
                 NotificationRow {
                     id: uuid::Uuid::now_v7().to_string(),
-                    kind: "prompt".to_owned(),
+                    kind: kind.to_owned(),
                     state: if suppressed.contains(&email) { "suppressed" } else { "queued" }.to_owned(),
                     recipient_email: email,
                     recipient_name: Some(name),
                     locale,
                     incident_id: Some(incident.id.clone()),
-                    dedupe_key: format!("prompt:{}:{user_id}", incident.id),
+                    dedupe_key: dedupe.get(user_id.as_str()).copied().unwrap_or_default().to_owned(),
                     user_id: Some(user_id),
                     payload: payload.to_string(),
                     attempts: 0,
@@ -299,4 +321,21 @@ pub fn enqueue_prompts(
         }
     }
     Ok(queued)
+}
+
+/// Messages of all incidents by state, for metrics.
+pub fn count_all_by_state(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
+    notifications::table
+        .group_by(notifications::state)
+        .select((notifications::state, diesel::dsl::count_star()))
+        .load(conn)
+}
+
+/// When the longest-waiting message that is due (queued or to retry) became due.
+pub fn oldest_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Option<NaiveDateTime>> {
+    notifications::table
+        .filter(notifications::state.eq_any(["queued", "retrying"]))
+        .filter(notifications::next_attempt_at.le(now))
+        .select(diesel::dsl::min(notifications::next_attempt_at))
+        .first(conn)
 }

@@ -123,3 +123,37 @@ pub fn count_answered(conn: &mut DbConn, incident_id: &str) -> QueryResult<i64> 
         .count()
         .get_result(conn)
 }
+
+/// How many of the incident's prompts are open (not answered, incident not over), and how many
+/// of those already had `max_reminders`.
+pub fn count_open(conn: &mut DbConn, incident_id: &str, max_reminders: i32) -> QueryResult<(i64, i64)> {
+    let open =
+        prompts::table.filter(prompts::incident_id.eq(incident_id)).filter(prompts::closed_at.is_null());
+    let total = open.count().get_result(conn)?;
+    let at_limit = open.filter(prompts::reminders_sent.ge(max_reminders)).count().get_result(conn)?;
+    Ok((total, at_limit))
+}
+
+/// Counts a reminder on each open prompt that had fewer than `max_reminders` and no email
+/// (prompt or reminder) since `quiet_since`; returns each such user with their reminder number.
+pub fn take_reminders(
+    conn: &mut DbConn,
+    incident_id: &str,
+    max_reminders: i32,
+    quiet_since: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<(String, i32)>> {
+    let quiet = prompts::last_reminded_at
+        .le(quiet_since)
+        .or(prompts::last_reminded_at.is_null().and(prompts::created_at.le(quiet_since)));
+    diesel::update(
+        prompts::table
+            .filter(prompts::incident_id.eq(incident_id))
+            .filter(prompts::closed_at.is_null())
+            .filter(prompts::reminders_sent.lt(max_reminders))
+            .filter(quiet),
+    )
+    .set((prompts::reminders_sent.eq(prompts::reminders_sent + 1), prompts::last_reminded_at.eq(now)))
+    .returning((prompts::user_id, prompts::reminders_sent))
+    .get_results(conn)
+}

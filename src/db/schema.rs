@@ -90,6 +90,8 @@ diesel::table! {
         created_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
         closed_reason -> Nullable<Text>,
+        reminders_sent -> Integer,
+        last_reminded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -113,6 +115,8 @@ diesel::table! {
         status -> Text,
         message -> Nullable<Text>,
         created_at -> Timestamp,
+        handled_at -> Nullable<Timestamp>,
+        handled_by -> Nullable<Text>,
     }
 }
 

@@ -11,6 +11,7 @@ use diesel::Connection;
 
 use crate::clock::Clock;
 use crate::db::incidents::IncidentRow;
+use crate::db::notifications::PromptEmail;
 use crate::db::{self, DbConn, DbPool};
 use crate::domain::Area;
 use crate::worker::{Job, Progress};
@@ -109,7 +110,13 @@ pub fn run_chunk(
         }
         let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, "activation", now)?;
         // Each new prompt's email goes into the outbox in the same transaction.
-        db::notifications::enqueue_prompts(conn, incident, &inserted, now)?;
+        db::notifications::enqueue_prompts(
+            conn,
+            incident,
+            PromptEmail::Prompt,
+            &db::notifications::first_prompts(&incident.id, &inserted),
+            now,
+        )?;
         let inserted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
         db::incidents::advance_fanout(conn, &incident.id, next_cursor.as_deref(), inserted, finished, lease)?;
         Ok(true)

@@ -4,6 +4,8 @@
 pub mod active_areas;
 pub mod check_in;
 pub mod fanout;
+pub mod reminders;
+pub mod triage;
 
 use chrono::NaiveDateTime;
 use diesel::Connection;

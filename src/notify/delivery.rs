@@ -142,6 +142,10 @@ impl Delivery {
                 let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
                 templates::prompt(locale, &payload, &url)
             }
+            "reminder" => {
+                let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
+                templates::reminder(locale, &payload, &url)
+            }
             other => return Err(format!("unknown notification kind {other}")),
         };
         let to = Mailbox::new(

@@ -95,6 +95,29 @@ pub fn prompt(locale: Locale, p: &PromptPayload, unsubscribe_url: &str) -> Rende
             STOP_FR,
         ),
     };
+    asking(p, &subject, ask, stop, unsubscribe_url)
+}
+
+/// Renders a reminder to a prompted user who has not answered yet.
+pub fn reminder(locale: Locale, p: &PromptPayload, unsubscribe_url: &str) -> Rendered {
+    let (subject, ask, stop) = match locale {
+        Locale::En => (
+            format!("Reminder: are you safe? {}", p.incident_title),
+            "You have not said yet whether you are safe. Open safecheck and tell your contacts.",
+            STOP_EN,
+        ),
+        Locale::Fr => (
+            format!("Rappel : êtes-vous en sécurité ? {}", p.incident_title),
+            "Vous n'avez pas encore dit si vous êtes en sécurité. Ouvrez safecheck et prévenez vos proches.",
+            STOP_FR,
+        ),
+    };
+    asking(p, &subject, ask, stop, unsubscribe_url)
+}
+
+/// The body shared by prompts and reminders.
+fn asking(p: &PromptPayload, subject: &str, ask: &str, stop: &str, unsubscribe_url: &str) -> Rendered {
+    let subject = subject.to_owned();
     let mut text = format!("{}\n\n{ask}\n\n{}\n", p.incident_title, p.activated_at);
     let mut html = format!("<p><strong>{}</strong></p>\n<p>{}</p>\n", escape(&p.incident_title), escape(ask));
     if let Some(description) = &p.incident_description {

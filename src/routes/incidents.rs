@@ -149,7 +149,13 @@ pub async fn create_incident(
         .json(IncidentDto::from(stored)))
 }
 
-fn actor_of(conn: &mut DbConn, caller: &Caller) -> Result<Actor, ApiError> {
+/// 404 unless the incident exists.
+pub(crate) async fn incident_exists(state: &AppState, id: &str) -> Result<(), ApiError> {
+    let id = id.to_owned();
+    with_db(state, move |conn| db::incidents::find(conn, &id)?.map(|_| ()).ok_or(ApiError::NotFound)).await
+}
+
+pub(crate) fn actor_of(conn: &mut DbConn, caller: &Caller) -> Result<Actor, ApiError> {
     let user = db::users::find(conn, &caller.id)?
         .ok_or(ApiError::Unauthorized("the account of this token no longer exists"))?;
     Ok(Actor { id: user.id, email: user.email })

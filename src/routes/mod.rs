@@ -6,14 +6,18 @@ mod auth;
 pub mod caller;
 mod check_ins;
 mod contacts;
+mod csv;
 pub mod dto;
 pub mod extract;
 mod fallback;
 mod health;
 mod incidents;
 mod me;
+pub mod metrics;
 mod paging;
+mod people;
 mod prompts;
+mod reminders;
 mod stats;
 mod throttle;
 mod unsubscribe;
@@ -59,6 +63,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/healthz", "get_healthz", health::get_healthz),
         Route::new(M::GET, "/readyz", "get_readyz", health::get_readyz),
         Route::new(M::GET, "/openapi.yaml", "get_openapi", health::get_openapi),
+        Route::new(M::GET, "/metrics", "get_metrics", metrics::get_metrics),
         Route::new(M::POST, "/v1/auth/register", "register_account", auth::register_account),
         Route::new(M::POST, "/v1/auth/login", "login", auth::login),
         Route::new(M::POST, "/v1/auth/refresh", "refresh_session", auth::refresh_session),
@@ -78,6 +83,9 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/v1/incidents/{id}/check-ins", "create_check_in", check_ins::create_check_in),
         Route::new(M::GET, "/v1/incidents/{id}/check-ins/me", "get_my_check_ins", check_ins::get_my_check_ins),
         Route::new(M::GET, "/v1/incidents/{id}/stats", "get_incident_stats", stats::get_incident_stats),
+        Route::new(M::GET, "/v1/incidents/{id}/people", "list_people", people::list_people),
+        Route::new(M::POST, "/v1/incidents/{id}/people/{user_id}/handled", "mark_handled", people::mark_handled),
+        Route::new(M::POST, "/v1/incidents/{id}/reminders", "send_reminders", reminders::send_reminders),
         Route::new(M::GET, "/v1/audit", "list_audit", audit::list_audit),
         Route::new(M::GET, "/v1/unsubscribe/{token}", "get_unsubscribe", unsubscribe::get_unsubscribe),
         Route::new(M::POST, "/v1/unsubscribe/{token}", "post_unsubscribe", unsubscribe::post_unsubscribe),

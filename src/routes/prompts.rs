@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::db::incidents::IncidentRow;
+use crate::db::notifications::PromptEmail;
 use crate::db::prompts::PromptRow;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
@@ -96,7 +97,13 @@ pub fn prompt_arrival(
             }
             let inserted =
                 db::prompts::insert_batch(conn, &incident.row.id, &[user_id.to_owned()], "arrival", now)?;
-            db::notifications::enqueue_prompts(conn, &incident.row, &inserted, now)?;
+            db::notifications::enqueue_prompts(
+                conn,
+                &incident.row,
+                PromptEmail::Prompt,
+                &db::notifications::first_prompts(&incident.row.id, &inserted),
+                now,
+            )?;
             Ok(inserted)
         })?;
         if !inserted.is_empty()

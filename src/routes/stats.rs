@@ -35,6 +35,8 @@ struct Stats {
     safe: i64,
     not_in_area: i64,
     need_help: i64,
+    /// Of `need_help`, how many an operator marked handled.
+    need_help_handled: i64,
     /// Prompted users who have not answered.
     no_response: i64,
     notifications: Notifications,
@@ -60,6 +62,7 @@ pub async fn get_incident_stats(
             safe: 0,
             not_in_area: 0,
             need_help: 0,
+            need_help_handled: db::check_ins::count_need_help_handled(conn, &id)?,
             no_response: prompted - answered,
             notifications: Notifications::default(),
             fanout: Fanout { complete: incident.fanout_done, prompts_created: incident.fanout_prompts },

@@ -19,6 +19,8 @@ pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-012345678
 /// A running app and what a test needs to talk to it.
 pub struct TestApp {
     pub address: String,
+    /// The private metrics listener's base URL, when `SAFECHECK_METRICS_LISTEN` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub smtp: SmtpSink,
     pub proxy: Option<ChaosProxy>,
@@ -73,21 +75,22 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         safecheck::telemetry::init(config.log_format);
     }
     let clock = Arc::new(OffsetClock::default());
-    let address = start(config.clone(), clock.clone()).await;
+    let (address, metrics_address) = start(config.clone(), clock.clone()).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    TestApp { address, client, smtp, proxy, config, db, clock, _dir: dir }
+    TestApp { address, metrics_address, client, smtp, proxy, config, db, clock, _dir: dir }
 }
 
-/// Builds and starts an app; returns its base URL.
-async fn start(config: Config, clock: Arc<OffsetClock>) -> String {
+/// Builds and starts an app; returns its base URL, and its metrics listener's if any.
+async fn start(config: Config, clock: Arc<OffsetClock>) -> (String, Option<String>) {
     let app = Application::build_with_clock(config, clock).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(app.run_until_stopped());
-    address
+    (address, metrics_address)
 }
 
 impl TestApp {
@@ -118,7 +121,7 @@ impl TestApp {
                 .or_else(|| setting_of(&base, name))
         })
         .expect("sibling configuration");
-        start(config, self.clock.clone()).await
+        start(config, self.clock.clone()).await.0
     }
 }
 
@@ -293,6 +296,26 @@ impl TestApp {
     pub async fn my_check_ins(&self, user: &TestUser, incident_id: &str) -> Value {
         let path = format!("/v1/incidents/{incident_id}/check-ins/me");
         self.authed(reqwest::Method::GET, &path, user).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// A new user whose last fix is at `(lat, lon)`.
+    pub async fn user_at(&self, lat: f64, lon: f64) -> TestUser {
+        let user = self.new_user().await;
+        self.put_location(&user, lat, lon).await;
+        user
+    }
+
+    /// The actions in the audit log, newest first.
+    pub async fn audit_actions(&self, operator: &TestUser) -> Vec<String> {
+        let body: Value = self
+            .authed(reqwest::Method::GET, "/v1/audit", operator)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
     }
 
     /// The user's open prompts.

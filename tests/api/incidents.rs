@@ -3,26 +3,14 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, error_fields, paris_circle, problem, spawn_app};
-
-async fn user_at(app: &TestApp, lat: f64, lon: f64) -> TestUser {
-    let user = app.new_user().await;
-    app.put_location(&user, lat, lon).await;
-    user
-}
-
-async fn audit_actions(app: &TestApp, operator: &TestUser) -> Vec<String> {
-    let body: Value =
-        app.authed(Method::GET, "/v1/audit", operator).send().await.unwrap().json().await.unwrap();
-    body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
-}
+use crate::helpers::{error_fields, paris_circle, problem, spawn_app};
 
 #[tokio::test]
 async fn users_inside_a_circle_get_exactly_one_prompt_and_others_none() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let inside = [user_at(&app, 48.8630, 2.3708).await, user_at(&app, 48.8700, 2.3800).await];
-    let outside = user_at(&app, 48.8566, 2.2900).await;
+    let inside = [app.user_at(48.8630, 2.3708).await, app.user_at(48.8700, 2.3800).await];
+    let outside = app.user_at(48.8566, 2.2900).await;
     let stale = app.new_user().await;
     let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
     app.authed(Method::PUT, "/v1/me/location", &stale)
@@ -42,7 +30,7 @@ async fn users_inside_a_circle_get_exactly_one_prompt_and_others_none() {
     }
     assert!(app.prompts(&outside).await.is_empty());
     assert!(app.prompts(&stale).await.is_empty());
-    assert!(audit_actions(&app, &operator).await.contains(&"incident.activate".to_owned()));
+    assert!(app.audit_actions(&operator).await.contains(&"incident.activate".to_owned()));
 }
 
 fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Value {
@@ -53,9 +41,9 @@ fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Value {
 async fn a_polygons_hole_is_outside() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let in_ring = user_at(&app, 1.0, 1.0).await;
-    let in_hole = user_at(&app, 5.0, 5.0).await;
-    let outside = user_at(&app, 20.0, 20.0).await;
+    let in_ring = app.user_at(1.0, 1.0).await;
+    let in_hole = app.user_at(5.0, 5.0).await;
+    let outside = app.user_at(20.0, 20.0).await;
     let body = json!({ "title": "Flood", "area": { "type": "Polygon", "coordinates": [square(0.0, 0.0, 10.0, 10.0), square(4.0, 4.0, 6.0, 6.0)] } });
     let incident = app.activate(&operator, &body).await;
     assert_eq!(incident["fanout"]["prompts_created"], 1);
@@ -68,9 +56,9 @@ async fn a_polygons_hole_is_outside() {
 async fn each_part_of_a_multipolygon_prompts() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let first = user_at(&app, 0.5, 0.5).await;
-    let second = user_at(&app, 10.5, 10.5).await;
-    let between = user_at(&app, 5.0, 5.0).await;
+    let first = app.user_at(0.5, 0.5).await;
+    let second = app.user_at(10.5, 10.5).await;
+    let between = app.user_at(5.0, 5.0).await;
     let body = json!({ "title": "Storm", "area": { "type": "MultiPolygon", "coordinates": [[square(0.0, 0.0, 1.0, 1.0)], [square(10.0, 10.0, 11.0, 11.0)]] } });
     app.activate(&operator, &body).await;
     assert_eq!(app.prompts(&first).await.len(), 1);
@@ -82,9 +70,9 @@ async fn each_part_of_a_multipolygon_prompts() {
 async fn an_area_across_the_antimeridian_prompts_only_near_it() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let east = user_at(&app, -15.0, 178.0).await;
-    let west = user_at(&app, -15.0, -178.0).await;
-    let greenwich = user_at(&app, -15.0, 0.0).await;
+    let east = app.user_at(-15.0, 178.0).await;
+    let west = app.user_at(-15.0, -178.0).await;
+    let greenwich = app.user_at(-15.0, 0.0).await;
     let body = json!({ "title": "Cyclone", "area": { "type": "Polygon", "coordinates": [[[170.0, -20.0], [-170.0, -20.0], [-170.0, -10.0], [170.0, -10.0], [170.0, -20.0]]] } });
     let incident = app.activate(&operator, &body).await;
     assert_eq!(incident["fanout"]["prompts_created"], 2);
@@ -97,8 +85,8 @@ async fn an_area_across_the_antimeridian_prompts_only_near_it() {
 async fn a_dry_run_counts_and_stores_nothing_but_its_audit_record() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let user = user_at(&app, 48.8630, 2.3708).await;
-    user_at(&app, 48.8700, 2.3800).await;
+    let user = app.user_at(48.8630, 2.3708).await;
+    app.user_at(48.8700, 2.3800).await;
     let mut body = paris_circle("Drill");
     body["dry_run"] = json!(true);
     let response = app.create_incident(&operator, &body).await;
@@ -109,7 +97,7 @@ async fn a_dry_run_counts_and_stores_nothing_but_its_audit_record() {
         app.authed(Method::GET, "/v1/incidents", &operator).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["items"], json!([]));
     assert!(app.prompts(&user).await.is_empty());
-    assert_eq!(audit_actions(&app, &operator).await, ["incident.dry_run"]);
+    assert_eq!(app.audit_actions(&operator).await, ["incident.dry_run"]);
 }
 
 #[tokio::test]
@@ -118,7 +106,7 @@ async fn a_late_arrival_is_prompted_once() {
     let operator = app.new_user_with_role("operator").await;
     let incident = app.activate(&operator, &paris_circle("Fire")).await;
     assert_eq!(incident["fanout"]["prompts_created"], 0);
-    let user = user_at(&app, 40.0, 0.0).await;
+    let user = app.user_at(40.0, 0.0).await;
 
     let entered = app.put_location(&user, 48.8630, 2.3708).await;
     let prompts = entered["prompts"].as_array().unwrap();
@@ -134,7 +122,7 @@ async fn a_late_arrival_is_prompted_once() {
 async fn resolve_closes_prompts_and_stops_late_arrivals() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let user = user_at(&app, 48.8630, 2.3708).await;
+    let user = app.user_at(48.8630, 2.3708).await;
     let incident = app.activate(&operator, &paris_circle("Fire")).await;
     let id = incident["id"].as_str().unwrap();
     assert_eq!(app.prompts(&user).await.len(), 1);
@@ -147,18 +135,18 @@ async fn resolve_closes_prompts_and_stops_late_arrivals() {
     assert_eq!(resolved["resolution"], "resolved");
     assert!(app.prompts(&user).await.is_empty());
 
-    let latecomer = user_at(&app, 40.0, 0.0).await;
+    let latecomer = app.user_at(40.0, 0.0).await;
     let entered = app.put_location(&latecomer, 48.8630, 2.3708).await;
     assert_eq!(entered["prompts"], json!([]));
     problem(app.authed(Method::POST, &path, &operator).send().await.unwrap(), 409).await;
-    assert!(audit_actions(&app, &operator).await.contains(&"incident.resolve".to_owned()));
+    assert!(app.audit_actions(&operator).await.contains(&"incident.resolve".to_owned()));
 }
 
 #[tokio::test]
 async fn an_incident_past_its_expiry_resolves_by_itself() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let user = user_at(&app, 48.8630, 2.3708).await;
+    let user = app.user_at(48.8630, 2.3708).await;
     let mut body = paris_circle("Heat wave");
     body["expires_at"] = json!((chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
     let incident = app.activate(&operator, &body).await;
@@ -170,7 +158,7 @@ async fn an_incident_past_its_expiry_resolves_by_itself() {
     assert_eq!(shown["status"], "resolved");
     assert_eq!(shown["resolution"], "expired");
     assert!(app.prompts(&user).await.is_empty());
-    assert!(audit_actions(&app, &operator).await.contains(&"incident.expire".to_owned()));
+    assert!(app.audit_actions(&operator).await.contains(&"incident.expire".to_owned()));
 }
 
 #[tokio::test]
@@ -219,7 +207,7 @@ async fn invalid_incidents_are_422_naming_the_field_and_store_nothing() {
     let list: Value =
         app.authed(Method::GET, "/v1/incidents", &operator).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["items"], json!([]));
-    assert!(audit_actions(&app, &operator).await.is_empty());
+    assert!(app.audit_actions(&operator).await.is_empty());
 }
 
 #[tokio::test]
@@ -245,8 +233,8 @@ async fn only_operators_activate_resolve_and_read_the_audit_log() {
 async fn users_see_only_active_incidents_they_were_prompted_for() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;
-    let prompted = user_at(&app, 48.8630, 2.3708).await;
-    let elsewhere = user_at(&app, 10.0, 10.0).await;
+    let prompted = app.user_at(48.8630, 2.3708).await;
+    let elsewhere = app.user_at(10.0, 10.0).await;
     let incident = app.activate(&operator, &paris_circle("Fire")).await;
     let path = format!("/v1/incidents/{}", incident["id"].as_str().unwrap());
     assert_eq!(app.authed(Method::GET, &path, &prompted).send().await.unwrap().status(), 200);

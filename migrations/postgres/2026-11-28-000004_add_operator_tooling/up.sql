@@ -1,0 +1,10 @@
+-- Operator tooling: reminders to users who have not answered, and need-help triage.
+
+-- How many reminders each prompted user got, and when the last one went.
+ALTER TABLE prompts ADD COLUMN reminders_sent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE prompts ADD COLUMN last_reminded_at TIMESTAMP;
+
+-- An operator marks a need_help answer as handled; a later answer starts untriaged again.
+ALTER TABLE check_ins ADD COLUMN handled_at TIMESTAMP;
+-- The operator's email, as the audit log keeps it.
+ALTER TABLE check_ins ADD COLUMN handled_by TEXT;

@@ -1,0 +1,73 @@
+//! `GET /metrics` for Prometheus, and the middleware that counts requests.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use crate::db;
+use crate::error::ApiError;
+use crate::metrics::OutboxSnapshot;
+use crate::routes::db as with_db;
+use crate::startup::AppState;
+
+/// `GET /metrics` on the API listener: for scrapers with the configured bearer token; 404 when
+/// no token is configured (metrics are then off here, or on their own listener).
+pub async fn get_metrics(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let Some(expected) = &state.config.metrics.token else {
+        return Err(ApiError::NotFound);
+    };
+    let given = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Comparing digests keeps the comparison's timing independent of the token's bytes.
+    if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.expose_secret().as_bytes()) {
+        return Err(ApiError::Unauthorized("a valid metrics token is required"));
+    }
+    exposition(&state).await
+}
+
+/// `GET /metrics` on the metrics listener (`SAFECHECK_METRICS_LISTEN`): no token.
+pub async fn get_metrics_private(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    exposition(&state).await
+}
+
+async fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let snapshot = with_db(state, move |conn| {
+        Ok(OutboxSnapshot {
+            notifications_by_state: db::notifications::count_all_by_state(conn)?,
+            oldest_due: db::notifications::oldest_due(conn, now)?,
+            fanouts: db::incidents::active(conn)?
+                .into_iter()
+                .map(|i| (i.id, i.fanout_prompts, i.fanout_done))
+                .collect(),
+        })
+    })
+    .await?;
+    let text = state.metrics.render(&snapshot, now).map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
+}
+
+/// Counts each request by its route pattern (never the raw path) and final status.
+pub async fn count_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
+    let res = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        metrics.observe_request(&method, &route, res.status().as_u16(), started.elapsed());
+    }
+    Ok(res)
+}

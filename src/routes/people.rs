@@ -1,0 +1,227 @@
+//! The people of an incident, for operators: who needs help, who has not answered, as pages of
+//! JSON or one CSV export; and need-help triage.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+use crate::db::people::{self, Filter, PersonRow, Position};
+use crate::domain::{FieldError, Role};
+use crate::error::ApiError;
+use crate::incidents::triage::{self, TriageError};
+use crate::routes::caller::Caller;
+use crate::routes::csv;
+use crate::routes::db as with_db;
+use crate::routes::dto::rfc3339;
+use crate::routes::incidents::{actor_of, incident_exists};
+use crate::routes::paging::{self, PageQuery};
+use crate::startup::AppState;
+
+/// Statuses are read as of this long before the first page, so that an answer whose
+/// transaction is still committing when the list starts cannot change a user's place between
+/// pages.
+const SNAPSHOT_LAG: chrono::Duration = chrono::Duration::seconds(2);
+
+const STATUSES: [&str; 4] = ["need_help", "no_response", "not_in_area", "safe"];
+const CSV_HEADER: [&str; 8] =
+    ["user_id", "display_name", "email", "status", "answered_at", "message", "handled_at", "handled_by"];
+
+/// One row of the list.
+#[derive(Serialize)]
+pub struct PersonDto {
+    user_id: String,
+    display_name: String,
+    email: String,
+    status: String,
+    answered_at: Option<String>,
+    message: Option<String>,
+    handled_at: Option<String>,
+    handled_by: Option<String>,
+}
+
+impl From<PersonRow> for PersonDto {
+    fn from(row: PersonRow) -> Self {
+        Self {
+            user_id: row.user_id,
+            display_name: row.display_name,
+            email: row.email,
+            status: row.status,
+            answered_at: row.answered_at.map(rfc3339),
+            message: row.message,
+            handled_at: row.handled_at.map(rfc3339),
+            handled_by: row.handled_by,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PeopleQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/incidents/{id}/people` (operator): pages of JSON, or with `Accept: text/csv` every
+/// matching row as one CSV download.
+pub async fn list_people(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PeopleQuery>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let id = path.into_inner();
+    let query = query.into_inner();
+    let status = match query.status {
+        Some(s) if STATUSES.contains(&s.as_str()) => Some(s),
+        Some(_) => {
+            return Err(ApiError::invalid("status", "must be need_help, no_response, not_in_area or safe"));
+        }
+        None => None,
+    };
+    let page = PageQuery { cursor: query.cursor, limit: query.limit };
+    let limit = page.limit()?;
+    let (as_of, after) = match page.position()? {
+        Some((as_of, key)) => (as_of, Some(position(&key)?)),
+        None => (state.clock.now() - SNAPSHOT_LAG, None),
+    };
+    incident_exists(&state, &id).await?;
+    if wants_csv(&request) {
+        return Ok(csv_export(&state, id, status, as_of, after));
+    }
+    let (incident, wanted) = (id.clone(), status.clone());
+    let rows = with_db(&state, move |conn| {
+        let filter = Filter { incident_id: &incident, as_of, status: wanted.as_deref() };
+        Ok(people::page(conn, &filter, after.as_ref(), limit)?)
+    })
+    .await?;
+    let full = i64::try_from(rows.len()).is_ok_and(|n| n >= limit);
+    let next_cursor = rows
+        .last()
+        .filter(|_| full)
+        .map(|last| paging::encode(as_of, &format!("{}|{}", last.rank, last.user_id)));
+    let items: Vec<PersonDto> = rows.into_iter().map(PersonDto::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "incident_id": id,
+        "as_of": rfc3339(as_of),
+        "items": items,
+        "next_cursor": next_cursor,
+    })))
+}
+
+/// `POST /v1/incidents/{id}/people/{user_id}/handled` (operator): marks the user's `need_help`
+/// answer as handled; again changes nothing.
+pub async fn mark_handled(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let (incident_id, user_id) = path.into_inner();
+    let now = state.clock.now();
+    let row = with_db(&state, move |conn| {
+        let actor = actor_of(conn, &caller)?;
+        triage::mark_handled(conn, &incident_id, &user_id, &actor, now).map_err(|e| match e {
+            TriageError::NotFound => ApiError::NotFound,
+            TriageError::NotNeedHelp(status) => ApiError::Conflict {
+                detail: format!("the user's current answer is {status}, not need_help"),
+                errors: vec![FieldError::new("status", format!("is {status}, not need_help"))],
+            },
+            TriageError::Db(e) => e.into(),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(PersonDto::from(row)))
+}
+
+/// A page cursor's `rank|user_id`.
+fn position(key: &str) -> Result<Position, ApiError> {
+    let invalid = || ApiError::BadRequest {
+        detail: "cursor: not a cursor this server issued".into(),
+        errors: vec![FieldError::new("cursor", "not a cursor this server issued")],
+    };
+    let (rank, user_id) = key.split_once('|').ok_or_else(invalid)?;
+    let rank: i32 = rank.parse().map_err(|_| invalid())?;
+    if !(0..=3).contains(&rank) || user_id.is_empty() {
+        return Err(invalid());
+    }
+    Ok((rank, user_id.to_owned()))
+}
+
+fn wants_csv(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|t| t.trim().starts_with("text/csv")))
+}
+
+/// Streams every matching row as CSV, read by a blocking task as the client downloads.
+fn csv_export(
+    state: &AppState,
+    incident_id: String,
+    status: Option<String>,
+    as_of: NaiveDateTime,
+    after: Option<Position>,
+) -> HttpResponse {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let pool = state.pool.clone();
+    let filename = format!("attachment; filename=\"incident-{incident_id}-people.csv\"");
+    tokio::task::spawn_blocking(move || {
+        let filter = Filter { incident_id: &incident_id, as_of, status: status.as_deref() };
+        let mut chunk = String::new();
+        csv::push_record(&mut chunk, CSV_HEADER);
+        let mut open = true;
+        let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+            people::each(&mut conn, &filter, |row| {
+                if after.as_ref().is_some_and(|(rank, user)| (row.rank, &row.user_id) <= (*rank, user)) {
+                    return true;
+                }
+                push_person(&mut chunk, row);
+                if chunk.len() >= 64 * 1024 {
+                    open = tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_ok();
+                }
+                open
+            })
+            .map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(()) if open => {
+                let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+            }
+            Ok(()) => {} // the client went away
+            Err(error) => {
+                tracing::error!(%error, "people export failed");
+                // Ends the body abnormally, so the client sees an incomplete download.
+                let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+            }
+        }
+    });
+    let body =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((header::CONTENT_DISPOSITION, filename))
+        .streaming(body)
+}
+
+fn push_person(out: &mut String, row: PersonRow) {
+    let answered_at = row.answered_at.map(rfc3339).unwrap_or_default();
+    let handled_at = row.handled_at.map(rfc3339).unwrap_or_default();
+    csv::push_record(
+        out,
+        [
+            row.user_id.as_str(),
+            &row.display_name,
+            &row.email,
+            &row.status,
+            &answered_at,
+            row.message.as_deref().unwrap_or(""),
+            &handled_at,
+            row.handled_by.as_deref().unwrap_or(""),
+        ],
+    );
+}
