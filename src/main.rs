@@ -1,12 +1,19 @@
 //! The `safecheck` binary: parse the command line, load the configuration, run the command.
 
 use clap::Parser;
-use safecheck::cli::{self, Cli};
+use safecheck::cli::{self, Cli, Command};
 use safecheck::config::Config;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::Admin(args) = cli.command {
+        // A client of a running server: no server configuration, no ./data, and no logs on
+        // stdout, which is for its output. Its HTTP calls block, so off the runtime it goes.
+        return tokio::task::spawn_blocking(move || cli::admin::run(args))
+            .await
+            .unwrap_or(std::process::ExitCode::FAILURE);
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {

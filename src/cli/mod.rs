@@ -1,5 +1,6 @@
-//! The command line: `serve`, `worker`, `migrate` and `user`.
+//! The command line: `serve`, `worker`, `migrate`, `user` and `admin`.
 
+pub mod admin;
 mod user;
 
 use std::sync::Arc;
@@ -45,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         command: user::UserCommand,
     },
+    /// Run incidents on a running server over its REST API (log in, create, list, follow, resolve).
+    ///
+    /// Needs no server configuration: only the server's URL (--url or SAFECHECK_ADMIN_URL) and a
+    /// login (`safecheck admin login`) or a token (--token or SAFECHECK_ADMIN_TOKEN).
+    Admin(admin::AdminArgs),
 }
 
 /// Runs the parsed command with a validated configuration.
@@ -76,6 +82,8 @@ pub async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || migrate(&url, revert_all)).await?
         }
         Command::User { command } => tokio::task::spawn_blocking(move || user::run(command, &config)).await?,
+        // `main` runs `admin` before loading a configuration it does not need.
+        Command::Admin(_) => anyhow::bail!("`safecheck admin` does not run with the server configuration"),
     }
 }
 

@@ -6,6 +6,7 @@ mod helpers;
 mod support;
 
 mod accounts;
+mod admin_cli;
 mod check_ins;
 mod contacts;
 mod delivery;
