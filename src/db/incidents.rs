@@ -93,8 +93,10 @@ pub fn resolve(
     id: &str,
     by: Option<&str>,
     resolution: &str,
+    note: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    use super::schema::incident_notes;
     conn.transaction(|conn| {
         let changed = diesel::update(incidents::table.find(id).filter(incidents::status.eq(ACTIVE)))
             .set((
@@ -112,6 +114,15 @@ pub fn resolve(
         )
         .set((prompts::closed_at.eq(now), prompts::closed_reason.eq("resolved")))
         .execute(conn)?;
+        if let Some(note) = note {
+            diesel::insert_into(incident_notes::table)
+                .values((
+                    incident_notes::incident_id.eq(id),
+                    incident_notes::note.eq(note),
+                    incident_notes::created_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
         Ok(true)
     })
 }
@@ -204,4 +215,14 @@ pub fn stop_fanout(conn: &mut DbConn, id: &str) -> QueryResult<()> {
         .set((incidents::fanout_done.eq(true), incidents::fanout_lease_until.eq(None::<NaiveDateTime>)))
         .execute(conn)
         .map(|_| ())
+}
+
+/// The resolution notes of these incidents, by incident id.
+pub fn notes(conn: &mut DbConn, ids: &[&str]) -> QueryResult<std::collections::HashMap<String, String>> {
+    use super::schema::incident_notes;
+    let rows: Vec<(String, String)> = incident_notes::table
+        .filter(incident_notes::incident_id.eq_any(ids))
+        .select((incident_notes::incident_id, incident_notes::note))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
 }

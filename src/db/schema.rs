@@ -83,6 +83,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    incident_notes (incident_id) {
+        incident_id -> Text,
+        note -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     prompts (incident_id, user_id) {
         incident_id -> Text,
         user_id -> Text,
@@ -182,6 +190,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     login_failures,
     incidents,
+    incident_notes,
     prompts,
     audit_log,
     check_ins,

@@ -70,19 +70,20 @@ pub enum Resolved {
     NotFound,
 }
 
-/// Resolves the incident (its open prompts close), recording who did it. `actor` is `None` for
-/// expiry.
+/// Resolves the incident (its open prompts close), recording who did it and why. `actor` is
+/// `None` for expiry.
 pub fn resolve(
     conn: &mut DbConn,
     id: &str,
     actor: Option<&Actor>,
+    note: Option<&str>,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<Resolved> {
     conn.transaction(|conn| {
         let (resolution, action) =
             if actor.is_some() { ("resolved", "incident.resolve") } else { ("expired", "incident.expire") };
         // The conditional update comes first: it is the write lock (SQLite) and the decision.
-        if !db::incidents::resolve(conn, id, actor.map(|a| a.id.as_str()), resolution, now)? {
+        if !db::incidents::resolve(conn, id, actor.map(|a| a.id.as_str()), resolution, note, now)? {
             let exists = db::incidents::find(conn, id)?.is_some();
             return Ok(if exists { Resolved::AlreadyResolved } else { Resolved::NotFound });
         }
@@ -92,6 +93,7 @@ pub fn resolve(
             "title": incident.title,
             "expires_at": incident.expires_at.map(crate::clock::rfc3339),
             "prompted": prompted,
+            "note": note,
         });
         audit(conn, actor, action, Some(id), details, now)?;
         Ok(Resolved::Now)
@@ -102,7 +104,7 @@ pub fn resolve(
 pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime) -> diesel::QueryResult<usize> {
     let mut expired = 0;
     for id in db::incidents::due_to_expire(conn, now)? {
-        if resolve(conn, &id, None, now)? == Resolved::Now {
+        if resolve(conn, &id, None, None, now)? == Resolved::Now {
             tracing::info!(incident = %id, "incident expired");
             expired += 1;
         }

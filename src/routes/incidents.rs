@@ -1,6 +1,6 @@
 //! Incidents: activate (or dry-run), list, show, resolve.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel::Connection;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,7 @@ pub struct IncidentDto {
     expires_at: Option<String>,
     resolved_at: Option<String>,
     resolution: Option<String>,
+    resolution_note: Option<String>,
     fanout: FanoutDto,
 }
 
@@ -42,8 +43,9 @@ struct FanoutDto {
     prompts_created: i64,
 }
 
-impl From<IncidentRow> for IncidentDto {
-    fn from(row: IncidentRow) -> Self {
+impl IncidentDto {
+    /// The incident with the note it was resolved with, if any.
+    fn new(row: IncidentRow, resolution_note: Option<String>) -> Self {
         Self {
             area: serde_json::from_str(&row.area).unwrap_or(Value::Null),
             id: row.id,
@@ -54,6 +56,7 @@ impl From<IncidentRow> for IncidentDto {
             expires_at: row.expires_at.map(rfc3339),
             resolved_at: row.resolved_at.map(rfc3339),
             resolution: row.resolution,
+            resolution_note,
             fanout: FanoutDto { complete: row.fanout_done, prompts_created: row.fanout_prompts },
         }
     }
@@ -146,7 +149,7 @@ pub async fn create_incident(
     tracing::info!(incident = %stored.id, "incident activated");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/incidents/{}", stored.id)))
-        .json(IncidentDto::from(stored)))
+        .json(IncidentDto::new(stored, None)))
 }
 
 /// 404 unless the incident exists.
@@ -186,19 +189,28 @@ pub async fn list_incidents(
         Some(_) => return Err(ApiError::invalid("status", "must be active or resolved")),
     };
     let now = state.clock.now();
-    let rows = with_db(&state, move |conn| {
+    let (rows, mut notes) = with_db(&state, move |conn| {
         incidents::expire_due(conn, now)?;
-        if caller.role.includes(Role::Operator) {
-            Ok(db::incidents::page(conn, status.as_deref(), after.as_ref(), limit)?)
+        let rows = if caller.role.includes(Role::Operator) {
+            db::incidents::page(conn, status.as_deref(), after.as_ref(), limit)?
         } else if status.as_deref().is_none_or(|s| s == ACTIVE) {
-            Ok(db::incidents::page_prompted(conn, &caller.id, after.as_ref(), limit)?)
+            db::incidents::page_prompted(conn, &caller.id, after.as_ref(), limit)?
         } else {
-            Ok(Vec::new())
-        }
+            Vec::new()
+        };
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let notes = db::incidents::notes(conn, &ids)?;
+        Ok((rows, notes))
     })
     .await?;
     let next_cursor = paging::next_cursor(&rows, limit, |r| (r.created_at, r.id.as_str()));
-    let items: Vec<IncidentDto> = rows.into_iter().map(IncidentDto::from).collect();
+    let items: Vec<IncidentDto> = rows
+        .into_iter()
+        .map(|row| {
+            let note = notes.remove(&row.id);
+            IncidentDto::new(row, note)
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
@@ -211,7 +223,7 @@ pub async fn get_incident(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let now = state.clock.now();
-    let row = with_db(&state, move |conn| {
+    let (row, mut notes) = with_db(&state, move |conn| {
         incidents::expire_due(conn, now)?;
         let row = db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound)?;
         if !caller.role.includes(Role::Operator) {
@@ -220,10 +232,12 @@ pub async fn get_incident(
                 return Err(ApiError::NotFound);
             }
         }
-        Ok(row)
+        let notes = db::incidents::notes(conn, &[&id])?;
+        Ok((row, notes))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(IncidentDto::from(row)))
+    let note = notes.remove(&row.id);
+    Ok(HttpResponse::Ok().json(IncidentDto::new(row, note)))
 }
 
 /// `POST /v1/incidents/{id}/resolve` (operator): ends the incident; its open prompts close and
@@ -232,22 +246,48 @@ pub async fn resolve_incident(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
+    request: HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let id = path.into_inner();
+    let note = resolution_note(&request, &body)?;
     let now = state.clock.now();
+    let stored_note = note.clone();
     let row = with_db(&state, move |conn| {
         let actor = actor_of(conn, &caller)?;
-        conn.transaction::<_, ApiError, _>(|conn| match incidents::resolve(conn, &id, Some(&actor), now)? {
-            Resolved::Now => db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound),
-            Resolved::AlreadyResolved => {
-                Err(ApiError::Conflict { detail: "the incident is already resolved".into(), errors: vec![] })
+        let note = note.as_deref();
+        conn.transaction::<_, ApiError, _>(|conn| {
+            match incidents::resolve(conn, &id, Some(&actor), note, now)? {
+                Resolved::Now => db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound),
+                Resolved::AlreadyResolved => Err(ApiError::Conflict {
+                    detail: "the incident is already resolved".into(),
+                    errors: vec![],
+                }),
+                Resolved::NotFound => Err(ApiError::NotFound),
             }
-            Resolved::NotFound => Err(ApiError::NotFound),
         })
     })
     .await?;
     state.active_areas.invalidate();
     tracing::info!(incident = %row.id, "incident resolved");
-    Ok(HttpResponse::Ok().json(IncidentDto::from(row)))
+    Ok(HttpResponse::Ok().json(IncidentDto::new(row, stored_note)))
+}
+
+#[derive(Deserialize)]
+struct ResolveBody {
+    note: Option<String>,
+}
+
+/// The optional `{"note": …}` of a resolve request (an empty body has none).
+fn resolution_note(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let Json(ResolveBody { note }) = Json::from_bytes(request, body)?;
+    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_DESCRIPTION_CHARS) {
+        return Err(ApiError::invalid("note", format!("must be at most {MAX_DESCRIPTION_CHARS} characters")));
+    }
+    Ok(note)
 }

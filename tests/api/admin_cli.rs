@@ -166,8 +166,9 @@ async fn an_operator_activates_follows_and_resolves_an_incident() {
     assert_eq!((stats["prompted"].as_i64(), stats["no_response"].as_i64()), (Some(1), Some(1)));
     assert!(admin.ok(&["stats", &id]).await.contains("no response:"));
 
-    let resolved = admin.json(&["incidents", "resolve", &id, "--resolution", "all clear"]).await;
+    let resolved = admin.json(&["incidents", "resolve", &id, "--note", "all clear"]).await;
     assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["resolution_note"], "all clear");
     let stderr = admin.fails(&["resolve", &id], 6).await;
     assert!(stderr.contains("already resolved"), "{stderr}");
 }

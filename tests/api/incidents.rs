@@ -143,6 +143,30 @@ async fn resolve_closes_prompts_and_stops_late_arrivals() {
 }
 
 #[tokio::test]
+async fn a_resolution_note_is_kept_and_a_bad_one_changes_nothing() {
+    let app = spawn_app().await;
+    let operator = app.new_user_with_role("operator").await;
+    let incident = app.activate(&operator, &paris_circle("Gas leak")).await;
+    let path = format!("/v1/incidents/{}/resolve", incident["id"].as_str().unwrap());
+
+    let too_long = json!({ "note": "x".repeat(2001) });
+    let refused = app.authed(Method::POST, &path, &operator).json(&too_long).send().await.unwrap();
+    assert_eq!(error_fields(&problem(refused, 422).await), vec!["note"]);
+    let wrong_type =
+        app.authed(Method::POST, &path, &operator).json(&json!({ "note": 3 })).send().await.unwrap();
+    assert_eq!(error_fields(&problem(wrong_type, 400).await), vec!["note"]);
+    let note = json!({ "note": "False alarm: the sensor misfired." });
+    let response = app.authed(Method::POST, &path, &operator).json(&note).send().await.unwrap();
+
+    assert_eq!(response.status(), 200, "the refused attempts left it active");
+    let resolved: Value = response.json().await.unwrap();
+    assert_eq!(resolved["resolution_note"], "False alarm: the sensor misfired.");
+    let audit: Value =
+        app.authed(Method::GET, "/v1/audit", &operator).send().await.unwrap().json().await.unwrap();
+    assert_eq!(audit["items"][0]["details"]["note"], "False alarm: the sensor misfired.");
+}
+
+#[tokio::test]
 async fn an_incident_past_its_expiry_resolves_by_itself() {
     let app = spawn_app().await;
     let operator = app.new_user_with_role("operator").await;

@@ -8,3 +8,11 @@ ALTER TABLE prompts ADD COLUMN last_reminded_at TIMESTAMP;
 ALTER TABLE check_ins ADD COLUMN handled_at TIMESTAMP;
 -- The operator's email, as the audit log keeps it.
 ALTER TABLE check_ins ADD COLUMN handled_by TEXT;
+
+-- Why an operator resolved (or retracted) an incident, in their words. Its own table: diesel
+-- declares at most 16 columns a table without a costly build feature, and incidents has 16.
+CREATE TABLE incident_notes (
+    incident_id TEXT PRIMARY KEY NOT NULL REFERENCES incidents (id) ON DELETE CASCADE,
+    note        TEXT NOT NULL,
+    created_at  TIMESTAMP NOT NULL
+);

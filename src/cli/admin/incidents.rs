@@ -58,9 +58,9 @@ pub enum IncidentAction {
     Resolve {
         #[arg(value_parser = parse_id)]
         id: String,
-        /// A closing note for the server to keep (a warning says so when it does not).
-        #[arg(long)]
-        resolution: Option<String>,
+        /// Why it ends (a false alarm, all clear...): kept with the incident and in the audit log.
+        #[arg(long, alias = "resolution")]
+        note: Option<String>,
     },
 }
 
@@ -83,7 +83,7 @@ pub fn act(global: &Global, action: IncidentAction) -> Result<(), Failure> {
         IncidentAction::People(args) => people::people(global, &mut client, args),
         IncidentAction::Remind { id } => stats::remind(global, &mut client, &id),
         IncidentAction::Handled { id, user_id } => people::handled(global, &mut client, &id, &user_id),
-        IncidentAction::Resolve { id, resolution } => resolve(global, &mut client, &id, resolution),
+        IncidentAction::Resolve { id, note } => resolve(global, &mut client, &id, note),
     }
 }
 
@@ -149,25 +149,12 @@ fn take_items(page: &mut Value) -> Result<Vec<Value>, Failure> {
     }
 }
 
-fn resolve(
-    global: &Global,
-    client: &mut Client,
-    id: &str,
-    resolution: Option<String>,
-) -> Result<(), Failure> {
-    let body = match &resolution {
-        Some(text) => json!({ "resolution": text }),
+fn resolve(global: &Global, client: &mut Client, id: &str, note: Option<String>) -> Result<(), Failure> {
+    let body = match &note {
+        Some(text) => json!({ "note": text }),
         None => json!({}),
     };
     let incident = client.json(Call::post(&["v1", "incidents", id, "resolve"], body))?;
-    // Servers that only record how an incident ended ("resolved") ignore the note.
-    if let Some(text) = &resolution
-        && incident["resolution"].as_str() != Some(text.as_str())
-    {
-        eprintln!(
-            "safecheck admin: warning: the incident is resolved, but this server did not keep --resolution"
-        );
-    }
     global.show(&incident, describe)
 }
 
@@ -195,6 +182,7 @@ pub fn describe(incident: &Value) -> String {
     if !incident["resolved_at"].is_null() {
         pairs.push(("resolved", time(&incident["resolved_at"])));
         pairs.push(("resolution", cell(&incident["resolution"])));
+        pairs.push(("note", cell(&incident["resolution_note"])));
     }
     key_values(&pairs)
 }
