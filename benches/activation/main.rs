@@ -84,13 +84,15 @@ async fn main() {
     .unwrap();
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 
-    let (activation, prompted, incident_id) = activate(&url, dir.path()).await;
+    let (activation, prompted, incident_id, server) = activate(&url, dir.path()).await;
     assert_eq!(prompted, args.inside as i64, "every user inside got exactly one prompt");
     println!(
         "activation: {prompted} prompts in {:.2} s ({:.0} prompts/s), from POST to the last prompt",
         activation.as_secs_f64(),
         prompted as f64 / activation.as_secs_f64()
     );
+
+    operator_reads(&server, &incident_id).await;
 
     let ceiling_url = url.clone();
     let (prompts_only, with_outbox) =
@@ -122,9 +124,64 @@ async fn main() {
     }
 }
 
+/// A running server and an operator's token for it.
+struct Server {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+/// What an operator reads after activation, timed: the first page of people, a page deep in
+/// the list, and the whole list as CSV.
+async fn operator_reads(server: &Server, id: &str) {
+    let people = format!("{}/v1/incidents/{id}/people", server.base);
+    let started = Instant::now();
+    let first: Value = server
+        .client
+        .get(format!("{people}?limit=200"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    println!("people, first page of 200: {:.3} s", started.elapsed().as_secs_f64());
+    let cursor = first["next_cursor"].as_str().unwrap_or_default();
+    let started = Instant::now();
+    let second = server
+        .client
+        .get(format!("{people}?limit=200&cursor={cursor}"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 200);
+    println!("people, next page of 200: {:.3} s", started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let csv = server
+        .client
+        .get(&people)
+        .bearer_auth(&server.token)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    println!(
+        "people, CSV export: {} rows, {:.1} MB in {:.2} s",
+        csv.lines().count() - 1,
+        csv.len() as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// Starts the real server, logs in as an operator, activates over the circle and waits for the
-/// fan-out to complete. Returns the time from the POST to completion and the prompt count.
-async fn activate(url: &DatabaseUrl, data_dir: &std::path::Path) -> (Duration, i64, String) {
+/// fan-out to complete. Returns the time from the POST to completion, the prompt count, the
+/// incident and the server.
+async fn activate(url: &DatabaseUrl, data_dir: &std::path::Path) -> (Duration, i64, String, Server) {
     let database_url = match url {
         DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
         DatabaseUrl::Postgresql(url) => url.clone(),
@@ -189,7 +246,8 @@ async fn activate(url: &DatabaseUrl, data_dir: &std::path::Path) -> (Duration, i
             .unwrap();
         if incident["fanout"]["complete"] == true {
             let elapsed = started.elapsed();
-            return (elapsed, incident["fanout"]["prompts_created"].as_i64().unwrap(), id);
+            let prompts = incident["fanout"]["prompts_created"].as_i64().unwrap();
+            return (elapsed, prompts, id, Server { base, token, client });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

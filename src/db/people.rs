@@ -39,7 +39,8 @@ pub type Position = (i32, String);
 /// What to list.
 pub struct Filter<'a> {
     pub incident_id: &'a str,
-    /// Statuses are read as of this time, and only users prompted by then are listed.
+    /// Statuses are read as of this time. Everyone prompted is listed, including users prompted
+    /// since: a newcomer's status as of this time is fixed too, so the order stays stable.
     pub as_of: NaiveDateTime,
     pub status: Option<&'a str>,
 }
@@ -57,7 +58,7 @@ const PEOPLE: &str = "SELECT * FROM ( \
         SELECT c2.id FROM check_ins c2 \
         WHERE c2.incident_id = p.incident_id AND c2.user_id = p.user_id AND c2.created_at <= $2 \
         ORDER BY c2.created_at DESC, c2.id DESC LIMIT 1) \
-    WHERE p.incident_id = $1 AND p.created_at <= $2 \
+    WHERE p.incident_id = $1 \
 ) people \
 WHERE (rank > $3 OR (rank = $3 AND user_id > $4))";
 
