@@ -11,6 +11,7 @@ use serde_json::Value;
 
 pub use crate::support::chaos_proxy::ChaosProxy;
 pub use crate::support::smtp_sink::SmtpSink;
+use crate::support::spec_proxy::SpecProxy;
 use crate::support::test_db::TestDb;
 
 /// The JWT secret every test app signs with.
@@ -21,6 +22,8 @@ pub struct TestApp {
     pub address: String,
     /// The private metrics listener's base URL, when `SAFECHECK_METRICS_LISTEN` is set.
     pub metrics_address: Option<String>,
+    /// Sits between `address` and the app; checks each response against the spec.
+    pub spec_proxy: SpecProxy,
     pub client: reqwest::Client,
     pub smtp: SmtpSink,
     pub proxy: Option<ChaosProxy>,
@@ -29,6 +32,16 @@ pub struct TestApp {
     /// The app's clock; `clock.advance(..)` moves its time forward.
     pub clock: Arc<OffsetClock>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    /// A test whose responses drifted from the spec fails (unless it is failing already).
+    fn drop(&mut self) {
+        let violations = self.spec_proxy.violations();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!("responses that do not match api-spec/openapi.yaml:\n{}", violations.join("\n"));
+        }
+    }
 }
 
 /// How to set a test app up.
@@ -75,13 +88,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         safecheck::telemetry::init(config.log_format);
     }
     let clock = Arc::new(OffsetClock::default());
-    let (address, metrics_address) = start(config.clone(), clock.clone()).await;
+    let (app_address, metrics_address) = start(config.clone(), clock.clone()).await;
+    // Tests talk to the app through a proxy that checks every response against the spec.
+    let spec_proxy = SpecProxy::start(app_address).await;
+    let address = format!("http://{}", spec_proxy.addr);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    TestApp { address, metrics_address, client, smtp, proxy, config, db, clock, _dir: dir }
+    TestApp { address, metrics_address, spec_proxy, client, smtp, proxy, config, db, clock, _dir: dir }
 }
 
 /// Builds and starts an app; returns its base URL, and its metrics listener's if any.

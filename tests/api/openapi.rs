@@ -62,3 +62,25 @@ async fn the_spec_is_served_at_openapi_yaml() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api-spec/openapi.yaml")).unwrap();
     assert_eq!(served, on_disk);
 }
+
+#[test]
+fn the_spec_check_catches_a_drifted_field_an_undocumented_status_and_an_unknown_path() {
+    use crate::support::spec_check::{Exchange, check};
+    let exchange = |method, path, status, body: &'static str| Exchange {
+        method,
+        path,
+        status,
+        content_type: Some("application/json"),
+        body: body.as_bytes(),
+    };
+
+    assert_eq!(check(&exchange("GET", "/healthz", 200, r#"{"status":"ok"}"#)), None);
+    let drifted =
+        check(&exchange("GET", "/healthz", 200, r#"{"status":1}"#)).expect("a wrong type is caught");
+    assert!(drifted.contains("/status"), "{drifted}");
+    let missing = check(&exchange("GET", "/v1/incidents/abc/stats", 200, r#"{"incident_id":"abc"}"#));
+    assert!(missing.expect("missing fields are caught").contains("required"));
+    assert!(check(&exchange("GET", "/healthz", 418, "{}")).expect("418").contains("not documented"));
+    assert!(check(&exchange("GET", "/v1/nowhere", 200, "{}")).expect("unknown").contains("not in the spec"));
+    assert_eq!(check(&exchange("GET", "/v1/nowhere", 404, "{}")), None);
+}
