@@ -26,6 +26,8 @@ pub struct OutboxSnapshot {
 /// The process's metrics.
 pub struct Metrics {
     registry: Registry,
+    /// Scrapes set the database gauges and read them back: one at a time.
+    render_lock: std::sync::Mutex<()>,
     requests: IntCounterVec,
     latency: HistogramVec,
     notifications: IntGaugeVec,
@@ -73,6 +75,7 @@ impl Metrics {
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self {
             registry,
+            render_lock: std::sync::Mutex::new(()),
             requests,
             latency,
             notifications,
@@ -90,6 +93,7 @@ impl Metrics {
 
     /// The text exposition, with the database figures as of `now`.
     pub fn render(&self, snapshot: &OutboxSnapshot, now: NaiveDateTime) -> prometheus::Result<String> {
+        let _one_at_a_time = self.render_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.notifications.reset();
         for state in ["queued", "sending", "retrying", "sent", "failed", "suppressed", "dropped"] {
             self.notifications.with_label_values(&[state]).set(0);

@@ -331,11 +331,18 @@ pub fn count_all_by_state(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> 
         .load(conn)
 }
 
-/// When the longest-waiting message that is due (queued or to retry) became due.
+/// When the longest-waiting message that is due became due: queued or to retry, or taken by a
+/// worker whose lease has run out (it crashed, or hangs).
 pub fn oldest_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Option<NaiveDateTime>> {
-    notifications::table
+    let waiting: Option<NaiveDateTime> = notifications::table
         .filter(notifications::state.eq_any(["queued", "retrying"]))
         .filter(notifications::next_attempt_at.le(now))
         .select(diesel::dsl::min(notifications::next_attempt_at))
-        .first(conn)
+        .first(conn)?;
+    let stuck: Option<NaiveDateTime> = notifications::table
+        .filter(notifications::state.eq("sending"))
+        .filter(notifications::lease_until.lt(now))
+        .select(diesel::dsl::min(notifications::lease_until))
+        .first(conn)?;
+    Ok(waiting.into_iter().chain(stuck).min())
 }

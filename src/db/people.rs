@@ -33,8 +33,11 @@ pub struct PersonRow {
     pub rank: i32,
 }
 
-/// Where a page starts: after this `(rank, user_id)`.
+/// Where a page starts: after this user of this group (an index into [`GROUPS`]).
 pub type Position = (i32, String);
+
+/// The list's groups in order: who needs help, who has not answered, then the rest.
+pub const GROUPS: [&str; 4] = ["need_help", "no_response", "not_in_area", "safe"];
 
 /// What to list.
 pub struct Filter<'a> {
@@ -45,22 +48,19 @@ pub struct Filter<'a> {
     pub status: Option<&'a str>,
 }
 
-// The order of the groups: who needs help, who has not answered, then the rest.
-const PEOPLE: &str = "SELECT * FROM ( \
-    SELECT p.user_id AS user_id, u.display_name AS display_name, u.email AS email, \
+// Each prompted user with their last answer as of $2. Walking one group at a time along the
+// prompts' primary key (incident_id, user_id) lets a page stop as soon as it is full, instead
+// of ranking the whole incident for every page.
+const PEOPLE: &str = "SELECT p.user_id AS user_id, u.display_name AS display_name, u.email AS email, \
         COALESCE(c.status, 'no_response') AS status, c.created_at AS answered_at, \
-        c.message AS message, c.handled_at AS handled_at, c.handled_by AS handled_by, \
-        CASE COALESCE(c.status, 'no_response') WHEN 'need_help' THEN 0 WHEN 'no_response' THEN 1 \
-            WHEN 'not_in_area' THEN 2 ELSE 3 END AS rank \
+        c.message AS message, c.handled_at AS handled_at, c.handled_by AS handled_by, $3 AS rank \
     FROM prompts p \
     JOIN users u ON u.id = p.user_id \
     LEFT JOIN check_ins c ON c.id = ( \
         SELECT c2.id FROM check_ins c2 \
         WHERE c2.incident_id = p.incident_id AND c2.user_id = p.user_id AND c2.created_at <= $2 \
         ORDER BY c2.created_at DESC, c2.id DESC LIMIT 1) \
-    WHERE p.incident_id = $1 \
-) people \
-WHERE (rank > $3 OR (rank = $3 AND user_id > $4))";
+    WHERE p.incident_id = $1";
 
 /// Up to `limit` people after `after`, in list order.
 pub fn page(
@@ -69,43 +69,41 @@ pub fn page(
     after: Option<&Position>,
     limit: i64,
 ) -> QueryResult<Vec<PersonRow>> {
-    let (rank, user_id) = after.cloned().unwrap_or((-1, String::new()));
-    let status_clause = if filter.status.is_some() { " AND status = $6" } else { "" };
-    let sql = format!("{PEOPLE}{status_clause} ORDER BY rank, user_id LIMIT $5");
-    let query = diesel::sql_query(super::native_placeholders(conn, &sql))
-        .into_boxed()
-        .bind::<Text, _>(filter.incident_id.to_owned())
-        .bind::<Timestamp, _>(filter.as_of)
-        .bind::<Integer, _>(rank)
-        .bind::<Text, _>(user_id)
-        .bind::<BigInt, _>(limit);
-    match filter.status {
-        Some(status) => query.bind::<Text, _>(status.to_owned()).load(conn),
-        None => query.load(conn),
-    }
-}
-
-/// Calls `f` with every person in list order, reading rows as they come (for exports); stops
-/// early when `f` returns false.
-pub fn each(conn: &mut DbConn, filter: &Filter<'_>, mut f: impl FnMut(PersonRow) -> bool) -> QueryResult<()> {
-    let status_clause = if filter.status.is_some() { " AND status = $5" } else { "" };
-    let sql = format!("{PEOPLE}{status_clause} ORDER BY rank, user_id");
-    let query = diesel::sql_query(super::native_placeholders(conn, &sql))
-        .into_boxed()
-        .bind::<Text, _>(filter.incident_id.to_owned())
-        .bind::<Timestamp, _>(filter.as_of)
-        .bind::<Integer, _>(-1)
-        .bind::<Text, _>(String::new());
-    let query = match filter.status {
-        Some(status) => query.bind::<Text, _>(status.to_owned()),
-        None => query,
-    };
-    for row in query.load_iter::<PersonRow, diesel::connection::DefaultLoadingMode>(conn)? {
-        if !f(row?) {
+    let mut rows: Vec<PersonRow> = Vec::new();
+    for (group, status) in (0i32..).zip(GROUPS) {
+        if filter.status.is_some_and(|wanted| wanted != status) || after.is_some_and(|(at, _)| group < *at) {
+            continue;
+        }
+        let from = after.filter(|(at, _)| *at == group).map_or("", |(_, user_id)| user_id.as_str());
+        let wanted = limit - i64::try_from(rows.len()).unwrap_or(limit);
+        rows.extend(group_page(conn, filter, group, status, from, wanted)?);
+        if i64::try_from(rows.len()).unwrap_or(limit) >= limit {
             break;
         }
     }
-    Ok(())
+    Ok(rows)
+}
+
+/// Up to `limit` people of one group whose user id sorts after `from`.
+fn group_page(
+    conn: &mut DbConn,
+    filter: &Filter<'_>,
+    group: i32,
+    status: &str,
+    from: &str,
+    limit: i64,
+) -> QueryResult<Vec<PersonRow>> {
+    let sql = format!(
+        "{PEOPLE} AND p.user_id > $4 AND COALESCE(c.status, 'no_response') = $5 ORDER BY p.user_id LIMIT $6"
+    );
+    diesel::sql_query(super::native_placeholders(conn, &sql))
+        .bind::<Text, _>(filter.incident_id)
+        .bind::<Timestamp, _>(filter.as_of)
+        .bind::<Integer, _>(group)
+        .bind::<Text, _>(from)
+        .bind::<Text, _>(status)
+        .bind::<BigInt, _>(limit)
+        .load(conn)
 }
 
 /// The user's row in the list as of `as_of`, if they were prompted.
@@ -115,13 +113,17 @@ pub fn one(
     user_id: &str,
     as_of: NaiveDateTime,
 ) -> QueryResult<Option<PersonRow>> {
-    let sql = format!("{PEOPLE} AND user_id = $5");
-    diesel::sql_query(super::native_placeholders(conn, &sql))
+    let sql = format!("{PEOPLE} AND p.user_id = $4");
+    let row: Option<PersonRow> = diesel::sql_query(super::native_placeholders(conn, &sql))
         .bind::<Text, _>(incident_id)
         .bind::<Timestamp, _>(as_of)
-        .bind::<Integer, _>(-1)
-        .bind::<Text, _>("")
+        .bind::<Integer, _>(0)
         .bind::<Text, _>(user_id)
         .get_result(conn)
-        .optional()
+        .optional()?;
+    Ok(row.map(|mut row| {
+        row.rank =
+            GROUPS.iter().position(|g| *g == row.status).and_then(|i| i32::try_from(i).ok()).unwrap_or(0);
+        row
+    }))
 }

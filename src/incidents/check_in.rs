@@ -5,7 +5,7 @@
 use chrono::NaiveDateTime;
 use diesel::Connection;
 
-use crate::clock::rfc3339;
+use crate::clock::{Clock, rfc3339};
 use crate::db::check_ins::{CheckInRow, ResponseRow};
 use crate::db::incidents::ACTIVE;
 use crate::db::notifications::{Enqueued, NewNotification};
@@ -28,6 +28,9 @@ pub enum CheckInError {
     NotFound,
     #[error("the incident is resolved")]
     Resolved,
+    /// The transaction took too long after taking its time; it is rolled back and retried.
+    #[error("the answer took too long to commit")]
+    Late,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -39,54 +42,90 @@ pub struct Recorded {
     pub notifications_queued: usize,
 }
 
+/// An answer's time is taken once its transaction holds the write lock, and the answer is
+/// committed within this long of it or written again with a fresh time. The operators' list of
+/// people reads statuses as of a time at least twice this long ago, so it never sees an answer
+/// appear in its past.
+pub const MAX_COMMIT_DELAY: chrono::Duration = chrono::Duration::seconds(1);
+
 /// Records the answer. `also` runs inside the same transaction once the answer is written (the
 /// caller stores its idempotent response there), so both commit or neither does.
 pub fn record<F>(
     conn: &mut DbConn,
     answer: Answer,
     hourly_cap: i64,
-    now: NaiveDateTime,
-    also: F,
+    clock: &dyn Clock,
+    mut also: F,
 ) -> Result<Recorded, CheckInError>
 where
-    F: FnOnce(&mut DbConn, &Recorded) -> Result<(), diesel::result::Error>,
+    F: FnMut(&mut DbConn, &Recorded) -> Result<(), diesel::result::Error>,
 {
     let incident = db::incidents::find(conn, &answer.incident_id)?.ok_or(CheckInError::NotFound)?;
-    conn.transaction(|conn| {
-        let check_in = CheckInRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            incident_id: answer.incident_id.clone(),
-            user_id: answer.user_id.clone(),
-            status: answer.status.as_str().to_owned(),
-            message: answer.message.as_ref().map(|m| m.as_str().to_owned()),
-            created_at: now,
-        };
-        // The write comes first: on SQLite it takes the write lock before anything is read.
-        db::check_ins::insert(conn, &check_in)?;
-        let status_now = db::incidents::find(conn, &answer.incident_id)?.map(|i| i.status);
-        if status_now.as_deref() != Some(ACTIVE) {
-            return Err(CheckInError::Resolved);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match conn.transaction(|conn| write(conn, &answer, &incident.title, hourly_cap, clock, &mut also)) {
+            Err(CheckInError::Late) if attempts < 3 => continue,
+            outcome => return outcome,
         }
-        let previous = db::check_ins::current(conn, &answer.incident_id, &answer.user_id)?;
-        db::check_ins::set_current(
-            conn,
-            &ResponseRow {
-                incident_id: check_in.incident_id.clone(),
-                user_id: check_in.user_id.clone(),
-                status: check_in.status.clone(),
-                message: check_in.message.clone(),
-                check_in_id: check_in.id.clone(),
-                answered_at: now,
-            },
-        )?;
-        db::prompts::close_answered(conn, &answer.incident_id, &answer.user_id, now)?;
-        let changed = previous.is_none_or(|p| p.status != check_in.status);
-        let notifications_queued =
-            if changed { notify_contacts(conn, &check_in, &incident.title, hourly_cap, now)? } else { 0 };
-        let recorded = Recorded { check_in, notifications_queued };
-        also(conn, &recorded)?;
-        Ok(recorded)
-    })
+    }
+}
+
+/// One attempt, inside the caller's transaction.
+fn write<F>(
+    conn: &mut DbConn,
+    answer: &Answer,
+    incident_title: &str,
+    hourly_cap: i64,
+    clock: &dyn Clock,
+    also: &mut F,
+) -> Result<Recorded, CheckInError>
+where
+    F: FnMut(&mut DbConn, &Recorded) -> Result<(), diesel::result::Error>,
+{
+    // The first statement writes: on SQLite it takes the write lock before anything is read.
+    // A user who answers without having been prompted gets a prompt row, so operators find
+    // them in the list of people like everyone else.
+    let ids = [answer.user_id.clone()];
+    db::prompts::insert_batch(conn, &answer.incident_id, &ids, "check_in", clock.now())?;
+    let now = clock.now();
+    let check_in = CheckInRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        incident_id: answer.incident_id.clone(),
+        user_id: answer.user_id.clone(),
+        status: answer.status.as_str().to_owned(),
+        message: answer.message.as_ref().map(|m| m.as_str().to_owned()),
+        created_at: now,
+    };
+    db::check_ins::insert(conn, &check_in)?;
+    let status_now = db::incidents::find(conn, &answer.incident_id)?.map(|i| i.status);
+    if status_now.as_deref() != Some(ACTIVE) {
+        return Err(CheckInError::Resolved);
+    }
+    let previous = db::check_ins::current(conn, &answer.incident_id, &answer.user_id)?;
+    db::check_ins::set_current(
+        conn,
+        &ResponseRow {
+            incident_id: check_in.incident_id.clone(),
+            user_id: check_in.user_id.clone(),
+            status: check_in.status.clone(),
+            message: check_in.message.clone(),
+            check_in_id: check_in.id.clone(),
+            answered_at: now,
+        },
+    )?;
+    db::prompts::close_answered(conn, &answer.incident_id, &answer.user_id, now)?;
+    let changed = previous.is_none_or(|p| p.status != check_in.status);
+    let notifications_queued =
+        if changed { notify_contacts(conn, &check_in, incident_title, hourly_cap, now)? } else { 0 };
+    let recorded = Recorded { check_in, notifications_queued };
+    also(conn, &recorded)?;
+    // Waiting on a lock after taking the time (a large reminder, say) would commit an answer
+    // dated well before its commit: write it again with a fresh time instead.
+    if clock.now() - now > MAX_COMMIT_DELAY {
+        return Err(CheckInError::Late);
+    }
+    Ok(recorded)
 }
 
 /// One outbox row per contact; each contact hears of each (incident, status) at most once.

@@ -54,6 +54,10 @@ pub fn remind(
             });
         }
         let incident = db::incidents::find(conn, incident_id)?.ok_or(RemindError::NotFound)?;
+        // Past its expiry it is over, even if the expiry job has not resolved it yet.
+        if incident.expires_at.is_some_and(|at| at <= now) {
+            return Err(RemindError::NotActive);
+        }
         let (not_answered, skipped_limit) = db::prompts::count_open(conn, incident_id, limits.max_per_user)?;
         let interval = chrono::Duration::from_std(limits.min_interval).unwrap_or(chrono::Duration::MAX);
         let quiet_since = now.checked_sub_signed(interval).unwrap_or(NaiveDateTime::MIN);

@@ -113,8 +113,9 @@ pub async fn create_check_in(
     let answer = Answer { incident_id, user_id: caller.id.clone(), status: parsed.status, message };
     let cap = state.config.delivery.max_per_recipient_per_hour;
     let (user, stored_key) = (caller.id.clone(), key.clone());
+    let clock = state.clock.clone();
     let outcome = with_db(&state, move |conn| {
-        let recorded = check_in::record(conn, answer, cap, now, |conn, recorded| {
+        let recorded = check_in::record(conn, answer, cap, clock.as_ref(), |conn, recorded| {
             let Some(key) = &stored_key else { return Ok(()) };
             let body = created_body(recorded);
             db::idempotency::finish(conn, &user, key, StatusCode::CREATED.as_u16(), &body)
@@ -130,6 +131,7 @@ pub async fn create_check_in(
             errors: vec![],
         }),
         Ok(Err(CheckInError::Db(e))) => Err(e.into()),
+        Ok(Err(CheckInError::Late)) => Err(ApiError::Unavailable),
         Err(e) => Err(e),
     };
     let recorded = match recorded {

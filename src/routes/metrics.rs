@@ -62,12 +62,22 @@ pub async fn count_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    // Any token is a method to HTTP: an unknown one must not mint new series.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    };
     let route = req.match_pattern().unwrap_or_else(|| "(unmatched)".to_owned());
     let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
-        metrics.observe_request(&method, &route, res.status().as_u16(), started.elapsed());
+        metrics.observe_request(method, &route, res.status().as_u16(), started.elapsed());
     }
     Ok(res)
 }

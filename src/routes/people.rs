@@ -24,7 +24,6 @@ use crate::startup::AppState;
 /// pages.
 const SNAPSHOT_LAG: chrono::Duration = chrono::Duration::seconds(2);
 
-const STATUSES: [&str; 4] = ["need_help", "no_response", "not_in_area", "safe"];
 const CSV_HEADER: [&str; 8] =
     ["user_id", "display_name", "email", "status", "answered_at", "message", "handled_at", "handled_by"];
 
@@ -76,7 +75,7 @@ pub async fn list_people(
     let id = path.into_inner();
     let query = query.into_inner();
     let status = match query.status {
-        Some(s) if STATUSES.contains(&s.as_str()) => Some(s),
+        Some(s) if people::GROUPS.contains(&s.as_str()) => Some(s),
         Some(_) => {
             return Err(ApiError::invalid("status", "must be need_help, no_response, not_in_area or safe"));
         }
@@ -90,7 +89,7 @@ pub async fn list_people(
     };
     incident_exists(&state, &id).await?;
     if wants_csv(&request) {
-        return Ok(csv_export(&state, id, status, as_of, after));
+        return csv_export(state, id, status, as_of, after).await;
     }
     let (incident, wanted) = (id.clone(), status.clone());
     let rows = with_db(&state, move |conn| {
@@ -156,56 +155,82 @@ fn wants_csv(request: &HttpRequest) -> bool {
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.split(',').any(|t| t.trim().starts_with("text/csv")))
+        .is_some_and(|accept| accept.split(',').any(accepts_csv))
 }
 
-/// Streams every matching row as CSV, read by a blocking task as the client downloads.
-fn csv_export(
-    state: &AppState,
+/// One media range of `Accept`: `text/csv`, unless its quality is 0.
+fn accepts_csv(range: &str) -> bool {
+    let mut parts = range.split(';').map(str::trim);
+    let is_csv = parts.next().is_some_and(|media| media.eq_ignore_ascii_case("text/csv"));
+    let quality = parts
+        .filter_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+        .find_map(|q| q.parse::<f32>().ok())
+        .unwrap_or(1.0);
+    is_csv && quality > 0.0
+}
+
+/// Rows an export reads at a time; the connection goes back to the pool between batches.
+const CSV_BATCH: i64 = 2_000;
+/// A client that reads nothing for this long is dropped.
+const CSV_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every matching row as CSV, read in batches as the client downloads. The first batch is read
+/// before the response starts, so an unreachable database is still a 503.
+async fn csv_export(
+    state: web::Data<AppState>,
     incident_id: String,
     status: Option<String>,
     as_of: NaiveDateTime,
     after: Option<Position>,
-) -> HttpResponse {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let pool = state.pool.clone();
+) -> Result<HttpResponse, ApiError> {
     let filename = format!("attachment; filename=\"incident-{incident_id}-people.csv\"");
-    tokio::task::spawn_blocking(move || {
-        let filter = Filter { incident_id: &incident_id, as_of, status: status.as_deref() };
+    let mut next = read_batch(&state, &incident_id, &status, as_of, after).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    tokio::spawn(async move {
         let mut chunk = String::new();
         csv::push_record(&mut chunk, CSV_HEADER);
-        let mut open = true;
-        let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
-            people::each(&mut conn, &filter, |row| {
-                if after.as_ref().is_some_and(|(rank, user)| (row.rank, &row.user_id) <= (*rank, user)) {
-                    return true;
-                }
+        loop {
+            let full = i64::try_from(next.len()).is_ok_and(|n| n >= CSV_BATCH);
+            let last = next.last().map(|row| (row.rank, row.user_id.clone()));
+            for row in next {
                 push_person(&mut chunk, row);
-                if chunk.len() >= 64 * 1024 {
-                    open = tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_ok();
+            }
+            let sent = tx.send_timeout(Ok(Bytes::from(std::mem::take(&mut chunk))), CSV_STALL).await;
+            if sent.is_err() || !full {
+                return; // done, or the client went away or stalled
+            }
+            next = match read_batch(&state, &incident_id, &status, as_of, last).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::error!(%error, "people export failed");
+                    // Ends the body abnormally, so the client sees an incomplete download.
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    return;
                 }
-                open
-            })
-            .map_err(|e| e.to_string())
-        });
-        match result {
-            Ok(()) if open => {
-                let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
-            }
-            Ok(()) => {} // the client went away
-            Err(error) => {
-                tracing::error!(%error, "people export failed");
-                // Ends the body abnormally, so the client sees an incomplete download.
-                let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
-            }
+            };
         }
     });
     let body =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, filename))
-        .streaming(body)
+        .streaming(body))
+}
+
+async fn read_batch(
+    state: &AppState,
+    incident_id: &str,
+    status: &Option<String>,
+    as_of: NaiveDateTime,
+    after: Option<Position>,
+) -> Result<Vec<PersonRow>, ApiError> {
+    let (incident_id, status) = (incident_id.to_owned(), status.clone());
+    with_db(state, move |conn| {
+        let filter = Filter { incident_id: &incident_id, as_of, status: status.as_deref() };
+        Ok(people::page(conn, &filter, after.as_ref(), CSV_BATCH)?)
+    })
+    .await
 }
 
 fn push_person(out: &mut String, row: PersonRow) {
@@ -224,4 +249,20 @@ fn push_person(out: &mut String, row: PersonRow) {
             row.handled_by.as_deref().unwrap_or(""),
         ],
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_csv;
+
+    #[test]
+    fn csv_is_chosen_unless_its_quality_is_zero() {
+        assert!(accepts_csv("text/csv"));
+        assert!(accepts_csv(" text/csv;q=0.5"));
+        assert!(accepts_csv("TEXT/CSV; charset=utf-8"));
+        assert!(!accepts_csv("text/csv;q=0"));
+        assert!(!accepts_csv("text/csv; q=0.0"));
+        assert!(!accepts_csv("application/json"));
+        assert!(!accepts_csv("text/csvx"));
+    }
 }

@@ -1,6 +1,11 @@
 //! The operator's list of people: order, filters, stable paging, CSV export, need-help triage.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use safecheck::db::DatabaseUrl;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -222,4 +227,89 @@ async fn only_operators_list_people_remind_or_triage() {
         let anonymous = app.client.request(method.clone(), app.url(&path)).send().await.unwrap();
         assert_eq!(anonymous.status(), 401, "{method} {path} anonymously");
     }
+}
+
+/// Answers held up by another transaction's locks while the first page is served are dated
+/// when they get the lock (or written again if they commit late): nobody moves between pages.
+#[tokio::test]
+async fn an_answer_held_up_by_a_lock_does_not_move_anyone_between_pages() {
+    let app = spawn_app().await;
+    let db_url = app.database_url().clone();
+    let operator = app.new_user_with_role("operator").await;
+    let mut users: Vec<TestUser> = Vec::new();
+    for _ in 0..3 {
+        users.push(app.user_at(48.8630, 2.3708).await);
+    }
+    let incident = app.activate(&operator, &paris_circle("Flood")).await;
+    let incident = incident["id"].as_str().unwrap().to_owned();
+    app.clock.advance(chrono::Duration::seconds(3));
+    users.sort_by(|a, b| a.id.cmp(&b.id));
+
+    // Someone else holds the write lock (a long fan-out chunk, a 100k reminder...).
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let locker = std::thread::spawn(move || {
+        match db_url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+                conn.batch_execute("BEGIN IMMEDIATE").unwrap();
+                locked_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                conn.batch_execute("COMMIT").unwrap();
+            }
+            DatabaseUrl::Postgresql(url) => {
+                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                // Row locks a long transaction might hold (here: the prompts rows).
+                conn.batch_execute("BEGIN; SELECT 1 FROM prompts FOR UPDATE").unwrap();
+                locked_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                conn.batch_execute("COMMIT").unwrap();
+            }
+        }
+    });
+    locked_rx.recv().unwrap();
+
+    // users[0] (first in the no_response group) answers safe; users[2] answers need_help.
+    let mut pending = Vec::new();
+    for (user, status) in [(&users[0], "safe"), (&users[2], "need_help")] {
+        let req = app
+            .authed(Method::POST, &format!("/v1/incidents/{incident}/check-ins"), user)
+            .json(&json!({ "status": status }));
+        pending.push(tokio::spawn(async move { req.send().await.unwrap().status().as_u16() }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // 3 s later (on the app's clock), the operator starts listing: as_of = that - 2 s.
+    app.clock.advance(chrono::Duration::seconds(3));
+    let page1: Value = app
+        .authed(Method::GET, &format!("/v1/incidents/{incident}/people?limit=1"), &operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    release_tx.send(()).unwrap();
+    locker.join().unwrap();
+    for p in pending {
+        assert_eq!(p.await.unwrap(), 201);
+    }
+    let mut seen = ids_and_statuses(&page1);
+    let mut cursor = page1["next_cursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let page: Value = app
+            .authed(Method::GET, &format!("/v1/incidents/{incident}/people?limit=1&cursor={c}"), &operator)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(ids_and_statuses(&page));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    let mut counts: HashMap<&String, usize> = HashMap::new();
+    for (id, _) in &seen {
+        *counts.entry(id).or_default() += 1;
+    }
+    assert!(counts.len() == 3 && counts.values().all(|n| *n == 1), "paging not stable: {seen:?}");
 }

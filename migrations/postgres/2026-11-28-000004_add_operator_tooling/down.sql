@@ -1,4 +1,6 @@
 -- Undoes add_operator_tooling.
+DROP INDEX check_ins_incident_user;
+CREATE INDEX check_ins_incident_user ON check_ins (incident_id, user_id, created_at);
 DROP TABLE incident_notes;
 ALTER TABLE check_ins DROP COLUMN handled_by;
 ALTER TABLE check_ins DROP COLUMN handled_at;

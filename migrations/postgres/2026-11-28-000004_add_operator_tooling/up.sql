@@ -16,3 +16,7 @@ CREATE TABLE incident_notes (
     note        TEXT NOT NULL,
     created_at  TIMESTAMP NOT NULL
 );
+
+-- The people list looks up each user's last answer before a time: the id breaks ties in order.
+DROP INDEX check_ins_incident_user;
+CREATE INDEX check_ins_incident_user ON check_ins (incident_id, user_id, created_at, id);
