@@ -286,6 +286,37 @@ async fn a_refused_or_expired_access_token_is_refreshed_once() {
     assert!(stderr.contains("log in again"), "{stderr}");
 }
 
+/// Commands started together with an expired access token: one refreshes, the others wait for it
+/// and use the pair it stored. Refreshing each with the same (rotated) refresh token would look
+/// like a stolen token to the server, which then revokes the whole login.
+#[tokio::test]
+async fn commands_run_at_once_refresh_the_session_only_once() {
+    let app = spawn_app().await;
+    let (admin, _) = operator_logged_in(&app).await;
+    let read = || serde_json::from_slice::<Value>(&std::fs::read(admin.session_file()).unwrap()).unwrap();
+    let mut expired = read();
+    let first_refresh = expired["refresh_token"].clone();
+    expired["expires_at"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(admin.session_file(), expired.to_string()).unwrap();
+
+    let runs = (0..4).map(|_| admin.run(&["incidents", "list", "--json"], ""));
+    for out in futures_util::future::join_all(runs).await {
+        assert!(out.status.success(), "a parallel command failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let session = read();
+    assert_ne!(session["refresh_token"], first_refresh, "the new pair is stored");
+    assert_ne!(session["expires_at"], "2020-01-01T00:00:00Z");
+    // The login is still alive: a later command neither refreshes nor fails.
+    admin.ok(&["incidents", "list"]).await;
+    assert_eq!(read()["refresh_token"], session["refresh_token"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let lock = admin.session_file().with_file_name("session.json.lock");
+        assert_eq!(std::fs::metadata(lock).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
 #[tokio::test]
 async fn a_token_from_the_environment_needs_no_login() {
     let app = spawn_app().await;

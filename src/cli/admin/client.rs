@@ -150,13 +150,33 @@ impl Client {
         }
     }
 
-    /// Trades the refresh token for a new pair and stores it. The server rotates refresh tokens,
-    /// so the new pair is saved before anything else happens.
+    /// Trades the refresh token for a new pair and stores it. The server rotates refresh tokens
+    /// and takes a second use of one as theft, revoking the whole login; so commands run at once
+    /// take turns under the session's lock, and one that finds the stored pair already renewed by
+    /// another uses it instead of refreshing again. The new pair is saved before the lock is let go.
     fn refresh(&mut self) -> Result<(), Failure> {
         let url = self.endpoint(&["v1", "auth", "refresh"], &[])?;
         let Auth::Session(file, session) = &mut self.auth else {
             return Ok(());
         };
+        let _lock = file.lock()?;
+        // Whether the stored file still holds this command's login, to be replaced by the new pair.
+        let mut store = true;
+        match file.load()? {
+            Some(stored) if stored.url == session.url && stored.email == session.email => {
+                if stored.refresh_token != session.refresh_token {
+                    // Another command refreshed since this one read the file.
+                    **session = stored;
+                    if !session.is_expired(Utc::now()) {
+                        return Ok(());
+                    }
+                }
+            }
+            // Logged out, or logged in elsewhere, meanwhile: renew this command's login for its
+            // own use, but leave the file as the user made it (and never send the tokens of
+            // another login to this server).
+            _ => store = false,
+        }
         let response = self
             .http
             .post(url)
@@ -174,7 +194,7 @@ impl Client {
         let pair: TokenPair = serde_json::from_value(read_json(response)?)
             .map_err(|e| Failure::Other(format!("the server's refresh answer is not a token pair: {e}")))?;
         session.renew(pair, Utc::now());
-        file.save(session)
+        if store { file.save(session) } else { Ok(()) }
     }
 
     fn endpoint(&self, path: &[&str], query: &[(&'static str, String)]) -> Result<Url, Failure> {

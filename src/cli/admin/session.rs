@@ -108,6 +108,25 @@ impl SessionFile {
         Ok(())
     }
 
+    /// Waits for, then holds, the exclusive lock of this session: `session.json.lock` beside it
+    /// (mode 0600, kept empty and never deleted, so every command locks the same file). Commands
+    /// that refresh the login hold it from re-reading the session until the new pair is stored;
+    /// the lock is released when the guard is dropped (or the process ends).
+    pub fn lock(&self) -> Result<SessionLock, Failure> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        create_private_dir(dir).map_err(|e| self.io_failure("cannot create the directory of", &e))?;
+        let path = self.lock_path();
+        let file = open_lock_file(&path).map_err(|e| lock_failure("cannot open", &path, &e))?;
+        file.lock().map_err(|e| lock_failure("cannot lock", &path, &e))?;
+        Ok(SessionLock { file })
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.path.with_file_name(name)
+    }
+
     /// Forgets the session; no file is fine.
     pub fn delete(&self) -> Result<(), Failure> {
         match std::fs::remove_file(&self.path) {
@@ -120,6 +139,23 @@ impl SessionFile {
     fn io_failure(&self, what: &str, error: &std::io::Error) -> Failure {
         Failure::Other(format!("{what} the session file {}: {error}", self.path.display()))
     }
+}
+
+/// The held lock of a session file; dropping it releases the lock.
+#[derive(Debug)]
+pub struct SessionLock {
+    file: std::fs::File,
+}
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock as well; unlocking first just says so.
+        drop(self.file.unlock());
+    }
+}
+
+fn lock_failure(what: &str, path: &Path, error: &std::io::Error) -> Failure {
+    Failure::Other(format!("{what} the session lock file {}: {error}", path.display()))
 }
 
 /// `$XDG_CONFIG_HOME`, else `$HOME/.config`. The XDG spec says to ignore a relative (or empty)
@@ -151,6 +187,18 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Opens (creating it if need be) the lock file; it stays empty, so it is never truncated.
+#[cfg(unix)]
+fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
 }
 
 #[cfg(not(unix))]
@@ -195,5 +243,25 @@ mod tests {
         assert_eq!(file.load().unwrap().unwrap().refresh_token, "r");
         file.delete().unwrap();
         assert!(file.load().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_session_lock_is_exclusive_and_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = SessionFile { path: dir.path().join("safecheck").join("session.json") };
+        let lock_path = dir.path().join("safecheck").join("session.json.lock");
+        let held = file.lock().unwrap();
+        // Another open file description (as another process would have) cannot take it meanwhile.
+        let other = open_lock_file(&lock_path).unwrap();
+        assert!(matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        drop(held);
+        other.try_lock().unwrap();
+        other.unlock().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&lock_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }
