@@ -88,7 +88,8 @@ impl DisplayName {
         if name.is_empty() {
             return Err("must not be empty");
         }
-        if name.chars().count() > Self::MAX_CHARS {
+        // Counted as sent, spaces included, as the spec's maxLength counts.
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err("must be at most 100 characters");
         }
         if name.chars().any(char::is_control) {
@@ -158,6 +159,8 @@ mod tests {
         assert_eq!(DisplayName::parse("  Ada ").unwrap().as_str(), "Ada");
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        // Counted as sent, as the spec's maxLength is.
+        assert!(DisplayName::parse(&format!(" {}", "x".repeat(100))).is_err());
         assert!(DisplayName::parse("a\nb").is_err());
     }
 }

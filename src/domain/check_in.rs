@@ -54,6 +54,10 @@ impl CheckInMessage {
 
     pub fn parse(raw: &str) -> Result<Option<Self>, &'static str> {
         let message = raw.trim();
+        // Counted as sent, spaces included, as the spec's maxLength counts.
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err("must be at most 280 characters");
+        }
         if message.is_empty() {
             return Ok(None);
         }

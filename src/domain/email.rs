@@ -17,7 +17,7 @@ impl Email {
         if email.is_empty() {
             return Err("is required");
         }
-        if email.len() > MAX_LEN {
+        if email.len() > MAX_LEN || raw.chars().count() > MAX_LEN {
             return Err("is longer than 254 characters");
         }
         let Some((local, domain)) = email.rsplit_once('@') else {

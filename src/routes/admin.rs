@@ -19,7 +19,7 @@ pub struct RoleBody {
 }
 
 /// `POST /v1/admin/users/{id}/roles` (admin): gives the user this role (roles nest:
-/// admin includes operator includes user).
+/// admin includes operator includes user). An admin cannot lower their own.
 pub async fn grant_role(
     state: web::Data<AppState>,
     caller: Caller,
@@ -28,6 +28,9 @@ pub async fn grant_role(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     let id = path.into_inner();
+    if id == caller.id && body.role != Role::Admin {
+        return Err(own_role());
+    }
     let user = with_db(&state, move |conn| {
         db::users::set_role(conn, &id, body.role.as_str(), db::now())?.ok_or(ApiError::NotFound)
     })
@@ -36,8 +39,13 @@ pub async fn grant_role(
     Ok(HttpResponse::Ok().json(UserDto::from(user)))
 }
 
+/// An admin lowering their own role could leave nobody able to manage roles.
+fn own_role() -> ApiError {
+    ApiError::conflict("role", "an admin cannot lower their own role")
+}
+
 /// `DELETE /v1/admin/users/{id}/roles/{role}` (admin): takes the role away; the user keeps the
-/// role below it. An admin cannot revoke their own admin role (someone must remain).
+/// role below it. An admin cannot lower their own role (someone must remain).
 pub async fn revoke_role(
     state: web::Data<AppState>,
     caller: Caller,
@@ -46,11 +54,8 @@ pub async fn revoke_role(
     caller.require(Role::Admin)?;
     let (id, role) = path.into_inner();
     let role: Role = role.parse().map_err(|m: &str| ApiError::invalid("role", m))?;
-    if id == caller.id && role == Role::Admin {
-        return Err(ApiError::Conflict {
-            detail: "an admin cannot revoke their own admin role".into(),
-            errors: vec![],
-        });
+    if id == caller.id && role != Role::User {
+        return Err(own_role());
     }
     let user = with_db(&state, move |conn| {
         conn.transaction::<_, ApiError, _>(|conn| {

@@ -88,6 +88,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         json_error(&path, &inner)
     })?;
     deserializer.end().map_err(|e| json_error(".", &e))?;
+    // serde also fills a struct from an array of its fields: every body here is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest { detail: "the body must be a JSON object".into(), errors: vec![] });
+    }
     Ok(value)
 }
 

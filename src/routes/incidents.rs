@@ -82,20 +82,22 @@ pub async fn create_incident(
     caller.require(Role::Operator)?;
     let now = state.clock.now();
     let mut errors = Vec::new();
+    // Lengths are counted as sent, spaces included, as the spec's maxLength counts.
+    let too_long = |text: &str, max: usize| text.chars().count() > max;
     let title = body.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS || title.chars().any(char::is_control) {
+    if title.is_empty() || too_long(&body.title, MAX_TITLE_CHARS) || title.chars().any(char::is_control) {
         errors.push(FieldError::new(
             "title",
             format!("must be 1 to {MAX_TITLE_CHARS} characters, without control characters"),
         ));
     }
-    let description = body.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
-    if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
+    if body.description.as_deref().is_some_and(|d| too_long(d, MAX_DESCRIPTION_CHARS)) {
         errors.push(FieldError::new(
             "description",
             format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
+    let description = body.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
     let expires_at = body.expires_at.map(|t| t.naive_utc());
     if expires_at.is_some_and(|t| t <= now) {
         errors.push(FieldError::new("expires_at", "must be in the future"));
@@ -285,9 +287,9 @@ fn resolution_note(request: &HttpRequest, body: &[u8]) -> Result<Option<String>,
         return Ok(None);
     }
     let Json(ResolveBody { note }) = Json::from_bytes(request, body)?;
-    let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    // Counted as sent, spaces included, as the spec's maxLength counts.
     if note.as_ref().is_some_and(|n| n.chars().count() > MAX_DESCRIPTION_CHARS) {
         return Err(ApiError::invalid("note", format!("must be at most {MAX_DESCRIPTION_CHARS} characters")));
     }
-    Ok(note)
+    Ok(note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()))
 }

@@ -28,9 +28,9 @@ impl PageQuery {
         }
     }
 
-    /// The position to continue after, if a cursor was given.
+    /// The position to continue after, if a cursor was given (an empty one is none).
     pub fn position(&self) -> Result<Option<(NaiveDateTime, String)>, ApiError> {
-        self.cursor.as_deref().map(decode).transpose()
+        self.cursor.as_deref().filter(|c| !c.is_empty()).map(decode).transpose()
     }
 }
 

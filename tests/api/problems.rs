@@ -81,3 +81,14 @@ async fn invalid_utf8_is_a_400_problem() {
         .unwrap();
     problem(response, 400).await;
 }
+
+#[tokio::test]
+async fn an_array_where_an_object_belongs_is_a_400_and_registers_nobody() {
+    let app = spawn_app().await;
+    let fields = serde_json::json!(["a@example.org", "long enough pw", "Ada"]);
+
+    problem(app.post_json("/v1/auth/register", &fields).await, 400).await;
+
+    let login = serde_json::json!({ "email": "a@example.org", "password": "long enough pw" });
+    problem(app.post_json("/v1/auth/login", &login).await, 401).await;
+}

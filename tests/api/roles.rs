@@ -116,3 +116,21 @@ async fn granting_to_an_unknown_user_or_an_unknown_role_fails_clearly() {
         app.authed(Method::POST, &path, &admin).json(&json!({ "role": "king" })).send().await.unwrap();
     problem(response, 400).await;
 }
+
+#[tokio::test]
+async fn an_admin_cannot_lower_their_own_role() {
+    let app = spawn_app().await;
+    let admin = app.new_user_with_role("admin").await;
+    let path = format!("/v1/admin/users/{}/roles", admin.id);
+
+    let granted =
+        app.authed(Method::POST, &path, &admin).json(&json!({ "role": "user" })).send().await.unwrap();
+    problem(granted, 409).await;
+    for role in ["admin", "operator"] {
+        let revoked = app.authed(Method::DELETE, &format!("{path}/{role}"), &admin).send().await.unwrap();
+        problem(revoked, 409).await;
+    }
+
+    let me: Value = app.authed(Method::GET, "/v1/me", &admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["role"], "admin");
+}
