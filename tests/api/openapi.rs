@@ -84,3 +84,20 @@ fn the_spec_check_catches_a_drifted_field_an_undocumented_status_and_an_unknown_
     assert!(check(&exchange("GET", "/v1/nowhere", 200, "{}")).expect("unknown").contains("not in the spec"));
     assert_eq!(check(&exchange("GET", "/v1/nowhere", 404, "{}")), None);
 }
+
+#[test]
+fn every_example_in_the_spec_is_valid_against_its_schema() {
+    use crate::support::spec_check::{examples, violations_of};
+    let examples = examples();
+    assert!(examples.len() >= 20, "only {} examples", examples.len());
+
+    let wrong: Vec<String> = examples
+        .iter()
+        .filter_map(|(pointer, example)| {
+            let violations = violations_of(pointer, example);
+            (!violations.is_empty()).then(|| format!("{pointer}: {}", violations.join("; ")))
+        })
+        .collect();
+
+    assert!(wrong.is_empty(), "examples that contradict their schema:\n{}", wrong.join("\n"));
+}

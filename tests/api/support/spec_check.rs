@@ -64,12 +64,42 @@ pub fn check(exchange: &Exchange<'_>) -> Option<String> {
         Err(e) => return Some(format!("{what}: the body is not JSON: {e}")),
     };
     let schema_pointer = format!("{pointer}/content/{}/schema", escape(&media));
-    let errors: Vec<String> = validator(&schema_pointer)
-        .iter_errors(&instance)
-        .map(|e| format!("at `{}`: {e}", e.instance_path()))
-        .collect();
+    let errors = violations_of(&schema_pointer, &instance);
     (!errors.is_empty())
         .then(|| format!("{what}: the body does not match the spec: {}; body: {instance}", errors.join("; ")))
+}
+
+/// What is wrong with `instance` as an instance of the schema at `pointer` (a JSON pointer
+/// into the spec).
+pub fn violations_of(pointer: &str, instance: &Value) -> Vec<String> {
+    validator(pointer).iter_errors(instance).map(|e| format!("at `{}`: {e}", e.instance_path())).collect()
+}
+
+/// Every example in the spec, each with the pointer of the schema it illustrates: the
+/// `examples` of component schemas, and the `example` of each JSON media type.
+pub fn examples() -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    if let Some(schemas) = spec()["components"]["schemas"].as_object() {
+        for (name, schema) in schemas {
+            for example in schema["examples"].as_array().into_iter().flatten() {
+                found.push((format!("/components/schemas/{}", escape(name)), example.clone()));
+            }
+        }
+    }
+    collect_media_examples(spec(), String::new(), &mut found);
+    found
+}
+
+fn collect_media_examples(value: &Value, pointer: String, found: &mut Vec<(String, Value)>) {
+    let Some(object) = value.as_object() else { return };
+    for (key, child) in object {
+        let here = format!("{pointer}/{}", escape(key));
+        let is_json_media = pointer.ends_with("/content") && key.ends_with("json");
+        if is_json_media && let Some(example) = child.get("example") {
+            found.push((format!("{here}/schema"), example.clone()));
+        }
+        collect_media_examples(child, here, found);
+    }
 }
 
 /// The spec's path template for a concrete path: literal segments win over parameters.
