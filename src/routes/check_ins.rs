@@ -197,9 +197,11 @@ pub async fn get_my_check_ins(
     let history = with_db(&state, move |conn| {
         let incident = db::incidents::find(conn, &incident_id)?.ok_or(ApiError::NotFound)?;
         let history = db::check_ins::history(conn, &incident_id, &caller.id)?;
-        // As for the incident itself: a resolved incident the caller had no part in is not theirs to see.
+        // As for the incident itself: operators see any; a resolved incident a user had no part
+        // in is not theirs to see.
         let involved = !history.is_empty() || db::prompts::find(conn, &incident_id, &caller.id)?.is_some();
-        if incident.status != crate::db::incidents::ACTIVE && !involved {
+        let sees_all = caller.role.includes(crate::domain::Role::Operator);
+        if incident.status != crate::db::incidents::ACTIVE && !involved && !sees_all {
             return Err(ApiError::NotFound);
         }
         Ok(history)

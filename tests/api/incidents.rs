@@ -316,3 +316,21 @@ async fn operators_page_through_incidents_newest_first() {
     problem(app.authed(Method::GET, "/v1/incidents?cursor=garbage!", &operator).send().await.unwrap(), 400)
         .await;
 }
+
+#[tokio::test]
+async fn an_operator_reads_their_own_empty_answer_to_any_incident_a_stranger_gets_404() {
+    let app = spawn_app().await;
+    let operator = app.new_user_with_role("operator").await;
+    let incident = app.activate(&operator, &paris_circle("Storm")).await;
+    let id = incident["id"].as_str().unwrap();
+    let resolve = format!("/v1/incidents/{id}/resolve");
+    assert_eq!(app.authed(Method::POST, &resolve, &operator).send().await.unwrap().status(), 200);
+    let path = format!("/v1/incidents/{id}/check-ins/me");
+
+    let mine = app.authed(Method::GET, &path, &operator).send().await.unwrap();
+
+    assert_eq!(mine.status(), 200);
+    assert_eq!(mine.json::<Value>().await.unwrap(), json!({ "current": null, "history": [] }));
+    let stranger = app.new_user().await;
+    problem(app.authed(Method::GET, &path, &stranger).send().await.unwrap(), 404).await;
+}
