@@ -81,6 +81,13 @@ fn is_json(req: &HttpRequest) -> bool {
 
 /// Parses `body` as `T`; a failure is a 400 naming the field where serde stopped.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde_json does not check the UTF-8 of strings it skips (unknown fields): check it all.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::BadRequest {
+            detail: format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
+            errors: vec![],
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -7,12 +7,15 @@ mod support;
 
 mod accounts;
 mod admin_cli;
+mod authorization;
+mod bad_input;
 mod check_ins;
 mod contacts;
 mod delivery;
 mod fanout;
 mod health;
 mod incidents;
+mod logs;
 mod me;
 mod metrics;
 mod migrations;

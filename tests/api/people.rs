@@ -10,7 +10,9 @@ use safecheck::db::DatabaseUrl;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, error_fields, paris_circle, problem, spawn_app};
+use crate::helpers::{
+    Options, TestApp, TestUser, error_fields, paris_circle, problem, spawn_app, spawn_app_with,
+};
 
 /// Statuses in the list are read as of 2 s before the first page: move past that.
 fn let_answers_settle(app: &TestApp) {
@@ -233,7 +235,10 @@ async fn only_operators_list_people_remind_or_triage() {
 /// when they get the lock (or written again if they commit late): nobody moves between pages.
 #[tokio::test]
 async fn an_answer_held_up_by_a_lock_does_not_move_anyone_between_pages() {
-    let app = spawn_app().await;
+    // Background jobs also wait on the held lock: enough connections for them and the reads.
+    let app =
+        spawn_app_with(Options { env: vec![("SAFECHECK_DB_POOL_SIZE", "12".into())], ..Default::default() })
+            .await;
     let db_url = app.database_url().clone();
     let operator = app.new_user_with_role("operator").await;
     let mut users: Vec<TestUser> = Vec::new();
