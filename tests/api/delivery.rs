@@ -3,8 +3,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use safecheck::db::notifications::{self, NewNotification};
-
 use crate::helpers::{Options, spawn_app_with};
 
 #[tokio::test]
@@ -15,30 +13,7 @@ async fn two_workers_deliver_a_thousand_notifications_without_a_duplicate() {
         ..Default::default()
     })
     .await;
-    let url = app.database_url().clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = safecheck::db::pool_connect(&url).unwrap();
-        let now = safecheck::db::now();
-        for i in 0..1000 {
-            let new = NewNotification {
-                kind: "check_in",
-                recipient_email: format!("contact{i}@example.org"),
-                recipient_name: None,
-                locale: "en".into(),
-                incident_id: None,
-                user_id: None,
-                payload: serde_json::json!({
-                    "user_name": "Ada", "status": "safe", "message": null,
-                    "incident_title": "Load", "answered_at": "2026-11-28T10:00:00Z"
-                })
-                .to_string(),
-                dedupe_key: format!("load:{i}"),
-            };
-            notifications::enqueue(&mut conn, new, 20, now).unwrap();
-        }
-    })
-    .await
-    .unwrap();
+    app.queue_notifications(1000).await;
     let workers = [("SAFECHECK_RUN_WORKERS", "true"), ("SAFECHECK_DELIVERY_BATCH", "25")];
     app.spawn_sibling(&workers).await;
     app.spawn_sibling(&workers).await;

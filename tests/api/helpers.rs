@@ -334,6 +334,40 @@ impl TestApp {
         body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
     }
 
+    /// Queues `n` check-in emails straight into the outbox, each to its own address
+    /// (`contact{i}@example.org`), as a load for delivery tests.
+    pub async fn queue_notifications(&self, n: usize) {
+        use safecheck::db::notifications::{self, NewNotification};
+        let url = self.database_url().clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = safecheck::db::pool_connect(&url).unwrap();
+            let now = safecheck::db::now();
+            diesel::Connection::transaction(&mut conn, |conn| {
+                for i in 0..n {
+                    let new = NewNotification {
+                        kind: "check_in",
+                        recipient_email: format!("contact{i}@example.org"),
+                        recipient_name: None,
+                        locale: "en".into(),
+                        incident_id: None,
+                        user_id: None,
+                        payload: serde_json::json!({
+                            "user_name": "Ada", "status": "safe", "message": null,
+                            "incident_title": "Load", "answered_at": "2026-11-28T10:00:00Z"
+                        })
+                        .to_string(),
+                        dedupe_key: format!("load:{i}"),
+                    };
+                    notifications::enqueue(conn, new, 20, now)?;
+                }
+                diesel::QueryResult::Ok(())
+            })
+            .unwrap();
+        })
+        .await
+        .unwrap();
+    }
+
     /// The user's open prompts.
     pub async fn prompts(&self, user: &TestUser) -> Vec<Value> {
         let body: Value = self

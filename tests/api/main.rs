@@ -13,6 +13,7 @@ mod check_ins;
 mod contacts;
 mod delivery;
 mod fanout;
+mod faults;
 mod health;
 mod incidents;
 mod logs;

@@ -87,6 +87,32 @@ impl SmtpSink {
         self.shared.lock().unwrap().mail.clone()
     }
 
+    /// How many messages arrived so far (cheaper than `received().len()`).
+    pub fn count(&self) -> usize {
+        self.shared.lock().unwrap().mail.len()
+    }
+
+    /// Waits until messages with `count` distinct Message-IDs arrived, or `timeout` passed;
+    /// returns everything received.
+    pub async fn wait_for_distinct(&self, count: usize, timeout: Duration) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let distinct = {
+                let shared = self.shared.lock().unwrap();
+                shared
+                    .mail
+                    .iter()
+                    .filter_map(|m| m.header("message-id"))
+                    .collect::<std::collections::HashSet<_>>()
+                    .len()
+            };
+            if distinct >= count || tokio::time::Instant::now() >= deadline {
+                return self.received();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Makes the next DATA commands answer these replies (e.g. "451 4.3.0 try later").
     pub fn reply_to_next_data(&self, replies: &[&str]) {
         let mut shared = self.shared.lock().unwrap();
