@@ -72,12 +72,29 @@ pub fn count_by_status(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// Marks a check-in handled, unless it already is; true when this call marked it.
-pub fn mark_handled(conn: &mut DbConn, check_in_id: &str, by: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    diesel::update(check_ins::table.find(check_in_id).filter(check_ins::handled_at.is_null()))
-        .set((check_ins::handled_at.eq(now), check_ins::handled_by.eq(by)))
-        .execute(conn)
-        .map(|n| n > 0)
+/// Marks the user's current answer handled if it is `need_help` and not handled yet; true when
+/// this call marked it. One statement, so that a transaction can start with it (on SQLite a
+/// transaction that reads before it writes can be refused the write lock).
+pub fn mark_current_need_help_handled(
+    conn: &mut DbConn,
+    incident_id: &str,
+    user_id: &str,
+    by: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let current_need_help = responses::table
+        .filter(responses::incident_id.eq(incident_id))
+        .filter(responses::user_id.eq(user_id))
+        .filter(responses::status.eq("need_help"))
+        .select(responses::check_in_id);
+    diesel::update(
+        check_ins::table
+            .filter(check_ins::id.eq_any(current_need_help))
+            .filter(check_ins::handled_at.is_null()),
+    )
+    .set((check_ins::handled_at.eq(now), check_ins::handled_by.eq(by)))
+    .execute(conn)
+    .map(|n| n > 0)
 }
 
 /// How many users' current answer is `need_help` and was marked handled.

@@ -31,6 +31,9 @@ pub fn mark_handled(
     now: NaiveDateTime,
 ) -> Result<PersonRow, TriageError> {
     conn.transaction(|conn| {
+        // The write comes first: it takes SQLite's write lock before anything is read.
+        let marked =
+            db::check_ins::mark_current_need_help_handled(conn, incident_id, user_id, &actor.email, now)?;
         if db::prompts::find(conn, incident_id, user_id)?.is_none() {
             return Err(TriageError::NotFound);
         }
@@ -40,7 +43,7 @@ pub fn mark_handled(
             Some(answer) => return Err(TriageError::NotNeedHelp(answer.status)),
             None => return Err(TriageError::NotNeedHelp("no_response".into())),
         };
-        if db::check_ins::mark_handled(conn, &check_in_id, &actor.email, now)? {
+        if marked {
             let details = json!({ "user_id": user_id, "check_in_id": check_in_id });
             audit(conn, Some(actor), "need_help.handled", Some(incident_id), details, now)?;
         }
