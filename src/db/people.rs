@@ -48,19 +48,30 @@ pub struct Filter<'a> {
     pub status: Option<&'a str>,
 }
 
-// Each prompted user with their last answer as of $2. Walking one group at a time along the
-// prompts' primary key (incident_id, user_id) lets a page stop as soon as it is full, instead
-// of ranking the whole incident for every page.
-const PEOPLE: &str = "SELECT p.user_id AS user_id, u.display_name AS display_name, u.email AS email, \
-        COALESCE(c.status, 'no_response') AS status, c.created_at AS answered_at, \
-        c.message AS message, c.handled_at AS handled_at, c.handled_by AS handled_by, $3 AS rank \
-    FROM prompts p \
-    JOIN users u ON u.id = p.user_id \
-    LEFT JOIN check_ins c ON c.id = ( \
-        SELECT c2.id FROM check_ins c2 \
-        WHERE c2.incident_id = p.incident_id AND c2.user_id = p.user_id AND c2.created_at <= $2 \
-        ORDER BY c2.created_at DESC, c2.id DESC LIMIT 1) \
-    WHERE p.incident_id = $1";
+// Each prompted user with their last answer as of $2, then their name and email. Walking one
+// group at a time along the prompts' primary key (incident_id, user_id) lets a page stop as soon
+// as it is full, instead of ranking the whole incident for every page; joining users only to
+// the page's rows keeps PostgreSQL from scanning every user to build a hash join.
+fn people_sql(filter: &str) -> String {
+    format!(
+        "SELECT x.user_id AS user_id, u.display_name AS display_name, u.email AS email, \
+            x.status AS status, x.answered_at AS answered_at, x.message AS message, \
+            x.handled_at AS handled_at, x.handled_by AS handled_by, $3 AS rank \
+        FROM ( \
+            SELECT p.user_id AS user_id, COALESCE(c.status, 'no_response') AS status, \
+                c.created_at AS answered_at, c.message AS message, c.handled_at AS handled_at, \
+                c.handled_by AS handled_by \
+            FROM prompts p \
+            LEFT JOIN check_ins c ON c.id = ( \
+                SELECT c2.id FROM check_ins c2 \
+                WHERE c2.incident_id = p.incident_id AND c2.user_id = p.user_id AND c2.created_at <= $2 \
+                ORDER BY c2.created_at DESC, c2.id DESC LIMIT 1) \
+            WHERE p.incident_id = $1 {filter} \
+        ) x \
+        JOIN users u ON u.id = x.user_id \
+        ORDER BY x.user_id"
+    )
+}
 
 /// Up to `limit` people after `after`, in list order.
 pub fn page(
@@ -93,8 +104,8 @@ fn group_page(
     from: &str,
     limit: i64,
 ) -> QueryResult<Vec<PersonRow>> {
-    let sql = format!(
-        "{PEOPLE} AND p.user_id > $4 AND COALESCE(c.status, 'no_response') = $5 ORDER BY p.user_id LIMIT $6"
+    let sql = people_sql(
+        "AND p.user_id > $4 AND COALESCE(c.status, 'no_response') = $5 ORDER BY p.user_id LIMIT $6",
     );
     diesel::sql_query(super::native_placeholders(conn, &sql))
         .bind::<Text, _>(filter.incident_id)
@@ -113,7 +124,7 @@ pub fn one(
     user_id: &str,
     as_of: NaiveDateTime,
 ) -> QueryResult<Option<PersonRow>> {
-    let sql = format!("{PEOPLE} AND p.user_id = $4");
+    let sql = people_sql("AND p.user_id = $4");
     let row: Option<PersonRow> = diesel::sql_query(super::native_placeholders(conn, &sql))
         .bind::<Text, _>(incident_id)
         .bind::<Timestamp, _>(as_of)
