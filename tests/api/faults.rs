@@ -201,3 +201,59 @@ async fn postgres_cut_for_ten_seconds_under_check_ins_loses_no_accepted_answer()
     println!("accepted check-ins missing afterwards: {lost}");
     assert_eq!(lost, 0);
 }
+
+/// The outbox by state, as `/metrics` shows it.
+async fn outbox_states(app: &TestApp, token: &str) -> HashMap<String, i64> {
+    let text =
+        app.client.get(app.url("/metrics")).bearer_auth(token).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("safecheck_notifications{state=\""))
+        .filter_map(|rest| rest.split_once("\"} "))
+        .map(|(state, n)| (state.to_owned(), n.trim().parse().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn smtp_down_then_slow_then_refusing_loses_nothing_and_shows_the_backoff() {
+    let token = "fault-test-metrics-token";
+    let app = spawn_app_with(Options {
+        env: vec![
+            ("SAFECHECK_METRICS_TOKEN", token.into()),
+            ("SAFECHECK_DELIVERY_RETRY_BASE_MS", "200".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let n = 100;
+    app.smtp.set_down(true);
+    app.queue_notifications(n).await;
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let while_down = outbox_states(&app, token).await;
+    app.smtp.set_down(false);
+    app.smtp.set_delay(Duration::from_millis(1500));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    app.smtp.set_delay(Duration::ZERO);
+    app.smtp.reply_to_next_data(&["421 4.3.2 closing for maintenance"; 5]);
+    app.smtp.reply_to_next_data(&["451 4.3.0 try again later"; 5]);
+    let mail = app.smtp.wait_for_distinct(n, Duration::from_secs(90)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = outbox_states(&app, token).await;
+
+    let distinct: std::collections::HashSet<String> =
+        mail.iter().filter_map(|m| m.header("message-id")).collect();
+    println!(
+        "smtp down 3 s, slow (1.5 s a message) 3 s, then 5 x 421 and 5 x 451: while down {while_down:?}; \
+         {} delivered ({} distinct, lost: {}); outbox after {after:?}",
+        mail.len(),
+        distinct.len(),
+        n - distinct.len()
+    );
+    assert!(
+        while_down.get("retrying").copied().unwrap_or(0) > 0,
+        "the backoff shows while the server is down"
+    );
+    assert_eq!(distinct.len(), n, "every message delivered once the server recovers");
+    assert_eq!(after.get("failed").copied().unwrap_or(0), 0);
+    assert_eq!(after.get("sent").copied().unwrap_or(0), i64::try_from(n).unwrap());
+}

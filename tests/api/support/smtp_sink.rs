@@ -53,6 +53,10 @@ struct Shared {
     /// Replies for the next DATA terminations, in order; when empty, 250.
     data_replies: VecDeque<String>,
     connections: usize,
+    /// While true, new connections are closed at once and open ones at their next command.
+    down: bool,
+    /// How long to take before answering the end of each message's DATA.
+    delay: Duration,
 }
 
 /// The sink; dropping it stops nothing (its task ends with the test's runtime).
@@ -70,7 +74,12 @@ impl SmtpSink {
         let accept_shared = shared.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                accept_shared.lock().unwrap().connections += 1;
+                let mut shared = accept_shared.lock().unwrap();
+                if shared.down {
+                    drop(stream);
+                    continue;
+                }
+                shared.connections += 1;
                 tokio::spawn(session(stream, accept_shared.clone()));
             }
         });
@@ -113,6 +122,16 @@ impl SmtpSink {
         }
     }
 
+    /// Takes the server down (true: connections are closed) or back up.
+    pub fn set_down(&self, down: bool) {
+        self.shared.lock().unwrap().down = down;
+    }
+
+    /// Makes each message take this long to be accepted (a slow server).
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.lock().unwrap().delay = delay;
+    }
+
     /// Makes the next DATA commands answer these replies (e.g. "451 4.3.0 try later").
     pub fn reply_to_next_data(&self, replies: &[&str]) {
         let mut shared = self.shared.lock().unwrap();
@@ -147,6 +166,9 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        if shared.lock().unwrap().down {
+            return;
+        }
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") {
@@ -177,6 +199,8 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                 let unstuffed = body_line.strip_prefix('.').unwrap_or(&body_line);
                 data.push_str(unstuffed);
             }
+            let delay = shared.lock().unwrap().delay;
+            tokio::time::sleep(delay).await;
             let mut guard = shared.lock().unwrap();
             match guard.data_replies.pop_front() {
                 Some(reply) => reply,
