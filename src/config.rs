@@ -48,6 +48,8 @@ pub struct Config {
     pub location_staleness: Duration,
     /// Candidate users read per fan-out chunk.
     pub fanout_chunk: i64,
+    /// A crashed process's fan-out is taken over this long after its last chunk.
+    pub fanout_lease: chrono::Duration,
     /// Whether this process runs the background jobs (`serve` and `worker` do by default).
     pub run_workers: bool,
     /// Email delivery.
@@ -236,6 +238,7 @@ impl Config {
                 24 * 3600,
             )?),
             fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
+            fanout_lease: chrono::Duration::seconds(positive(&get, "SAFECHECK_FANOUT_LEASE_SECS", 30)?),
             run_workers: parse(&get, "SAFECHECK_RUN_WORKERS", Some(true))?,
             jobs: job_names(get("SAFECHECK_JOBS"))?,
             delivery: DeliveryConfig {

@@ -17,13 +17,16 @@ use crate::domain::Area;
 use crate::worker::{Job, Progress};
 
 /// How long a worker holds an incident's fan-out before another may take it over.
-const LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// How long a worker holds an incident's fan-out without renewing it (each chunk renews it).
+pub const DEFAULT_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
 /// The background job.
 pub struct FanOut {
     pub clock: Arc<dyn Clock>,
     /// Candidate users read per chunk.
     pub chunk: i64,
+    /// A crashed worker's fan-out is taken over this long after its last chunk.
+    pub lease: chrono::Duration,
     /// Notified when this process activates an incident.
     pub wakeup: Arc<tokio::sync::Notify>,
 }
@@ -44,12 +47,12 @@ impl Job for FanOut {
     fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
         let mut conn = pool.get()?;
         let now = self.clock.now();
-        let Some(incident) = db::incidents::claim_fanout(&mut conn, now, now + LEASE)? else {
+        let Some(incident) = db::incidents::claim_fanout(&mut conn, now, now + self.lease)? else {
             return Ok(Progress::Idle);
         };
         let area = parse_area(&incident)?;
         let mut cursor = incident.fanout_cursor.clone();
-        let mut held = incident.fanout_lease_until.unwrap_or(now + LEASE);
+        let mut held = incident.fanout_lease_until.unwrap_or(now + self.lease);
         // Work through the incident while we hold it; the lease is renewed with every chunk.
         loop {
             match run_chunk(
@@ -57,7 +60,7 @@ impl Job for FanOut {
                 &incident,
                 &area,
                 cursor.as_deref(),
-                self.chunk,
+                ChunkSize { users: self.chunk, lease: self.lease },
                 self.clock.now(),
                 held,
             )? {
@@ -69,6 +72,13 @@ impl Job for FanOut {
             }
         }
     }
+}
+
+/// How much one chunk reads, and how long its holder keeps the incident afterwards.
+#[derive(Clone, Copy, Debug)]
+pub struct ChunkSize {
+    pub users: i64,
+    pub lease: chrono::Duration,
 }
 
 /// What one chunk did.
@@ -88,10 +98,11 @@ pub fn run_chunk(
     incident: &IncidentRow,
     area: &Area,
     cursor: Option<&str>,
-    chunk: i64,
+    size: ChunkSize,
     now: NaiveDateTime,
     held: NaiveDateTime,
 ) -> anyhow::Result<Chunk> {
+    let ChunkSize { users: chunk, lease } = size;
     let candidates =
         db::locations::in_box_after(conn, &area.bounding_box(), incident.location_cutoff, cursor, chunk)?;
     let finished = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
@@ -101,7 +112,7 @@ pub fn run_chunk(
         .filter(|(_, lat, lon)| area.contains(*lat, *lon))
         .map(|(id, _, _)| id)
         .collect();
-    let lease = (!finished).then_some(now + LEASE);
+    let lease = (!finished).then_some(now + lease);
     let still_held = conn.transaction::<_, diesel::result::Error, _>(|conn| {
         // The incident row is written first: it serialises with a concurrent resolve or
         // takeover, and nothing is inserted for an incident that is no longer active or ours.

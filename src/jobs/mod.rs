@@ -13,7 +13,7 @@ use crate::notify::delivery::{Delivery, DeliverySettings};
 use crate::notify::unsubscribe::UnsubscribeKeys;
 use crate::worker::{Job, Wakeups};
 
-/// Every job, configured.
+/// The jobs `SAFECHECK_JOBS` names (all of them by default), configured.
 pub fn all(
     config: &Arc<Config>,
     clock: &Arc<dyn Clock>,
@@ -29,9 +29,14 @@ pub fn all(
         public_url: config.public_url.clone(),
         mail_from: config.mail_from.parse()?,
     };
-    Ok(vec![
+    let jobs: Vec<Arc<dyn Job>> = vec![
         Arc::new(housekeeping::Housekeeping { login_window: config.login_throttle.window }),
-        Arc::new(FanOut { clock: clock.clone(), chunk: config.fanout_chunk, wakeup: wakeups.fanout.clone() }),
+        Arc::new(FanOut {
+            clock: clock.clone(),
+            chunk: config.fanout_chunk,
+            lease: config.fanout_lease,
+            wakeup: wakeups.fanout.clone(),
+        }),
         Arc::new(expiry::Expiry { clock: clock.clone() }),
         Arc::new(Delivery {
             clock: clock.clone(),
@@ -40,5 +45,6 @@ pub fn all(
             unsubscribe: UnsubscribeKeys::new(&config.jwt_keys),
             wakeup: wakeups.delivery.clone(),
         }),
-    ])
+    ];
+    Ok(jobs.into_iter().filter(|job| config.jobs.iter().any(|name| name == job.name())).collect())
 }

@@ -27,3 +27,19 @@ async fn two_workers_deliver_a_thousand_notifications_without_a_duplicate() {
     assert_eq!(mail.len(), 1000, "no duplicates ({} distinct Message-IDs)", ids.len());
     assert_eq!(ids.len(), 1000);
 }
+
+#[tokio::test]
+async fn safecheck_jobs_runs_only_the_jobs_it_names() {
+    let app =
+        spawn_app_with(Options { env: vec![("SAFECHECK_JOBS", "fanout".into())], ..Default::default() })
+            .await;
+    let operator = app.new_user_with_role("operator").await;
+    app.user_at(48.8630, 2.3708).await;
+    app.queue_notifications(3).await;
+
+    let incident = app.activate(&operator, &crate::helpers::paris_circle("Jobs")).await;
+
+    assert_eq!(incident["fanout"]["prompts_created"], 1, "the fan-out ran");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.smtp.count(), 0, "delivery did not run");
+}
