@@ -390,24 +390,7 @@ async fn serve_killed_mid_activation_prompts_every_user_inside_exactly_once_afte
     let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
     let mut restarted = start_serve(&app, port);
     ready(&app.client, &base).await;
-    let started = Instant::now();
-    loop {
-        let incident: serde_json::Value = app
-            .client
-            .get(format!("{base}/v1/incidents/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if incident["fanout"]["complete"] == true {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "the fan-out did not finish after the restart");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.wait_for_fanout_as(&base, &token, &id, Duration::from_secs(120)).await;
     restarted.kill();
 
     let (prompted, emails) = (count("prompts"), count("notifications"));

@@ -272,11 +272,18 @@ impl TestApp {
 
     /// As [`TestApp::wait_for_fanout`], asking the server at `base` (a sibling).
     pub async fn wait_for_fanout_at(&self, base: &str, operator: &TestUser, id: &str) -> Value {
-        for _ in 0..200 {
+        self.wait_for_fanout_as(base, &operator.access_token, id, Duration::from_secs(10)).await
+    }
+
+    /// Polls the incident at `base` with this access token until its fan-out is complete, for
+    /// `timeout` at most.
+    pub async fn wait_for_fanout_as(&self, base: &str, token: &str, id: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
             let incident: Value = self
                 .client
                 .get(format!("{base}/v1/incidents/{id}"))
-                .bearer_auth(&operator.access_token)
+                .bearer_auth(token)
                 .send()
                 .await
                 .unwrap()
@@ -288,7 +295,7 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the fan-out of {id} did not complete");
+        panic!("the fan-out of {id} did not complete within {timeout:?}");
     }
 
     /// The incident, as `user` sees it.
