@@ -300,25 +300,22 @@ impl TestApp {
 
     /// The incident, as `user` sees it.
     pub async fn incident(&self, user: &TestUser, id: &str) -> Value {
-        self.authed(reqwest::Method::GET, &format!("/v1/incidents/{id}"), user)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get_json(&format!("/v1/incidents/{id}"), user).await
+    }
+
+    /// The JSON body of `GET path` as `user`.
+    pub async fn get_json(&self, path: &str, user: &TestUser) -> Value {
+        self.authed(reqwest::Method::GET, path, user).send().await.unwrap().json().await.unwrap()
     }
 
     /// The incident's stats, as `operator` sees them.
     pub async fn stats(&self, operator: &TestUser, incident_id: &str) -> Value {
-        let path = format!("/v1/incidents/{incident_id}/stats");
-        self.authed(reqwest::Method::GET, &path, operator).send().await.unwrap().json().await.unwrap()
+        self.get_json(&format!("/v1/incidents/{incident_id}/stats"), operator).await
     }
 
     /// The user's current answer to the incident and its history.
     pub async fn my_check_ins(&self, user: &TestUser, incident_id: &str) -> Value {
-        let path = format!("/v1/incidents/{incident_id}/check-ins/me");
-        self.authed(reqwest::Method::GET, &path, user).send().await.unwrap().json().await.unwrap()
+        self.get_json(&format!("/v1/incidents/{incident_id}/check-ins/me"), user).await
     }
 
     /// A new user whose last fix is at `(lat, lon)`.
@@ -330,14 +327,7 @@ impl TestApp {
 
     /// The actions in the audit log, newest first.
     pub async fn audit_actions(&self, operator: &TestUser) -> Vec<String> {
-        let body: Value = self
-            .authed(reqwest::Method::GET, "/v1/audit", operator)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = self.get_json("/v1/audit", operator).await;
         body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
     }
 
@@ -377,15 +367,7 @@ impl TestApp {
 
     /// The user's open prompts.
     pub async fn prompts(&self, user: &TestUser) -> Vec<Value> {
-        let body: Value = self
-            .authed(reqwest::Method::GET, "/v1/me/prompts", user)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["items"].as_array().unwrap().clone()
+        self.get_json("/v1/me/prompts", user).await["items"].as_array().unwrap().clone()
     }
 }
 
