@@ -53,6 +53,13 @@ struct Shared {
     /// Replies for the next DATA terminations, in order; when empty, 250.
     data_replies: VecDeque<String>,
     connections: usize,
+    /// Connections open now, and the most open at once.
+    open: usize,
+    max_open: usize,
+    /// QUIT commands received.
+    quits: usize,
+    /// Bumped by `drop_connections`: sessions of an older generation close at their next command.
+    generation: u64,
     /// While true, new connections are closed at once and open ones at their next command.
     down: bool,
     /// How long to take before answering the end of each message's DATA.
@@ -80,7 +87,14 @@ impl SmtpSink {
                     continue;
                 }
                 shared.connections += 1;
-                tokio::spawn(session(stream, accept_shared.clone()));
+                shared.open += 1;
+                shared.max_open = shared.max_open.max(shared.open);
+                let generation = shared.generation;
+                let session_shared = accept_shared.clone();
+                tokio::spawn(async move {
+                    session(stream, session_shared.clone(), generation).await;
+                    session_shared.lock().unwrap().open -= 1;
+                });
             }
         });
         Self { addr, shared }
@@ -122,6 +136,32 @@ impl SmtpSink {
         }
     }
 
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.lock().unwrap().connections
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.lock().unwrap().open
+    }
+
+    /// The most connections that were open at once.
+    pub fn max_open_connections(&self) -> usize {
+        self.shared.lock().unwrap().max_open
+    }
+
+    /// QUIT commands received so far.
+    pub fn quits(&self) -> usize {
+        self.shared.lock().unwrap().quits
+    }
+
+    /// Drops every open connection, as a server restarting or timing out idle clients does: each
+    /// closes without a reply at its next command. New connections are served as usual.
+    pub fn drop_connections(&self) {
+        self.shared.lock().unwrap().generation += 1;
+    }
+
     /// Takes the server down (true: connections are closed) or back up.
     pub fn set_down(&self, down: bool) {
         self.shared.lock().unwrap().down = down;
@@ -151,7 +191,7 @@ impl SmtpSink {
     }
 }
 
-async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
+async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>, generation: u64) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut from = String::new();
@@ -166,8 +206,11 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        if shared.lock().unwrap().down {
-            return;
+        {
+            let shared = shared.lock().unwrap();
+            if shared.down || shared.generation != generation {
+                return;
+            }
         }
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
@@ -216,6 +259,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
         } else if upper == "NOOP" {
             "250 2.0.0 ok".into()
         } else if upper == "QUIT" {
+            shared.lock().unwrap().quits += 1;
             let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
             return;
         } else {
