@@ -1,18 +1,22 @@
-//! Sends messages over SMTP (pooled connections) or, with no SMTP server configured, writes
-//! them as .eml files under the data directory.
+//! Sends messages over SMTP (pooled connections, see smtp_pool) or, with no SMTP server
+//! configured, writes them as .eml files under the data directory.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use anyhow::Context;
-use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::{SMTP_PORT, SUBMISSION_PORT, SUBMISSIONS_PORT, authentication::Credentials};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use crate::config::Config;
+use crate::notify::smtp_pool::{PoolSettings, SmtpPool, SmtpTarget};
 
 /// Where mail goes.
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
@@ -25,13 +29,13 @@ pub enum SendError {
     Permanent(String),
 }
 
-/// Connections kept open to the SMTP server, and so messages in flight at once.
-pub const SMTP_CONNECTIONS: u32 = 16;
+/// Connections open to the SMTP server at most, and so messages in flight at once.
+pub const SMTP_CONNECTIONS: usize = 16;
 
 impl Mailer {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         match &config.smtp_url {
-            Some(url) => Ok(Mailer::Smtp(smtp_transport(url.expose_secret())?)),
+            Some(url) => Ok(Mailer::Smtp(SmtpPool::new(smtp_target(url.expose_secret())?, smtp_settings()))),
             None => {
                 let dir = config.mail_dir();
                 std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -52,7 +56,7 @@ impl Mailer {
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Mailer::Smtp(transport) => match transport.send(message).await {
+            Mailer::Smtp(pool) => match pool.send(message.envelope(), &message.formatted()).await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
                 Err(e) => Err(SendError::Transient(e.to_string())),
@@ -64,9 +68,18 @@ impl Mailer {
     }
 }
 
+/// The pool's limits: 16 connections, closed after 60 s idle; 20 s for any step.
+pub fn smtp_settings() -> PoolSettings {
+    PoolSettings {
+        max_connections: SMTP_CONNECTIONS,
+        idle_timeout: Duration::from_secs(60),
+        timeout: Duration::from_secs(20),
+    }
+}
+
 /// `smtp://` means STARTTLS (required) unless `?tls=opportunistic` or `?tls=none` (plain text,
 /// for a relay on loopback) says otherwise; `smtps://` is TLS from the first byte.
-fn smtp_transport(url: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+pub fn smtp_target(url: &str) -> anyhow::Result<SmtpTarget> {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
     let tls = params.iter().find_map(|p| p.strip_prefix("tls=")).map(str::to_owned);
@@ -76,11 +89,110 @@ fn smtp_transport(url: &str) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor
         params.push("tls=required");
     }
     let url = if params.is_empty() { base.to_owned() } else { format!("{base}?{}", params.join("&")) };
+    // lettre still judges the URL, so what is accepted or refused, and why, is unchanged.
     // The URL may hold a password: errors say what is wrong, not the URL.
-    let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
         .map_err(|e| anyhow::anyhow!("SAFECHECK_SMTP_URL is not usable: {e}"))?;
-    Ok(builder
-        .timeout(Some(Duration::from_secs(20)))
-        .pool_config(PoolConfig::new().max_size(SMTP_CONNECTIONS).idle_timeout(Duration::from_secs(60)))
-        .build())
+    target_from_url(&url).map_err(|e| anyhow::anyhow!("SAFECHECK_SMTP_URL is not usable: {e}"))
+}
+
+/// What lettre 0.11's `from_url` makes of a URL it accepted (its `from_connection_url`).
+fn target_from_url(url: &str) -> anyhow::Result<SmtpTarget> {
+    let url = url::Url::parse(url)?;
+    let host = url.host_str().context("smtp host undefined")?.to_owned();
+    let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    let (default_port, tls) = match (url.scheme(), tls.as_deref()) {
+        ("smtp", None) => (SMTP_PORT, Tls::None),
+        ("smtp", Some("required")) => (SUBMISSION_PORT, Tls::Required(TlsParameters::new(host.clone())?)),
+        ("smtp", Some("opportunistic")) => {
+            (SUBMISSION_PORT, Tls::Opportunistic(TlsParameters::new(host.clone())?))
+        }
+        ("smtps", _) => (SUBMISSIONS_PORT, Tls::Wrapper(TlsParameters::new(host.clone())?)),
+        (scheme, tls) => anyhow::bail!("unknown scheme '{scheme}' or tls parameter '{tls:?}'"),
+    };
+    let hello_name = match url.path() {
+        path if path.len() > 1 => ClientId::Domain(path.trim_matches('/').to_owned()),
+        _ => ClientId::default(),
+    };
+    let decode = |s: &str| -> anyhow::Result<String> {
+        Ok(percent_encoding::percent_decode_str(s).decode_utf8().map(Cow::into_owned)?)
+    };
+    let credentials = match url.password() {
+        Some(password) => Some(Credentials::new(decode(url.username())?, decode(password)?)),
+        None => None,
+    };
+    Ok(SmtpTarget { port: url.port().unwrap_or(default_port), host, tls, hello_name, credentials })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> SmtpTarget {
+        smtp_target(url).unwrap()
+    }
+
+    fn tls_domain(tls: &Tls) -> Option<&str> {
+        match tls {
+            Tls::None => None,
+            Tls::Opportunistic(p) | Tls::Required(p) | Tls::Wrapper(p) => Some(p.domain()),
+        }
+    }
+
+    #[test]
+    fn smtp_is_starttls_required_on_the_submission_port() {
+        let t = target("smtp://mail.example.org");
+        assert_eq!((t.host.as_str(), t.port), ("mail.example.org", 587));
+        assert!(matches!(t.tls, Tls::Required(_)));
+        assert_eq!(tls_domain(&t.tls), Some("mail.example.org"));
+        assert!(t.credentials.is_none());
+        assert_eq!(t.hello_name, ClientId::default());
+        assert!(matches!(target("smtp://mail.example.org:2587?tls=required").tls, Tls::Required(_)));
+        assert_eq!(target("smtp://mail.example.org:2587").port, 2587);
+    }
+
+    #[test]
+    fn opportunistic_and_none_are_asked_for() {
+        let t = target("smtp://mail.example.org?tls=opportunistic");
+        assert_eq!(t.port, 587);
+        assert!(matches!(t.tls, Tls::Opportunistic(_)));
+        let t = target("smtp://127.0.0.1?tls=none");
+        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 25));
+        assert!(matches!(t.tls, Tls::None));
+        let t = target("smtp://127.0.0.1:2525?foo=bar&tls=none");
+        assert_eq!(t.port, 2525);
+        assert!(matches!(t.tls, Tls::None));
+    }
+
+    #[test]
+    fn smtps_is_tls_from_the_first_byte_whatever_tls_says() {
+        let t = target("smtps://mail.example.org");
+        assert_eq!(t.port, 465);
+        assert!(matches!(t.tls, Tls::Wrapper(_)));
+        assert!(matches!(target("smtps://mail.example.org:1465?tls=none").tls, Tls::Wrapper(_)));
+        assert!(matches!(target("smtps://mail.example.org?tls=opportunistic").tls, Tls::Wrapper(_)));
+    }
+
+    #[test]
+    fn credentials_are_percent_decoded_and_need_a_password() {
+        let t = target("smtp://us%40er:p%40ss%2Fw@mail.example.org:587");
+        assert_eq!(t.credentials, Some(Credentials::new("us@er".into(), "p@ss/w".into())));
+        assert!(target("smtp://user@mail.example.org").credentials.is_none());
+    }
+
+    #[test]
+    fn the_path_names_us_in_ehlo() {
+        let t = target("smtp://mail.example.org/client.example.org");
+        assert_eq!(t.hello_name, ClientId::Domain("client.example.org".into()));
+    }
+
+    #[test]
+    fn unusable_urls_are_refused_without_showing_the_password() {
+        for url in ["smtp://user:secret@mail.example.org?tls=sometimes", "smtp://user:secret@", "smtp:secret"]
+        {
+            let error = smtp_target(url).err().unwrap().to_string();
+            assert!(error.starts_with("SAFECHECK_SMTP_URL is not usable"), "{error}");
+            assert!(!error.contains("secret"), "{error}");
+        }
+    }
 }

@@ -26,4 +26,5 @@ mod problems;
 mod reminders;
 mod roles;
 mod smtp_harness;
+mod smtp_pool;
 mod tokens;
