@@ -27,4 +27,5 @@ mod reminders;
 mod roles;
 mod smtp_harness;
 mod smtp_pool;
+mod smtp_throughput;
 mod tokens;
