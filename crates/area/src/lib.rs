@@ -2,13 +2,27 @@
 //! with field errors, tested for containment, and bounded by a box the database can filter on.
 //! A polygon whose edges cross the antimeridian is unwrapped onto 0..360° of longitude instead of
 //! becoming a band around the whole world.
+//!
+//! A crate of its own (re-exported as `safecheck::domain::area`) so that the fuzz target in
+//! `fuzz/` builds only this and geo, not the whole server.
 
 use geo::algorithm::sweep::{Cross, Intersections};
 use geo::line_intersection::LineIntersection;
 use geo::{Contains, Coord, Covers, Distance, Haversine, Line, LineString, MultiPolygon, Point, Polygon};
 use serde_json::{Value, json};
 
-use super::FieldError;
+/// One problem with one field of a request, named by its path (`area.coordinates[0]`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
 
 /// Limits that keep one request cheap to validate and to test points against.
 pub const MAX_VERTICES: usize = 10_000;
