@@ -4,19 +4,22 @@
 //! Beside it, the ceilings: the same rows inserted by raw SQL in one transaction (COPY on
 //! PostgreSQL, multi-row INSERTs on SQLite), prompts alone and prompts with their outbox rows.
 //!
-//! cargo bench --bench activation -- --backend sqlite --users 1000000 --inside 100000
-//! cargo bench --bench activation -- --backend postgres --users 1000000 --inside 100000
+//! The server is `safecheck serve` as a child process (fan-out job only), so its peak RSS is its
+//! own. `--runs` activates that many incidents over the same users and reports medians.
+//!
+//! cargo bench --bench activation -- --backend sqlite --users 1000000 --inside 100000 --runs 3
+//! cargo bench --bench activation -- --backend postgres --users 1000000 --inside 100000 --runs 3
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod seed;
 
 use std::time::{Duration, Instant};
 
-use safecheck::clock::SystemClock;
-use safecheck::config::Config;
-use safecheck::db::{self, DatabaseUrl};
-use safecheck::startup::Application;
+use common::server;
+use common::{BenchDb, flag_or, median};
 use serde_json::{Value, json};
 
 const CENTER: (f64, f64) = (48.8566, 2.3522);
@@ -26,33 +29,16 @@ struct Args {
     backend: String,
     users: usize,
     inside: usize,
-    admin_url: String,
+    runs: usize,
 }
 
 fn args() -> Args {
-    let mut args = Args {
-        backend: "sqlite".into(),
-        users: 1_000_000,
-        inside: 100_000,
-        admin_url: std::env::var("BENCH_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+    let args = Args {
+        backend: flag_or("--backend", "sqlite".to_owned()),
+        users: flag_or("--users", 1_000_000),
+        inside: flag_or("--inside", 100_000),
+        runs: flag_or("--runs", 3),
     };
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < raw.len() {
-        let value = raw.get(i + 1).cloned().unwrap_or_default();
-        match raw[i].as_str() {
-            "--backend" => args.backend = value,
-            "--users" => args.users = value.parse().expect("--users N"),
-            "--inside" => args.inside = value.parse().expect("--inside N"),
-            "--bench" => {
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        i += 2;
-    }
     assert!(args.inside <= args.users, "--inside must not exceed --users");
     args
 }
@@ -60,22 +46,14 @@ fn args() -> Args {
 #[tokio::main]
 async fn main() {
     let args = args();
-    let dir = tempfile::tempdir().unwrap();
-    let (url, pg_name) = match args.backend.as_str() {
-        "sqlite" => (DatabaseUrl::Sqlite(dir.path().join("bench.db")), None),
-        "postgres" => {
-            let name = format!("safecheck_bench_{}", uuid::Uuid::new_v4().simple());
-            seed::create_pg_database(&args.admin_url, &name);
-            let base = args.admin_url.rsplit_once('/').map_or(args.admin_url.as_str(), |(b, _)| b).to_owned();
-            (DatabaseUrl::Postgresql(format!("{base}/{name}")), Some(name))
-        }
-        other => panic!("--backend sqlite|postgres, not {other}"),
-    };
-    db::prepare(&url).unwrap();
-    println!("backend: {}; users: {}; inside: {}", args.backend, args.users, args.inside);
+    let db = BenchDb::create(&args.backend);
+    println!(
+        "backend: {}; users: {}; inside: {}; runs: {}",
+        args.backend, args.users, args.inside, args.runs
+    );
 
     let started = Instant::now();
-    let seed_url = url.clone();
+    let seed_url = db.url.clone();
     let (users, inside) = (args.users, args.inside);
     tokio::task::spawn_blocking(move || {
         seed::users_and_locations(&seed_url, users, inside, CENTER, RADIUS_M)
@@ -83,45 +61,54 @@ async fn main() {
     .await
     .unwrap();
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+    let operator_url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        seed::operator(&operator_url, "operator@bench.test", "bench password")
+    })
+    .await
+    .unwrap();
 
-    let (activation, prompted, incident_id, server) = activate(&url, dir.path()).await;
-    assert_eq!(prompted, args.inside as i64, "every user inside got exactly one prompt");
+    let mut rows = Vec::new();
+    for run in 1..=args.runs {
+        println!("--- run {run} of {}", args.runs);
+        let (activation, prompted, incident_id, server) = activate(&db, run).await;
+        assert_eq!(prompted, args.inside as i64, "every user inside got exactly one prompt");
+        println!(
+            "activation: {prompted} prompts in {:.2} s ({:.0} prompts/s), from POST to the last prompt; peak RSS {:.0} MB",
+            activation.as_secs_f64(),
+            prompted as f64 / activation.as_secs_f64(),
+            server.process.peak_rss_mb()
+        );
+        if run == 1 {
+            operator_reads(&server, &incident_id).await;
+        }
+        let rss = server.process.peak_rss_mb();
+        drop(server);
+        let ceiling_url = db.url.clone();
+        let (prompts_only, with_outbox) =
+            tokio::task::spawn_blocking(move || seed::raw_inserts(&ceiling_url, &incident_id)).await.unwrap();
+        println!(
+            "ceilings by raw SQL: prompt rows alone {:.2} s, prompts and their outbox rows {:.2} s",
+            prompts_only.as_secs_f64(),
+            with_outbox.as_secs_f64()
+        );
+        rows.push([activation.as_secs_f64(), prompts_only.as_secs_f64(), with_outbox.as_secs_f64(), rss]);
+    }
+    let m = |i: usize| median(&rows.iter().map(|r| r[i]).collect::<Vec<_>>());
+    let (activation, prompts_only, with_outbox, rss) = (m(0), m(1), m(2), m(3));
+    println!("\nmedians of {} runs:\n", args.runs);
     println!(
-        "activation: {prompted} prompts in {:.2} s ({:.0} prompts/s), from POST to the last prompt",
-        activation.as_secs_f64(),
-        prompted as f64 / activation.as_secs_f64()
+        "| backend | users | inside | activation (POST → last prompt) | ceiling: prompts alone | ceiling: prompts + outbox rows | peak RSS |"
     );
-
-    operator_reads(&server, &incident_id).await;
-
-    let ceiling_url = url.clone();
-    let (prompts_only, with_outbox) =
-        tokio::task::spawn_blocking(move || seed::raw_inserts(&ceiling_url, &incident_id)).await.unwrap();
-    let ratio = |ceiling: Duration| activation.as_secs_f64() / ceiling.as_secs_f64();
+    println!("|---|---|---|---|---|---|---|");
     println!(
-        "ceiling, prompt rows alone by raw SQL: {:.2} s (activation/ceiling = {:.2})",
-        prompts_only.as_secs_f64(),
-        ratio(prompts_only)
-    );
-    println!(
-        "ceiling, prompt rows and their outbox rows by raw SQL: {:.2} s (activation/ceiling = {:.2})",
-        with_outbox.as_secs_f64(),
-        ratio(with_outbox)
-    );
-    println!(
-        "| {} | {} | {} | {:.2} s | {:.2} s ({:.2}x) | {:.2} s ({:.2}x) |",
+        "| {} | {} | {} | {activation:.2} s | {prompts_only:.2} s ({:.2}x) | {with_outbox:.2} s ({:.2}x) | {rss:.0} MB |",
         args.backend,
         args.users,
         args.inside,
-        activation.as_secs_f64(),
-        prompts_only.as_secs_f64(),
-        ratio(prompts_only),
-        with_outbox.as_secs_f64(),
-        ratio(with_outbox)
+        activation / prompts_only,
+        activation / with_outbox,
     );
-    if let Some(name) = pg_name {
-        seed::drop_pg_database(&args.admin_url, &name);
-    }
 }
 
 /// A running server and an operator's token for it.
@@ -129,6 +116,7 @@ struct Server {
     base: String,
     token: String,
     client: reqwest::Client,
+    process: server::Server,
 }
 
 /// What an operator reads after activation, timed: the first page of people, a page deep in
@@ -178,35 +166,14 @@ async fn operator_reads(server: &Server, id: &str) {
     );
 }
 
-/// Starts the real server, logs in as an operator, activates over the circle and waits for the
-/// fan-out to complete. Returns the time from the POST to completion, the prompt count, the
-/// incident and the server.
-async fn activate(url: &DatabaseUrl, data_dir: &std::path::Path) -> (Duration, i64, String, Server) {
-    let database_url = match url {
-        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        DatabaseUrl::Postgresql(url) => url.clone(),
-    };
-    let env = [
-        ("SAFECHECK_DATABASE_URL", database_url),
-        ("SAFECHECK_LISTEN", "127.0.0.1:0".to_owned()),
-        ("SAFECHECK_DATA_DIR", data_dir.display().to_string()),
-        ("SAFECHECK_JWT_SECRET", "bench-secret-bench-secret-bench-secret-0001".to_owned()),
-        ("SAFECHECK_ARGON2_MEMORY_KIB", "256".to_owned()),
-        ("SAFECHECK_ARGON2_ITERATIONS", "1".to_owned()),
-        // Only the fan-out: delivering the prompt emails is measured by the delivery benchmark.
-        ("SAFECHECK_JOBS", "fanout".to_owned()),
-    ];
-    let config =
-        Config::from_lookup(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())).unwrap();
-    let operator_url = url.clone();
-    tokio::task::spawn_blocking(move || {
-        seed::operator(&operator_url, "operator@bench.test", "bench password")
-    })
-    .await
-    .unwrap();
-    let app = Application::build_with_clock(config, std::sync::Arc::new(SystemClock)).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+/// Starts the real server (fan-out job only), logs in as an operator, activates over the
+/// circle and waits for the fan-out to complete. Returns the time from the POST to completion,
+/// the prompt count, the incident and the server.
+async fn activate(db: &BenchDb, run: usize) -> (Duration, i64, String, Server) {
+    // Only the fan-out: delivering the prompt emails is measured by the delivery benchmark.
+    let env = server::env(&db.env_url, db.dir.path(), &[("SAFECHECK_JOBS", "fanout".to_owned())]);
+    let process = server::Server::serve(&env, &db.dir.path().join(format!("serve-{run}.log"))).await;
+    let base = process.base.clone();
     let client = reqwest::Client::new();
     let login: Value = client
         .post(format!("{base}/v1/auth/login"))
@@ -247,7 +214,7 @@ async fn activate(url: &DatabaseUrl, data_dir: &std::path::Path) -> (Duration, i
         if incident["fanout"]["complete"] == true {
             let elapsed = started.elapsed();
             let prompts = incident["fanout"]["prompts_created"].as_i64().unwrap();
-            return (elapsed, prompts, id, Server { base, token, client });
+            return (elapsed, prompts, id, Server { base, token, client, process });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Double, Text, Timestamp};
 use geo::{Destination, Distance, Haversine, Point};
@@ -12,17 +11,6 @@ use safecheck::db::schema::{notifications, prompts, users};
 use safecheck::db::{self, DatabaseUrl, DbConn};
 
 const CHUNK: usize = 2_000;
-
-pub fn create_pg_database(admin_url: &str, name: &str) {
-    let mut conn = PgConnection::establish(admin_url).expect("BENCH_DATABASE_URL reachable");
-    conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
-}
-
-pub fn drop_pg_database(admin_url: &str, name: &str) {
-    if let Ok(mut conn) = PgConnection::establish(admin_url) {
-        let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-    }
-}
 
 /// `users` users with fresh locations, `inside` of them within the circle.
 pub fn users_and_locations(

@@ -1,0 +1,106 @@
+//! Check-in and delivery benchmark, each figure beside its ceiling:
+//!
+//! 1. `GET /healthz` under wrk: what HTTP alone costs here (the ceiling for 2).
+//! 2. Check-ins under wrk (closed loop, 32 connections): the highest sustained rate. Each user
+//!    has 5 contacts, so each answer writes 5 outbox rows. The server runs no jobs.
+//! 3. The same check-in transaction called directly on the database, no HTTP (the ceiling
+//!    for 2); it also fills the outbox for 4.
+//! 4. `safecheck worker` delivering that outbox to the SMTP sink: emails/s.
+//! 5. A minimal SMTP sender to the same sink: its own accept rate (the ceiling for 4).
+//! 6. Check-ins at fixed open-loop rates (500/s, and half of 2's rate) against a server that
+//!    also delivers, as deployed: latency p50/p95/p99 from each request's scheduled start, and
+//!    from each 201 to its emails arriving at the sink.
+//!
+//! Peak RSS of each server process is read from /proc. `--runs` repeats 1-6 on fresh incidents
+//! and reports medians.
+//!
+//! cargo bench --bench checkins -- --backend sqlite|postgres [--users 30000] [--runs 3]
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod load;
+mod phases;
+mod seed;
+
+use common::{BenchDb, flag_or, median};
+use phases::{Bench, RunFigures};
+
+#[tokio::main]
+async fn main() {
+    let backend: String = flag_or("--backend", "sqlite".to_owned());
+    let users: usize = flag_or("--users", 30_000);
+    let runs: usize = flag_or("--runs", 3);
+    let seconds: u32 = flag_or("--seconds", 20);
+    let db = BenchDb::create(&backend);
+    println!("backend: {backend}; users: {users} with 5 contacts each; runs: {runs}; {seconds} s per load");
+    let bench = Bench::prepare(db, users, seconds).await;
+    let mut figures: Vec<RunFigures> = Vec::new();
+    for run in 1..=runs {
+        println!("--- run {run} of {runs}");
+        let figures_of_run = bench.run(run).await;
+        println!("{figures_of_run:#?}");
+        figures.push(figures_of_run);
+    }
+    report(&backend, &figures);
+}
+
+/// The medians, as markdown rows for BENCHMARKS.md.
+fn report(backend: &str, runs: &[RunFigures]) {
+    let m = |f: fn(&RunFigures) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    let n = runs.len();
+    println!("\nmedians of {n} runs, backend {backend}:\n");
+    println!("| backend | figure | value | ceiling | ratio |");
+    println!("|---|---|---|---|---|");
+    let rate = m(|r| r.check_in_max_rate);
+    println!(
+        "| {backend} | check-ins/s, wrk 32 connections | {rate:.0} | GET /healthz {:.0}/s | {:.2} |",
+        m(|r| r.healthz_rate),
+        rate / m(|r| r.healthz_rate)
+    );
+    println!(
+        "| {backend} | check-ins/s, same | {rate:.0} | the transaction alone, {:.0}/s | {:.2} |",
+        m(|r| r.direct_rate),
+        rate / m(|r| r.direct_rate)
+    );
+    for (label, pick) in [
+        ("500/s", (|r: &RunFigures| r.at_500.clone()) as fn(&RunFigures) -> phases::OpenLoopFigures),
+        ("half the highest rate", |r: &RunFigures| r.at_half.clone()),
+    ] {
+        let figs: Vec<phases::OpenLoopFigures> = runs.iter().map(pick).collect();
+        let mm = |f: fn(&phases::OpenLoopFigures) -> f64| median(&figs.iter().map(f).collect::<Vec<_>>());
+        println!(
+            "| {backend} | check-in latency at {label} ({:.0}/s): p50 / p95 / p99 | {:.1} / {:.1} / {:.1} ms | GET /healthz p99 under wrk {:.1} ms | — |",
+            mm(|f| f.rate),
+            mm(|f| f.p50_ms),
+            mm(|f| f.p95_ms),
+            mm(|f| f.p99_ms),
+            m(|r| r.healthz_p99_ms)
+        );
+        println!(
+            "| {backend} | 201 → email at the sink at {label}: p50 / p99 | {:.2} / {:.2} s | — | — |",
+            mm(|f| f.email_p50_s),
+            mm(|f| f.email_p99_s)
+        );
+        println!(
+            "| {backend} | at {label}: check-ins sent, not 201, emails missing after 60 s | {:.0}, {:.0}, {:.0} | —, 0, 0 | — |",
+            mm(|f| f.sent as f64),
+            mm(|f| f.failed as f64),
+            mm(|f| f.emails_missing as f64)
+        );
+        println!(
+            "| {backend} | peak RSS, serve with delivery, at {label} | {:.0} MB | 150 MB | — |",
+            mm(|f| f.rss_mb)
+        );
+    }
+    let delivery = m(|r| r.delivery_rate);
+    println!(
+        "| {backend} | delivery, emails/s (16 connections) | {delivery:.0} | minimal sender, {:.0}/s | {:.2} |",
+        m(|r| r.sink_rate),
+        delivery / m(|r| r.sink_rate)
+    );
+    println!("| {backend} | peak RSS, serve under wrk | {:.0} MB | 150 MB | — |", m(|r| r.rss_wrk_mb));
+    println!("| {backend} | peak RSS, worker delivering | {:.0} MB | 150 MB | — |", m(|r| r.rss_worker_mb));
+}

@@ -1,0 +1,291 @@
+//! The phases of one run of the check-in benchmark (see main.rs for what each measures).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use safecheck::clock::SystemClock;
+use safecheck::db::{self, DatabaseUrl};
+use safecheck::domain::{CheckInMessage, SafetyStatus};
+use safecheck::incidents::check_in::{self, Answer};
+use serde_json::{Value, json};
+
+use crate::common::server::{self, Server};
+use crate::common::smtp::{self, Sink};
+use crate::common::{BenchDb, percentile};
+use crate::load::{self, CHECK_IN_SCRIPT};
+use crate::seed::{self, CONTACTS_PER_USER};
+
+const HOURLY_CAP: i64 = 1000;
+const WRK_CONNECTIONS: u32 = 32;
+const SMTP_CONNECTIONS: usize = 16;
+/// Check-ins written directly for the transaction ceiling (and the outbox the worker empties).
+const DIRECT_CHECK_INS: usize = 6_000;
+
+pub struct Bench {
+    db: BenchDb,
+    users: Vec<String>,
+    tokens: Arc<Vec<String>>,
+    tokens_file: PathBuf,
+    script_file: PathBuf,
+    operator_token: String,
+    sink: Sink,
+    seconds: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OpenLoopFigures {
+    pub rate: f64,
+    pub sent: usize,
+    pub failed: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub email_p50_s: f64,
+    pub email_p99_s: f64,
+    pub emails_missing: usize,
+    pub rss_mb: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct RunFigures {
+    pub healthz_rate: f64,
+    pub healthz_p99_ms: f64,
+    pub check_in_max_rate: f64,
+    pub check_in_wrk_p99_ms: f64,
+    pub check_in_non_2xx: u64,
+    pub rss_wrk_mb: f64,
+    pub direct_rate: f64,
+    pub delivery_rate: f64,
+    pub mean_email_bytes: usize,
+    pub rss_worker_mb: f64,
+    pub sink_rate: f64,
+    pub at_500: OpenLoopFigures,
+    pub at_half: OpenLoopFigures,
+}
+
+impl Bench {
+    pub async fn prepare(db: BenchDb, users: usize, seconds: u32) -> Self {
+        let started = Instant::now();
+        let url = db.url.clone();
+        let ids = tokio::task::spawn_blocking(move || seed::users_with_contacts(&url, users)).await.unwrap();
+        println!(
+            "seeded {users} users and {} contacts in {:.1} s",
+            users * CONTACTS_PER_USER,
+            started.elapsed().as_secs_f64()
+        );
+        let env = server::env(&db.env_url, db.dir.path(), &[]);
+        let tokens = seed::tokens(&env, &ids);
+        let tokens_file = db.dir.path().join("tokens.txt");
+        std::fs::write(&tokens_file, tokens.join("\n")).unwrap();
+        let script_file = db.dir.path().join("check_in.lua");
+        std::fs::write(&script_file, CHECK_IN_SCRIPT).unwrap();
+        let url = db.url.clone();
+        let operator = tokio::task::spawn_blocking(move || seed::operator(&url)).await.unwrap();
+        let operator_token = seed::tokens_for_role(&env, &operator, safecheck::domain::Role::Operator);
+        let sink = Sink::start().await;
+        Self {
+            db,
+            users: ids,
+            tokens: Arc::new(tokens),
+            tokens_file,
+            script_file,
+            operator_token,
+            sink,
+            seconds,
+        }
+    }
+
+    fn env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        server::env(&self.db.env_url, self.db.dir.path(), extra)
+    }
+
+    fn log(&self, name: &str, run: usize) -> PathBuf {
+        self.db.dir.path().join(format!("{name}-{run}.log"))
+    }
+
+    pub async fn run(&self, run: usize) -> RunFigures {
+        let mut figures = RunFigures::default();
+        self.closed_loop(run, &mut figures).await;
+        let url = self.db.url.clone();
+        tokio::task::spawn_blocking(move || seed::settle_outbox(&url)).await.unwrap();
+        figures.direct_rate = self.direct(run).await;
+        println!("direct transaction: {:.0} check-ins/s", figures.direct_rate);
+        self.delivery(run, &mut figures).await;
+        self.sink.reset();
+        figures.sink_rate = smtp::minimal_sender_rate(
+            self.sink.addr,
+            20_000,
+            SMTP_CONNECTIONS,
+            figures.mean_email_bytes.max(500),
+        )
+        .await;
+        println!("minimal sender: {:.0} messages/s", figures.sink_rate);
+        self.open_loops(run, &mut figures).await;
+        figures
+    }
+
+    /// Phases 1 and 2: wrk against a server that runs no jobs.
+    async fn closed_loop(&self, run: usize, figures: &mut RunFigures) {
+        let server = Server::serve(
+            &self.env(&[("SAFECHECK_RUN_WORKERS", "false".into())]),
+            &self.log("serve-wrk", run),
+        )
+        .await;
+        let incident = self.incident(&server, &format!("wrk {run}")).await;
+        let healthz = load::wrk(&format!("{}/healthz", server.base), None, &[], WRK_CONNECTIONS, 10);
+        figures.healthz_rate = healthz.requests_per_sec;
+        figures.healthz_p99_ms = healthz.p99_ms;
+        println!("GET /healthz: {healthz:?}");
+        let env = [
+            ("BENCH_TOKENS", self.tokens_file.display().to_string()),
+            ("BENCH_WRK_THREADS", "2".to_owned()),
+            ("BENCH_PATH", format!("/v1/incidents/{incident}/check-ins")),
+        ];
+        let result = load::wrk(&server.base, Some(&self.script_file), &env, WRK_CONNECTIONS, self.seconds);
+        println!("check-ins under wrk: {result:?}");
+        if result.requests > 2 * self.users.len() as u64 {
+            println!("WARNING: more check-ins than 2 per user; later ones notify nobody. Use more --users.");
+        }
+        figures.check_in_max_rate = result.requests_per_sec;
+        figures.check_in_wrk_p99_ms = result.p99_ms;
+        figures.check_in_non_2xx = result.non_2xx;
+        figures.rss_wrk_mb = server.peak_rss_mb();
+    }
+
+    /// Phase 3: the check-in transaction without HTTP, on as many threads as the server has
+    /// actix workers' worth of blocking threads busy (4), each with its own connection.
+    async fn direct(&self, run: usize) -> f64 {
+        let incident = {
+            let server = Server::serve(
+                &self.env(&[("SAFECHECK_RUN_WORKERS", "false".into())]),
+                &self.log("serve-direct", run),
+            )
+            .await;
+            self.incident(&server, &format!("direct {run}")).await
+        };
+        let count = DIRECT_CHECK_INS.min(self.users.len());
+        let threads = 4;
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for t in 0..threads {
+            let url = self.db.url.clone();
+            let users: Vec<String> = self.users[..count].iter().skip(t).step_by(threads).cloned().collect();
+            let incident = incident.clone();
+            handles.push(tokio::task::spawn_blocking(move || direct_check_ins(&url, &incident, &users)));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        count as f64 / started.elapsed().as_secs_f64()
+    }
+
+    /// Phase 4: `safecheck worker` empties the outbox the direct check-ins filled.
+    async fn delivery(&self, run: usize, figures: &mut RunFigures) {
+        self.sink.reset();
+        let expected = DIRECT_CHECK_INS.min(self.users.len()) * CONTACTS_PER_USER;
+        let worker = Server::worker(
+            &self.env(&[("SAFECHECK_SMTP_URL", self.sink.url()), ("SAFECHECK_JOBS", "delivery".into())]),
+            &self.log("worker", run),
+        );
+        let arrived = self.sink.wait_for(expected, Duration::from_secs(600)).await;
+        assert_eq!(arrived, expected, "the worker delivered every email");
+        let (first, last) = self.sink.span().unwrap();
+        figures.delivery_rate = (arrived - 1) as f64 / (last - first).as_secs_f64();
+        figures.mean_email_bytes = self.sink.mean_size();
+        figures.rss_worker_mb = worker.peak_rss_mb();
+        println!(
+            "delivery: {arrived} emails ({} bytes each on average) at {:.0}/s over {} connections",
+            figures.mean_email_bytes,
+            figures.delivery_rate,
+            self.sink.connections()
+        );
+    }
+
+    /// Phase 6: fixed rates against a server that also delivers.
+    async fn open_loops(&self, run: usize, figures: &mut RunFigures) {
+        let url = self.db.url.clone();
+        tokio::task::spawn_blocking(move || seed::settle_outbox(&url)).await.unwrap();
+        let server = Server::serve(
+            &self.env(&[("SAFECHECK_SMTP_URL", self.sink.url())]),
+            &self.log("serve-open", run),
+        )
+        .await;
+        let half = figures.check_in_max_rate / 2.0;
+        for (rate, slot) in [(500.0, &mut figures.at_500), (half, &mut figures.at_half)] {
+            let incident = self.incident(&server, &format!("open loop {rate:.0}/s, run {run}")).await;
+            *slot = self.open_loop(&server, &incident, rate).await;
+            println!("open loop at {rate:.0}/s: {slot:?}");
+        }
+    }
+
+    async fn open_loop(&self, server: &Server, incident: &str, rate: f64) -> OpenLoopFigures {
+        self.sink.reset();
+        let seconds = f64::from(self.seconds).min(self.users.len() as f64 / rate);
+        let url = format!("{}/v1/incidents/{incident}/check-ins", server.base);
+        let sent = load::open_loop(&url, self.tokens.clone(), 0, rate, seconds).await;
+        let ok: Vec<&load::Sent> = sent.iter().filter(|s| s.status == 201).collect();
+        let mut latencies: Vec<f64> = sent.iter().map(|s| s.latency.as_secs_f64() * 1000.0).collect();
+        latencies.sort_by(f64::total_cmp);
+        let expected = ok.len() * CONTACTS_PER_USER;
+        let arrived = self.sink.wait_for(expected, Duration::from_secs(60)).await;
+        let mut to_email: Vec<f64> = Vec::with_capacity(expected);
+        for s in &ok {
+            for k in 0..CONTACTS_PER_USER {
+                if let Some(at) = self.sink.arrivals_for(&seed::contact_email(s.user, k)).first() {
+                    to_email.push(at.saturating_duration_since(s.done_at).as_secs_f64());
+                }
+            }
+        }
+        to_email.sort_by(f64::total_cmp);
+        OpenLoopFigures {
+            rate,
+            sent: sent.len(),
+            failed: sent.len() - ok.len(),
+            p50_ms: percentile(&latencies, 0.50),
+            p95_ms: percentile(&latencies, 0.95),
+            p99_ms: percentile(&latencies, 0.99),
+            email_p50_s: percentile(&to_email, 0.50),
+            email_p99_s: percentile(&to_email, 0.99),
+            emails_missing: expected.saturating_sub(arrived),
+            rss_mb: server.peak_rss_mb(),
+        }
+    }
+
+    /// A new incident over an empty stretch of ocean (its fan-out prompts nobody), with a
+    /// prompt for every seeded user, as if they had been inside.
+    async fn incident(&self, server: &Server, title: &str) -> String {
+        let body = json!({
+            "title": title,
+            "area": { "type": "Circle", "center": { "lat": 0.0, "lon": -30.0 }, "radius_m": 1000.0 }
+        });
+        let created: Value = reqwest::Client::new()
+            .post(format!("{}/v1/incidents", server.base))
+            .bearer_auth(&self.operator_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = created["id"].as_str().expect("incident created").to_owned();
+        let (url, users, incident) = (self.db.url.clone(), self.users.clone(), id.clone());
+        tokio::task::spawn_blocking(move || seed::prompts(&url, &incident, &users)).await.unwrap();
+        id
+    }
+}
+
+fn direct_check_ins(url: &DatabaseUrl, incident: &str, users: &[String]) {
+    let mut conn = db::pool_connect(url).unwrap();
+    for user in users {
+        let answer = Answer {
+            incident_id: incident.to_owned(),
+            user_id: user.clone(),
+            status: SafetyStatus::Safe,
+            message: CheckInMessage::parse("At home, all fine.").unwrap(),
+        };
+        let recorded = check_in::record(&mut conn, answer, HOURLY_CAP, &SystemClock, |_, _| Ok(())).unwrap();
+        assert_eq!(recorded.notifications_queued, CONTACTS_PER_USER);
+    }
+}

@@ -1,0 +1,176 @@
+//! Seeding for the check-in benchmark: users with five contacts each, their prompts for an
+//! incident, and access tokens signed with the server's key.
+
+use diesel::prelude::*;
+use safecheck::auth::TokenKeys;
+use safecheck::config::{Argon2Params, Config};
+use safecheck::db::schema::{contacts, prompts, users};
+use safecheck::db::{self, DatabaseUrl, DbConn};
+use safecheck::domain::Role;
+
+pub const CONTACTS_PER_USER: usize = 5;
+const CHUNK: usize = 1_000;
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct NewUser {
+    id: String,
+    email: String,
+    password_hash: String,
+    display_name: String,
+    locale: &'static str,
+    role: &'static str,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = contacts)]
+struct NewContact {
+    id: String,
+    user_id: String,
+    name: String,
+    email: String,
+    locale: &'static str,
+    created_at: chrono::NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = prompts)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewPrompt<'a> {
+    incident_id: &'a str,
+    user_id: &'a str,
+    source: &'static str,
+    created_at: chrono::NaiveDateTime,
+}
+
+/// The address of contact `k` of user number `n`: the sink maps an arrival back to its user.
+pub fn contact_email(n: usize, k: usize) -> String {
+    format!("u{n}.c{k}@contacts.bench.test")
+}
+
+/// `count` users, each with five contacts; returns their ids in order.
+pub fn users_with_contacts(url: &DatabaseUrl, count: usize) -> Vec<String> {
+    let mut conn = db::pool_connect(url).expect("connect");
+    let hash =
+        safecheck::auth::PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 })
+            .and_then(|h| h.hash("not used"))
+            .expect("hash");
+    let now = db::now();
+    let ids: Vec<String> = (0..count).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for (c, chunk) in ids.chunks(CHUNK).enumerate() {
+        let people: Vec<NewUser> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| NewUser {
+                id: id.clone(),
+                email: format!("u{}@bench.test", c * CHUNK + i),
+                password_hash: hash.clone(),
+                display_name: format!("Bench User {}", c * CHUNK + i),
+                locale: "en",
+                role: "user",
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let their_contacts: Vec<NewContact> = chunk
+            .iter()
+            .enumerate()
+            .flat_map(|(i, id)| {
+                (0..CONTACTS_PER_USER).map(move |k| NewContact {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    user_id: id.clone(),
+                    name: format!("Contact {k}"),
+                    email: contact_email(c * CHUNK + i, k),
+                    locale: "en",
+                    created_at: now,
+                })
+            })
+            .collect();
+        insert(&mut conn, &people, &their_contacts);
+    }
+    ids
+}
+
+fn insert(conn: &mut DbConn, people: &[NewUser], their_contacts: &[NewContact]) {
+    let done = match conn {
+        DbConn::Postgresql(pg) => pg.transaction::<_, diesel::result::Error, _>(|pg| {
+            diesel::insert_into(users::table).values(people).execute(pg)?;
+            diesel::insert_into(contacts::table).values(their_contacts).execute(pg)?;
+            Ok(())
+        }),
+        DbConn::Sqlite(lite) => lite.transaction::<_, diesel::result::Error, _>(|lite| {
+            diesel::insert_into(users::table).values(people).execute(lite)?;
+            diesel::insert_into(contacts::table).values(their_contacts).execute(lite)?;
+            Ok(())
+        }),
+    };
+    done.expect("seed users and contacts");
+}
+
+/// Prompts for every user, as an activation would have written them (without their emails).
+pub fn prompts(url: &DatabaseUrl, incident_id: &str, user_ids: &[String]) {
+    let mut conn = db::pool_connect(url).expect("connect");
+    let now = db::now();
+    for chunk in user_ids.chunks(CHUNK * 2) {
+        let rows: Vec<NewPrompt> = chunk
+            .iter()
+            .map(|u| NewPrompt { incident_id, user_id: u, source: "activation", created_at: now })
+            .collect();
+        let done = match &mut conn {
+            DbConn::Postgresql(pg) => diesel::insert_into(prompts::table).values(&rows).execute(pg),
+            DbConn::Sqlite(lite) => diesel::insert_into(prompts::table).values(&rows).execute(lite),
+        };
+        done.expect("seed prompts");
+    }
+}
+
+/// An operator's account; returns its id.
+pub fn operator(url: &DatabaseUrl) -> String {
+    let mut conn = db::pool_connect(url).expect("connect");
+    let now = db::now();
+    let id = uuid::Uuid::new_v4().to_string();
+    let row = NewUser {
+        id: id.clone(),
+        email: "operator@bench.test".into(),
+        password_hash: "not used".into(),
+        display_name: "Operator".into(),
+        locale: "en",
+        role: "operator",
+        created_at: now,
+        updated_at: now,
+    };
+    let done = match &mut conn {
+        DbConn::Postgresql(pg) => diesel::insert_into(users::table).values(&row).execute(pg),
+        DbConn::Sqlite(lite) => diesel::insert_into(users::table).values(&row).execute(lite),
+    };
+    done.expect("seed operator");
+    id
+}
+
+fn keys(env: &[(String, String)]) -> TokenKeys {
+    let config = Config::from_lookup(|name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        .expect("bench configuration");
+    TokenKeys::from_config(&config).expect("keys")
+}
+
+/// An access token for each user, signed as the server signs them.
+pub fn tokens(env: &[(String, String)], user_ids: &[String]) -> Vec<String> {
+    let keys = keys(env);
+    user_ids.iter().map(|u| keys.issue(u, Role::User).expect("token")).collect()
+}
+
+pub fn tokens_for_role(env: &[(String, String)], user_id: &str, role: Role) -> String {
+    keys(env).issue(user_id, role).expect("token")
+}
+
+/// Marks every pending notification sent, so the next phase's delivery counts only its own.
+pub fn settle_outbox(url: &DatabaseUrl) -> usize {
+    let mut conn = db::pool_connect(url).expect("connect");
+    use safecheck::db::schema::notifications::dsl::*;
+    diesel::update(notifications.filter(state.eq_any(["queued", "retrying"])))
+        .set(state.eq("sent"))
+        .execute(&mut conn)
+        .expect("settle outbox")
+}
