@@ -67,51 +67,87 @@ pub fn enqueue(
     hourly_cap: i64,
     now: NaiveDateTime,
 ) -> QueryResult<Enqueued> {
-    let suppressed: bool =
-        diesel::select(diesel::dsl::exists(suppressions::table.find(&new.recipient_email)))
-            .get_result(conn)?;
-    let (state, outcome) = if suppressed {
-        ("suppressed", Enqueued::Suppressed)
-    } else if recent_to(conn, &new.recipient_email, now)? >= hourly_cap {
-        ("dropped", Enqueued::Dropped)
-    } else {
-        ("queued", Enqueued::Queued)
-    };
-    let row = NotificationRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        kind: new.kind.to_owned(),
-        recipient_email: new.recipient_email,
-        recipient_name: new.recipient_name,
-        locale: new.locale,
-        incident_id: new.incident_id,
-        user_id: new.user_id,
-        payload: new.payload,
-        state: state.to_owned(),
-        attempts: 0,
-        next_attempt_at: now,
-        lease_until: None,
-        last_error: None,
-        created_at: now,
-        sent_at: None,
-        dedupe_key: new.dedupe_key,
-    };
-    let query = diesel::insert_into(notifications::table).values(&row).on_conflict_do_nothing();
-    // MultiConnection has no upsert: the same statement on the inner connection.
-    let inserted = match conn {
-        DbConn::Postgresql(c) => query.execute(c)?,
-        DbConn::Sqlite(c) => query.execute(c)?,
-    };
-    Ok(if inserted == 0 { Enqueued::Duplicate } else { outcome })
+    Ok(enqueue_all(conn, vec![new], hourly_cap, now)?.pop().unwrap_or(Enqueued::Duplicate))
 }
 
-/// Messages queued to `email` in the hour before `now` (sent or still to send).
-fn recent_to(conn: &mut DbConn, email: &str, now: NaiveDateTime) -> QueryResult<i64> {
-    notifications::table
-        .filter(notifications::recipient_email.eq(email))
+/// [`enqueue`] for several messages at once, in three statements whatever their number (one
+/// check-in's contacts): which recipients unsubscribed, how many messages each had in the last
+/// hour, and one multi-row insert. The outcomes are in the order of `news`.
+pub fn enqueue_all(
+    conn: &mut DbConn,
+    news: Vec<NewNotification>,
+    hourly_cap: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Enqueued>> {
+    if news.is_empty() {
+        return Ok(Vec::new());
+    }
+    let emails: Vec<&str> = news.iter().map(|n| n.recipient_email.as_str()).collect();
+    let suppressed: HashSet<String> = suppressions::table
+        .filter(suppressions::email.eq_any(&emails))
+        .select(suppressions::email)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let mut recent: std::collections::HashMap<String, i64> = notifications::table
+        .filter(notifications::recipient_email.eq_any(&emails))
         .filter(notifications::created_at.gt(now - chrono::Duration::hours(1)))
         .filter(notifications::state.ne_all(["suppressed", "dropped"]))
-        .count()
-        .get_result(conn)
+        .group_by(notifications::recipient_email)
+        .select((notifications::recipient_email, diesel::dsl::count_star()))
+        .load::<(String, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let mut outcomes = Vec::with_capacity(news.len());
+    let rows: Vec<NotificationRow> = news
+        .into_iter()
+        .map(|new| {
+            let count = recent.entry(new.recipient_email.clone()).or_insert(0);
+            let (state, outcome) = if suppressed.contains(&new.recipient_email) {
+                ("suppressed", Enqueued::Suppressed)
+            } else if *count >= hourly_cap {
+                ("dropped", Enqueued::Dropped)
+            } else {
+                *count += 1;
+                ("queued", Enqueued::Queued)
+            };
+            outcomes.push(outcome);
+            NotificationRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                kind: new.kind.to_owned(),
+                recipient_email: new.recipient_email,
+                recipient_name: new.recipient_name,
+                locale: new.locale,
+                incident_id: new.incident_id,
+                user_id: new.user_id,
+                payload: new.payload,
+                state: state.to_owned(),
+                attempts: 0,
+                next_attempt_at: now,
+                lease_until: None,
+                last_error: None,
+                created_at: now,
+                sent_at: None,
+                dedupe_key: new.dedupe_key,
+            }
+        })
+        .collect();
+    let query = diesel::insert_into(notifications::table)
+        .values(&rows)
+        .on_conflict_do_nothing()
+        .returning(notifications::id);
+    // MultiConnection has no upsert: the same statement on the inner connection.
+    let inserted: HashSet<String> = match conn {
+        DbConn::Postgresql(c) => query.load::<String>(c)?,
+        DbConn::Sqlite(c) => query.load::<String>(c)?,
+    }
+    .into_iter()
+    .collect();
+    Ok(rows
+        .iter()
+        .zip(outcomes)
+        .map(|(row, outcome)| if inserted.contains(&row.id) { outcome } else { Enqueued::Duplicate })
+        .collect())
 }
 
 /// Takes up to `limit` due messages (and any whose lease ran out) as `sending` until

@@ -145,25 +145,22 @@ fn notify_contacts(
         answered_at: rfc3339(check_in.created_at),
     })
     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    let mut queued = 0;
-    for contact in db::contacts::list(conn, &check_in.user_id)? {
-        let dedupe_key = format!(
-            "check_in:{}:{}:{}:{}",
-            check_in.incident_id, check_in.user_id, contact.email, check_in.status
-        );
-        let new = NewNotification {
+    let news: Vec<NewNotification> = db::contacts::list(conn, &check_in.user_id)?
+        .into_iter()
+        .map(|contact| NewNotification {
             kind: "check_in",
+            dedupe_key: format!(
+                "check_in:{}:{}:{}:{}",
+                check_in.incident_id, check_in.user_id, contact.email, check_in.status
+            ),
             recipient_email: contact.email,
             recipient_name: Some(contact.name),
             locale: contact.locale,
             incident_id: Some(check_in.incident_id.clone()),
             user_id: Some(check_in.user_id.clone()),
             payload: payload.clone(),
-            dedupe_key,
-        };
-        if db::notifications::enqueue(conn, new, hourly_cap, now)? == Enqueued::Queued {
-            queued += 1;
-        }
-    }
-    Ok(queued)
+        })
+        .collect();
+    let outcomes = db::notifications::enqueue_all(conn, news, hourly_cap, now)?;
+    Ok(outcomes.into_iter().filter(|o| *o == Enqueued::Queued).count())
 }
