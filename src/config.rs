@@ -92,8 +92,11 @@ pub struct DeliveryConfig {
     pub max_attempts: i32,
     /// First retry delay; doubles each time.
     pub retry_base: Duration,
-    /// Rows claimed at once.
+    /// Rows one delivery loop claims at once.
     pub batch: i64,
+    /// Delivery loops per process: while one reads or records its batch in the database, the
+    /// others' messages are on the wire. Messages in flight: at most `loops * batch`.
+    pub loops: usize,
     /// A claim's lease.
     pub lease: Duration,
 }
@@ -249,7 +252,8 @@ impl Config {
                 )?,
                 max_attempts: positive(&get, "SAFECHECK_DELIVERY_MAX_ATTEMPTS", 8)?,
                 retry_base: Duration::from_millis(positive(&get, "SAFECHECK_DELIVERY_RETRY_BASE_MS", 5000)?),
-                batch: positive(&get, "SAFECHECK_DELIVERY_BATCH", 64)?,
+                batch: positive(&get, "SAFECHECK_DELIVERY_BATCH", 16)?,
+                loops: positive(&get, "SAFECHECK_DELIVERY_LOOPS", 4)?,
                 lease: Duration::from_secs(positive(&get, "SAFECHECK_DELIVERY_LEASE_SECS", 60)?),
             },
             reminders: ReminderConfig {

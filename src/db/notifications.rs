@@ -213,20 +213,31 @@ pub fn record(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
+        let none: Option<NaiveDateTime> = None;
+        // Most outcomes are `Sent`: one statement for all of them.
+        let sent: Vec<&str> =
+            outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Sent)).map(|(id, _)| id.as_str()).collect();
+        for ids in sent.chunks(500) {
+            diesel::update(
+                notifications::table
+                    .filter(notifications::id.eq_any(ids))
+                    .filter(notifications::state.eq("sending"))
+                    .filter(notifications::lease_until.eq(held_lease)),
+            )
+            .set((
+                notifications::state.eq("sent"),
+                notifications::sent_at.eq(now),
+                notifications::lease_until.eq(none),
+            ))
+            .execute(conn)?;
+        }
         for (id, outcome) in outcomes {
             let target = notifications::table
                 .find(id)
                 .filter(notifications::state.eq("sending"))
                 .filter(notifications::lease_until.eq(held_lease));
-            let none: Option<NaiveDateTime> = None;
             match outcome {
-                Outcome::Sent => diesel::update(target)
-                    .set((
-                        notifications::state.eq("sent"),
-                        notifications::sent_at.eq(now),
-                        notifications::lease_until.eq(none),
-                    ))
-                    .execute(conn)?,
+                Outcome::Sent => 0,
                 Outcome::Retry { at, error } => diesel::update(target)
                     .set((
                         notifications::state.eq("retrying"),

@@ -38,13 +38,17 @@ pub fn all(
             wakeup: wakeups.fanout.clone(),
         }),
         Arc::new(expiry::Expiry { clock: clock.clone() }),
+    ];
+    let mailer = Arc::new(mailer);
+    let delivery_loops = (0..config.delivery.loops).map(|_| -> Arc<dyn Job> {
         Arc::new(Delivery {
             clock: clock.clone(),
-            mailer: Arc::new(mailer),
-            settings,
+            mailer: mailer.clone(),
+            settings: settings.clone(),
             unsubscribe: UnsubscribeKeys::new(&config.jwt_keys),
             wakeup: wakeups.delivery.clone(),
-        }),
-    ];
-    Ok(jobs.into_iter().filter(|job| config.jobs.iter().any(|name| name == job.name())).collect())
+        })
+    });
+    let jobs = jobs.into_iter().chain(delivery_loops);
+    Ok(jobs.filter(|job| config.jobs.iter().any(|name| name == job.name())).collect())
 }

@@ -53,12 +53,6 @@ fn start_worker(app: &TestApp) -> Process {
     )
 }
 
-fn in_flight(app: &TestApp) -> i64 {
-    use safecheck::db::schema::notifications;
-    let mut conn = safecheck::db::pool_connect(app.database_url()).unwrap();
-    notifications::table.filter(notifications::state.eq("sending")).count().get_result(&mut conn).unwrap()
-}
-
 #[tokio::test]
 async fn a_worker_killed_mid_delivery_loses_nothing_and_duplicates_only_what_was_in_flight() {
     let n = messages();
@@ -78,7 +72,7 @@ async fn a_worker_killed_mid_delivery_loses_nothing_and_duplicates_only_what_was
     }
     worker.kill(); // SIGKILL: no shutdown, no outcome recorded for what it held
     let delivered_at_kill = app.smtp.count();
-    let held_at_kill = in_flight(&app);
+    let held_at_kill = app.notifications_in_flight();
 
     let mut restarted = start_worker(&app);
     let mail = app.smtp.wait_for_distinct(n, Duration::from_secs(120)).await;

@@ -122,6 +122,23 @@ impl TestApp {
         self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
+    /// Outbox rows claimed by a delivery loop and not yet recorded (sent, retrying, ...).
+    pub fn notifications_in_flight(&self) -> i64 {
+        self.notifications_in(&["sending"])
+    }
+
+    /// Outbox rows in any of these states.
+    pub fn notifications_in(&self, states: &[&str]) -> i64 {
+        use diesel::prelude::*;
+        use safecheck::db::schema::notifications;
+        let mut conn = safecheck::db::pool_connect(self.database_url()).unwrap();
+        notifications::table
+            .filter(notifications::state.eq_any(states))
+            .count()
+            .get_result(&mut conn)
+            .unwrap()
+    }
+
     pub fn database_url(&self) -> &DatabaseUrl {
         &self.config.database_url
     }
