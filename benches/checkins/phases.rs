@@ -253,7 +253,8 @@ impl Bench {
     }
 
     /// A new incident over an empty stretch of ocean (its fan-out prompts nobody), with a
-    /// prompt for every seeded user, as if they had been inside.
+    /// prompt for every seeded user and its email sent, as if they had been inside; then fresh
+    /// planner statistics.
     async fn incident(&self, server: &Server, title: &str) -> String {
         let body = json!({
             "title": title,
@@ -271,7 +272,13 @@ impl Bench {
             .unwrap();
         let id = created["id"].as_str().expect("incident created").to_owned();
         let (url, users, incident) = (self.db.url.clone(), self.users.clone(), id.clone());
-        tokio::task::spawn_blocking(move || seed::prompts(&url, &incident, &users)).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            seed::prompts(&url, &incident, &users);
+            seed::sent_prompt_emails(&url, &incident, &users);
+            seed::analyze(&url);
+        })
+        .await
+        .unwrap();
         id
     }
 }

@@ -4,7 +4,8 @@
 use diesel::prelude::*;
 use safecheck::auth::TokenKeys;
 use safecheck::config::{Argon2Params, Config};
-use safecheck::db::schema::{contacts, prompts, users};
+use safecheck::db::notifications::NotificationRow;
+use safecheck::db::schema::{contacts, notifications, prompts, users};
 use safecheck::db::{self, DatabaseUrl, DbConn};
 use safecheck::domain::Role;
 
@@ -163,6 +164,48 @@ pub fn tokens(env: &[(String, String)], user_ids: &[String]) -> Vec<String> {
 
 pub fn tokens_for_role(env: &[(String, String)], user_id: &str, role: Role) -> String {
     keys(env).issue(user_id, role).expect("token")
+}
+
+/// The history a live outbox has when answers come in: each user's prompt email, sent.
+pub fn sent_prompt_emails(url: &DatabaseUrl, incident_id: &str, user_ids: &[String]) {
+    let mut conn = db::pool_connect(url).expect("connect");
+    let now = db::now();
+    for chunk in user_ids.chunks(CHUNK) {
+        let rows: Vec<NotificationRow> = chunk
+            .iter()
+            .map(|u| NotificationRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                kind: "prompt".into(),
+                recipient_email: format!("{u}@bench.test"),
+                recipient_name: Some("Bench User".into()),
+                locale: "en".into(),
+                incident_id: Some(incident_id.to_owned()),
+                user_id: Some(u.clone()),
+                payload: r#"{"user_name":"Bench User","incident_title":"Benchmark"}"#.into(),
+                state: "sent".into(),
+                attempts: 1,
+                next_attempt_at: now,
+                lease_until: None,
+                last_error: None,
+                created_at: now,
+                sent_at: Some(now),
+                dedupe_key: format!("prompt:{incident_id}:{u}"),
+            })
+            .collect();
+        let done = match &mut conn {
+            DbConn::Postgresql(pg) => diesel::insert_into(notifications::table).values(&rows).execute(pg),
+            DbConn::Sqlite(lite) => diesel::insert_into(notifications::table).values(&rows).execute(lite),
+        };
+        done.expect("seed sent prompt emails");
+    }
+}
+
+/// Fresh planner statistics, as autovacuum keeps them on a live server (this machine's
+/// PostgreSQL runs with `autovacuum = off`, which would leave the planner guessing).
+pub fn analyze(url: &DatabaseUrl) {
+    use diesel::connection::SimpleConnection;
+    let mut conn = db::pool_connect(url).expect("connect");
+    conn.batch_execute("ANALYZE").expect("analyze");
 }
 
 /// Marks every pending notification sent, so the next phase's delivery counts only its own.
