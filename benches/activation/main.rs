@@ -190,16 +190,7 @@ async fn activate(db: &BenchDb, run: usize) -> (Duration, i64, String, Server) {
         "area": { "type": "Circle", "center": { "lat": CENTER.0, "lon": CENTER.1 }, "radius_m": RADIUS_M }
     });
     let started = Instant::now();
-    let created: Value = client
-        .post(format!("{base}/v1/incidents"))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = common::post_json(&client, &format!("{base}/v1/incidents"), &token, &body).await;
     let id = created["id"].as_str().expect("incident created").to_owned();
     loop {
         let incident: Value = client

@@ -7,6 +7,8 @@ use diesel::sql_types::{Array, Double, Text, Timestamp};
 use geo::{Destination, Distance, Haversine, Point};
 use rand::Rng;
 use safecheck::config::Argon2Params;
+
+use crate::common::NewPrompt;
 use safecheck::db::schema::{notifications, prompts, users};
 use safecheck::db::{self, DatabaseUrl, DbConn};
 
@@ -143,16 +145,6 @@ pub fn operator(url: &DatabaseUrl, email: &str, password: &str) {
         },
     )
     .unwrap();
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = prompts)]
-#[diesel(treat_none_as_default_value = false)]
-struct NewPrompt<'a> {
-    incident_id: &'a str,
-    user_id: &'a str,
-    source: &'a str,
-    created_at: chrono::NaiveDateTime,
 }
 
 #[derive(Insertable)]

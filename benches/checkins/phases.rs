@@ -8,7 +8,7 @@ use safecheck::clock::SystemClock;
 use safecheck::db::{self, DatabaseUrl};
 use safecheck::domain::{CheckInMessage, SafetyStatus};
 use safecheck::incidents::check_in::{self, Answer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::server::{self, Server};
 use crate::common::smtp::{self, Sink};
@@ -260,16 +260,9 @@ impl Bench {
             "title": title,
             "area": { "type": "Circle", "center": { "lat": 0.0, "lon": -30.0 }, "radius_m": 1000.0 }
         });
-        let created: Value = reqwest::Client::new()
-            .post(format!("{}/v1/incidents", server.base))
-            .bearer_auth(&self.operator_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{}/v1/incidents", server.base);
+        let created =
+            crate::common::post_json(&reqwest::Client::new(), &url, &self.operator_token, &body).await;
         let id = created["id"].as_str().expect("incident created").to_owned();
         let (url, users, incident) = (self.db.url.clone(), self.users.clone(), id.clone());
         tokio::task::spawn_blocking(move || {

@@ -9,6 +9,8 @@ use safecheck::db::schema::{contacts, notifications, prompts, users};
 use safecheck::db::{self, DatabaseUrl, DbConn};
 use safecheck::domain::Role;
 
+use crate::common::NewPrompt;
+
 pub const CONTACTS_PER_USER: usize = 5;
 const CHUNK: usize = 1_000;
 
@@ -33,16 +35,6 @@ struct NewContact {
     name: String,
     email: String,
     locale: &'static str,
-    created_at: chrono::NaiveDateTime,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = prompts)]
-#[diesel(treat_none_as_default_value = false)]
-struct NewPrompt<'a> {
-    incident_id: &'a str,
-    user_id: &'a str,
-    source: &'static str,
     created_at: chrono::NaiveDateTime,
 }
 

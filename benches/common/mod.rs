@@ -55,6 +55,27 @@ impl Drop for BenchDb {
     }
 }
 
+/// A prompt row as the fan-out writes it (the other columns take their defaults).
+#[derive(Insertable)]
+#[diesel(table_name = safecheck::db::schema::prompts)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct NewPrompt<'a> {
+    pub incident_id: &'a str,
+    pub user_id: &'a str,
+    pub source: &'a str,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// `POST {url}` with a bearer token and a JSON body; the JSON answer.
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    client.post(url).bearer_auth(token).json(body).send().await.unwrap().json().await.unwrap()
+}
+
 /// The value below which `p` (0..=1) of the sorted samples lie (nearest rank).
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
