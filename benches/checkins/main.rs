@@ -85,7 +85,7 @@ fn report(backend: &str, runs: &[RunFigures]) {
             mm(|f| f.email_p99_s)
         );
         println!(
-            "| {backend} | at {label}: check-ins sent, not 201, emails missing after 60 s | {:.0}, {:.0}, {:.0} | —, 0, 0 | — |",
+            "| {backend} | at {label}: check-ins sent, not 201, emails missing after 120 s | {:.0}, {:.0}, {:.0} | —, 0, 0 | — |",
             mm(|f| f.sent as f64),
             mm(|f| f.failed as f64),
             mm(|f| f.emails_missing as f64)

@@ -228,7 +228,7 @@ impl Bench {
         let mut latencies: Vec<f64> = sent.iter().map(|s| s.latency.as_secs_f64() * 1000.0).collect();
         latencies.sort_by(f64::total_cmp);
         let expected = ok.len() * CONTACTS_PER_USER;
-        let arrived = self.sink.wait_for(expected, Duration::from_secs(60)).await;
+        let arrived = self.sink.wait_for(expected, Duration::from_secs(120)).await;
         let mut to_email: Vec<f64> = Vec::with_capacity(expected);
         for s in &ok {
             for k in 0..CONTACTS_PER_USER {
