@@ -8,7 +8,6 @@ use geo::{Destination, Distance, Haversine, Point};
 use rand::Rng;
 use safecheck::config::Argon2Params;
 
-use crate::common::NewPrompt;
 use safecheck::db::schema::{notifications, prompts, users};
 use safecheck::db::{self, DatabaseUrl, DbConn};
 
@@ -145,6 +144,17 @@ pub fn operator(url: &DatabaseUrl, email: &str, password: &str) {
         },
     )
     .unwrap();
+}
+
+// Its own (not common's): the fault tests include this file without the benches' common module.
+#[derive(Insertable)]
+#[diesel(table_name = prompts)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewPrompt<'a> {
+    incident_id: &'a str,
+    user_id: &'a str,
+    source: &'a str,
+    created_at: chrono::NaiveDateTime,
 }
 
 #[derive(Insertable)]
