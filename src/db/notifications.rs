@@ -150,40 +150,61 @@ pub fn enqueue_all(
         .collect())
 }
 
-/// Takes up to `limit` due messages (and any whose lease ran out) as `sending` until
+/// Takes up to `limit` due messages (first any whose lease ran out) as `sending` until
 /// `lease_until`, counting the attempt. Concurrent workers never take the same row.
+///
+/// Two statements, each walking a partial index in order and stopping after `limit` rows: one
+/// query with both conditions OR-ed made PostgreSQL collect and sort every due row for each
+/// batch (most of its CPU while delivering a backlog).
 pub fn claim(
     conn: &mut DbConn,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<NotificationRow>> {
-    match conn {
-        DbConn::Postgresql(pg) => diesel::sql_query(
+    let mut rows =
+        claim_where(conn, "state = 'sending' AND lease_until < $2", "lease_until", now, lease_until, limit)?;
+    let left = limit - i64::try_from(rows.len()).unwrap_or(limit);
+    if left > 0 {
+        rows.extend(claim_where(
+            conn,
+            "state IN ('queued', 'retrying') AND next_attempt_at <= $2",
+            "next_attempt_at",
+            now,
+            lease_until,
+            left,
+        )?);
+    }
+    Ok(rows)
+}
+
+/// One claiming UPDATE over the rows matching `condition` (`$2` is now), oldest `order` first.
+fn claim_where(
+    conn: &mut DbConn,
+    condition: &str,
+    order: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<NotificationRow>> {
+    // One statement is atomic on SQLite, which has a single writer anyway; PostgreSQL's
+    // concurrent claimers skip each other's rows.
+    let lock = if matches!(conn, DbConn::Postgresql(_)) { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = super::native_placeholders(
+        conn,
+        &format!(
             "UPDATE notifications SET state = 'sending', lease_until = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM notifications \
-                 WHERE (state IN ('queued', 'retrying') AND next_attempt_at <= $2) \
-                    OR (state = 'sending' AND lease_until < $2) \
-                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             RETURNING *",
-        )
+             WHERE id IN (SELECT id FROM notifications WHERE {condition} ORDER BY {order} LIMIT $3{lock}) \
+             RETURNING *"
+        ),
+    );
+    let query = diesel::sql_query(sql)
         .bind::<Timestamp, _>(lease_until)
         .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(limit)
-        .load(pg),
-        // One statement is atomic on SQLite, which has a single writer anyway.
-        DbConn::Sqlite(lite) => diesel::sql_query(
-            "UPDATE notifications SET state = 'sending', lease_until = ?, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM notifications \
-                 WHERE (state IN ('queued', 'retrying') AND next_attempt_at <= ?2) \
-                    OR (state = 'sending' AND lease_until < ?2) \
-                 ORDER BY next_attempt_at LIMIT ?3) \
-             RETURNING *",
-        )
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(limit)
-        .load(lite),
+        .bind::<BigInt, _>(limit);
+    match conn {
+        DbConn::Postgresql(pg) => query.load(pg),
+        DbConn::Sqlite(lite) => query.load(lite),
     }
 }
 

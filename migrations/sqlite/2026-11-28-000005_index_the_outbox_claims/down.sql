@@ -1,0 +1,2 @@
+DROP INDEX notifications_lease_expiry;
+DROP INDEX notifications_due_at;
