@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::helpers::SmtpSink;
+use crate::support::smtp_sink::plain_message;
 
 fn transport(sink: &SmtpSink) -> AsyncSmtpTransport<Tokio1Executor> {
     AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(sink.addr.ip().to_string())
@@ -14,13 +14,7 @@ fn transport(sink: &SmtpSink) -> AsyncSmtpTransport<Tokio1Executor> {
 }
 
 fn message(subject: &str) -> Message {
-    Message::builder()
-        .from("safecheck <no-reply@safecheck.test>".parse().unwrap())
-        .to("Mum <mum@example.org>".parse().unwrap())
-        .subject(subject)
-        .header(ContentType::TEXT_PLAIN)
-        .body(String::from("line one\r\n.starts with a dot\r\n"))
-        .unwrap()
+    plain_message(subject, "line one\r\n.starts with a dot\r\n")
 }
 
 #[tokio::test]

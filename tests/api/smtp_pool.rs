@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use lettre::Message;
-use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -15,16 +14,11 @@ use safecheck::notify::mailer::{SendError, smtp_settings, smtp_target};
 use safecheck::notify::smtp_pool::{PoolSettings, SmtpError, SmtpPool, SmtpTarget};
 
 use crate::helpers::SmtpSink;
+use crate::support::smtp_sink::plain_message;
 use crate::support::tls_smtp::{self, Mode, TlsSmtp};
 
 fn message(subject: &str) -> Message {
-    Message::builder()
-        .from("safecheck <no-reply@safecheck.test>".parse().unwrap())
-        .to("Mum <mum@example.org>".parse().unwrap())
-        .subject(subject)
-        .header(ContentType::TEXT_PLAIN)
-        .body(String::from("Ada is safe.\r\n.a line with a dot\r\n"))
-        .unwrap()
+    plain_message(subject, "Ada is safe.\r\n.a line with a dot\r\n")
 }
 
 /// The pool as `SAFECHECK_SMTP_URL` configures it, to the sink.

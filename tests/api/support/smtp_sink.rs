@@ -333,3 +333,14 @@ fn quoted(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// A plain-text message from safecheck to Mum, for tests that send through lettre themselves.
+pub fn plain_message(subject: &str, body: &str) -> lettre::Message {
+    lettre::Message::builder()
+        .from("safecheck <no-reply@safecheck.test>".parse().unwrap())
+        .to("Mum <mum@example.org>".parse().unwrap())
+        .subject(subject)
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body.to_owned())
+        .unwrap()
+}
