@@ -329,8 +329,8 @@ async fn serve_killed_mid_activation_prompts_every_user_inside_exactly_once_afte
     .await
     .unwrap();
 
-    let base = format!("http://127.0.0.1:{}", free_port());
-    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
     let mut serve = start_serve(&app, port);
     ready(&app.client, &base).await;
     let login: serde_json::Value = app
@@ -380,8 +380,8 @@ async fn serve_killed_mid_activation_prompts_every_user_inside_exactly_once_afte
     serve.kill(); // SIGKILL, mid-chunk or between chunks
     let prompted_at_kill = count("prompts");
 
-    let base = format!("http://127.0.0.1:{}", free_port());
-    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
     let mut restarted = start_serve(&app, port);
     ready(&app.client, &base).await;
     app.wait_for_fanout_as(&base, &token, &id, Duration::from_secs(120)).await;
