@@ -15,5 +15,5 @@ pub mod notify;
 pub mod routes;
 pub mod secret_file;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
-pub mod worker;

@@ -13,31 +13,19 @@ use tracing_actix_web::{RequestId, TracingLogger};
 use crate::auth::{PasswordHasher, TokenKeys};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::db::{self, DbPool};
+use crate::db;
 use crate::error::{PROBLEM_JSON, status_problem};
 use crate::incidents::ActiveAreas;
+use crate::jobs::Workers;
 use crate::metrics::Metrics;
 use crate::notify::unsubscribe::UnsubscribeKeys;
 use crate::routes;
+use crate::state::{AppState, Wakeups};
 use crate::telemetry::RequestSpan;
-use crate::worker::{Wakeups, Workers};
 
 /// How stale the in-memory list of active areas may be: another process's activation or
 /// resolution is seen within this time.
 const ACTIVE_AREAS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// What every handler can reach.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub pool: DbPool,
-    pub tokens: TokenKeys,
-    pub passwords: PasswordHasher,
-    pub clock: Arc<dyn Clock>,
-    pub active_areas: ActiveAreas,
-    pub wakeups: Wakeups,
-    pub unsubscribe: UnsubscribeKeys,
-    pub metrics: Arc<Metrics>,
-}
 
 /// A bound, migrated, ready-to-run server.
 pub struct Application {

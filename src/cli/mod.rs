@@ -1,6 +1,7 @@
 //! The command line: `serve`, `worker`, `migrate`, `user` and `admin`.
 
 pub mod admin;
+mod signals;
 mod user;
 
 use std::sync::Arc;
@@ -10,8 +11,9 @@ use clap::{Parser, Subcommand};
 use crate::clock::SystemClock;
 
 use crate::config::Config;
+use crate::jobs::Workers;
 use crate::startup::{Application, open_state};
-use crate::worker::{Workers, wait_for_shutdown_signal};
+use signals::wait_for_shutdown_signal;
 
 /// safecheck: activate an incident over an area, prompt everyone inside, tell their contacts.
 ///

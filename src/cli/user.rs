@@ -6,8 +6,9 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use crate::auth::PasswordHasher;
+use crate::auth::accounts::{self, CreateAccountError, NewAccount};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::db::users::UserRow;
 use crate::db::{self, DatabaseUrl};
 use crate::domain::{DisplayName, Email, Locale, Password, Role};
 
@@ -57,33 +58,23 @@ pub fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
                 .map_err(|m| anyhow::anyhow!("--display-name {m}"))?;
             let password = Password::parse(read_password(password_stdin)?)
                 .map_err(|m| anyhow::anyhow!("password {m}"))?;
-            let hash = PasswordHasher::new(config.argon2)?.hash(password.expose())?;
-            let now = db::now();
-            let row = UserRow {
-                id: uuid::Uuid::new_v4().to_string(),
-                email: email.as_str().to_owned(),
-                password_hash: hash,
-                display_name: name.into_inner(),
-                locale: locale.as_str().to_owned(),
-                role: role.as_str().to_owned(),
-                created_at: now,
-                updated_at: now,
-            };
+            let password_hash = PasswordHasher::new(config.argon2)?.hash(password.expose())?;
+            let shown = email.to_string();
+            let account = NewAccount { email, display_name: name, locale, role, password_hash };
             let mut conn = connect(&config.database_url)?;
-            match db::users::insert(&mut conn, &row) {
-                Ok(()) => println!("created {} ({}) with role {role}", row.email, row.id),
-                Err(e) if db::is_unique_violation(&e) => {
-                    bail!("an account with email {} already exists", row.email)
-                }
-                Err(e) => return Err(e.into()),
-            }
+            let user = match accounts::create(&mut conn, account, SystemClock.now()) {
+                Ok(user) => user,
+                Err(CreateAccountError::EmailTaken) => bail!("an account with email {shown} already exists"),
+                Err(CreateAccountError::Database(e)) => return Err(e.into()),
+            };
+            println!("created {} ({}) with role {role}", user.email, user.id);
         }
         UserCommand::Grant { email, role } => {
             let email = Email::parse(&email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
             let mut conn = connect(&config.database_url)?;
             let user = db::users::find_by_email(&mut conn, email.as_str())?
                 .with_context(|| format!("no account with email {email}"))?;
-            db::users::set_role(&mut conn, &user.id, role.as_str(), db::now())?;
+            db::users::set_role(&mut conn, &user.id, role.as_str(), SystemClock.now())?;
             println!("{email} now has role {role}");
         }
     }

@@ -3,73 +3,36 @@
 //! one transaction, so a crash or restart continues where it stopped, and the (incident, user)
 //! primary key makes a repeated chunk harmless.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use chrono::NaiveDateTime;
 use diesel::Connection;
 
 use crate::clock::Clock;
 use crate::db::incidents::IncidentRow;
 use crate::db::notifications::PromptEmail;
-use crate::db::{self, DbConn, DbPool};
+use crate::db::{self, DbConn};
 use crate::domain::Area;
-use crate::worker::{Job, Progress};
 
-/// How long a worker holds an incident's fan-out before another may take it over.
 /// How long a worker holds an incident's fan-out without renewing it (each chunk renews it).
 pub const DEFAULT_LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
-/// The background job.
-pub struct FanOut {
-    pub clock: Arc<dyn Clock>,
-    /// Candidate users read per chunk.
-    pub chunk: i64,
-    /// A crashed worker's fan-out is taken over this long after its last chunk.
-    pub lease: chrono::Duration,
-    /// Notified when this process activates an incident.
-    pub wakeup: Arc<tokio::sync::Notify>,
-}
-
-impl Job for FanOut {
-    fn name(&self) -> &'static str {
-        "fanout"
-    }
-
-    fn interval(&self) -> Duration {
-        Duration::from_millis(250)
-    }
-
-    fn wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
-        Some(self.wakeup.clone())
-    }
-
-    fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
-        let mut conn = pool.get()?;
-        let now = self.clock.now();
-        let Some(incident) = db::incidents::claim_fanout(&mut conn, now, now + self.lease)? else {
-            return Ok(Progress::Idle);
-        };
-        let area = parse_area(&incident)?;
-        let mut cursor = incident.fanout_cursor.clone();
-        let mut held = incident.fanout_lease_until.unwrap_or(now + self.lease);
-        // Work through the incident while we hold it; the lease is renewed with every chunk.
-        loop {
-            match run_chunk(
-                &mut conn,
-                &incident,
-                &area,
-                cursor.as_deref(),
-                ChunkSize { users: self.chunk, lease: self.lease },
-                self.clock.now(),
-                held,
-            )? {
-                Chunk::Continue { next_cursor, lease } => {
-                    cursor = Some(next_cursor);
-                    held = lease;
-                }
-                Chunk::Finished => return Ok(Progress::More),
+/// Fans out the next incident that needs it, if any, chunk by chunk while this worker holds
+/// its lease. Returns whether there was one (more may be waiting).
+pub fn fan_out_next(conn: &mut DbConn, clock: &dyn Clock, size: ChunkSize) -> anyhow::Result<bool> {
+    let now = clock.now();
+    let Some(incident) = db::incidents::claim_fanout(conn, now, now + size.lease)? else {
+        return Ok(false);
+    };
+    let area = parse_area(&incident)?;
+    let mut cursor = incident.fanout_cursor.clone();
+    let mut held = incident.fanout_lease_until.unwrap_or(now + size.lease);
+    // Work through the incident while we hold it; the lease is renewed with every chunk.
+    loop {
+        match run_chunk(conn, &incident, &area, cursor.as_deref(), size, clock.now(), held)? {
+            Chunk::Continue { next_cursor, lease } => {
+                cursor = Some(next_cursor);
+                held = lease;
             }
+            Chunk::Finished => return Ok(true),
         }
     }
 }

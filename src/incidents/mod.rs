@@ -2,6 +2,7 @@
 //! expiry, the fan-out of prompts, and prompts for users who arrive later.
 
 pub mod active_areas;
+pub mod arrival;
 pub mod check_in;
 pub mod fanout;
 pub mod reminders;

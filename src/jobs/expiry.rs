@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::{Job, Progress};
 use crate::clock::Clock;
 use crate::db::DbPool;
 use crate::incidents;
-use crate::worker::{Job, Progress};
 
 pub struct Expiry {
     pub clock: Arc<dyn Clock>,

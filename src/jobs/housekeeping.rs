@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use super::{Job, Progress};
 use crate::db::{self, DbPool};
-use crate::worker::{Job, Progress};
 
 pub struct Housekeeping {
     /// Failures older than this no longer count.

@@ -1,17 +1,22 @@
 //! The background jobs this service runs, inside `serve` and in `safecheck worker`.
 
+mod delivery;
 mod expiry;
+mod fanout;
 mod housekeeping;
+mod scheduler;
+
+pub use scheduler::{Job, Progress, Workers};
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::incidents::fanout::FanOut;
+use crate::incidents::fanout::ChunkSize;
 use crate::notify::Mailer;
 use crate::notify::delivery::{Delivery, DeliverySettings};
 use crate::notify::unsubscribe::UnsubscribeKeys;
-use crate::worker::{Job, Wakeups};
+use crate::state::Wakeups;
 
 /// The jobs `SAFECHECK_JOBS` names (all of them by default), configured.
 pub fn all(
@@ -31,21 +36,22 @@ pub fn all(
     };
     let jobs: Vec<Arc<dyn Job>> = vec![
         Arc::new(housekeeping::Housekeeping { login_window: config.login_throttle.window }),
-        Arc::new(FanOut {
+        Arc::new(fanout::FanOutJob {
             clock: clock.clone(),
-            chunk: config.fanout_chunk,
-            lease: config.fanout_lease,
+            size: ChunkSize { users: config.fanout_chunk, lease: config.fanout_lease },
             wakeup: wakeups.fanout.clone(),
         }),
         Arc::new(expiry::Expiry { clock: clock.clone() }),
     ];
     let mailer = Arc::new(mailer);
     let delivery_loops = (0..config.delivery.loops).map(|_| -> Arc<dyn Job> {
-        Arc::new(Delivery {
-            clock: clock.clone(),
-            mailer: mailer.clone(),
-            settings: settings.clone(),
-            unsubscribe: UnsubscribeKeys::new(&config.jwt_keys),
+        Arc::new(delivery::DeliveryJob {
+            delivery: Delivery {
+                clock: clock.clone(),
+                mailer: mailer.clone(),
+                settings: settings.clone(),
+                unsubscribe: UnsubscribeKeys::new(&config.jwt_keys),
+            },
             wakeup: wakeups.delivery.clone(),
         })
     });

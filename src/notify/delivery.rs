@@ -23,7 +23,6 @@ use crate::notify::Mailer;
 use crate::notify::mailer::SendError;
 use crate::notify::templates::{self, CheckInPayload, PromptPayload};
 use crate::notify::unsubscribe::UnsubscribeKeys;
-use crate::worker::{Job, Progress};
 
 /// How delivery behaves.
 #[derive(Clone, Debug)]
@@ -40,28 +39,19 @@ pub struct DeliverySettings {
     pub mail_from: Mailbox,
 }
 
+/// Sends what the outbox holds. Several may run at once, in one process or many.
 pub struct Delivery {
     pub clock: Arc<dyn Clock>,
     pub mailer: Arc<Mailer>,
     pub settings: DeliverySettings,
     pub unsubscribe: UnsubscribeKeys,
-    pub wakeup: Arc<tokio::sync::Notify>,
 }
 
-impl Job for Delivery {
-    fn name(&self) -> &'static str {
-        "delivery"
-    }
-
-    fn interval(&self) -> Duration {
-        Duration::from_millis(250)
-    }
-
-    fn wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
-        Some(self.wakeup.clone())
-    }
-
-    fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
+impl Delivery {
+    /// Claims one batch of due messages, sends them and records each outcome; returns how many
+    /// were claimed (0: nothing is due). Blocks: call it from the blocking pool, inside a Tokio
+    /// runtime.
+    pub fn deliver_batch(&self, pool: &DbPool) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.settings.lease)?;
         let rows = {
@@ -69,8 +59,9 @@ impl Job for Delivery {
             db::notifications::claim(&mut conn, now, lease_until, self.settings.batch)?
         };
         if rows.is_empty() {
-            return Ok(Progress::Idle);
+            return Ok(0);
         }
+        let claimed = rows.len();
         let suppressed = suppressed_among(pool, &rows)?;
         // This runs on the blocking pool, where waiting on async sends is allowed.
         // Every send must end well inside the lease, or another worker could take the row over
@@ -96,11 +87,9 @@ impl Job for Delivery {
         })));
         let mut conn = pool.get()?;
         db::notifications::record(&mut conn, &outcomes, lease_until, self.clock.now())?;
-        Ok(Progress::More)
+        Ok(claimed)
     }
-}
 
-impl Delivery {
     async fn deliver(&self, row: &NotificationRow) -> Outcome {
         let message = match self.build(row) {
             Ok(message) => message,

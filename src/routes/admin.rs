@@ -11,7 +11,7 @@ use crate::routes::caller::Caller;
 use crate::routes::db as with_db;
 use crate::routes::dto::UserDto;
 use crate::routes::extract::Json;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct RoleBody {

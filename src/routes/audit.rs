@@ -12,7 +12,7 @@ use crate::routes::caller::Caller;
 use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
 use crate::routes::paging::{self, PageQuery};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize)]
 struct AuditDto {

@@ -4,9 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::accounts::{self, CreateAccountError, NewAccount};
 use crate::auth::refresh_token;
 use crate::db::refresh_tokens::{RefreshTokenRow, Rotation};
-use crate::db::users::UserRow;
 use crate::db::{self, DbConn};
 use crate::domain::{DisplayName, Email, FieldError, Locale, Password, Role};
 use crate::error::ApiError;
@@ -14,7 +14,7 @@ use crate::routes::caller::Caller;
 use crate::routes::dto::UserDto;
 use crate::routes::extract::Json;
 use crate::routes::{db as with_db, throttle};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct RegisterBody {
@@ -45,23 +45,12 @@ pub async fn register_account(
     };
     let hasher = state.passwords.clone();
     let password_hash = web::block(move || hasher.hash(password.expose())).await??;
-    let now = db::now();
-    let row = UserRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        email: email.as_str().to_owned(),
-        password_hash,
-        display_name: name.into_inner(),
-        locale: locale.as_str().to_owned(),
-        role: Role::User.as_str().to_owned(),
-        created_at: now,
-        updated_at: now,
-    };
-    let user = with_db(&state, move |conn| match db::users::insert(conn, &row) {
-        Ok(()) => Ok(row),
-        Err(e) if db::is_unique_violation(&e) => {
-            Err(ApiError::conflict("email", "an account with this email already exists"))
-        }
-        Err(e) => Err(e.into()),
+    let account = NewAccount { email, display_name: name, locale, role: Role::User, password_hash };
+    let now = state.clock.now();
+    let user = with_db(&state, move |conn| match accounts::create(conn, account, now) {
+        Ok(row) => Ok(row),
+        Err(e @ CreateAccountError::EmailTaken) => Err(ApiError::conflict("email", e.to_string())),
+        Err(CreateAccountError::Database(e)) => Err(e.into()),
     })
     .await?;
     Ok(HttpResponse::Created().insert_header(("Location", "/v1/me")).json(UserDto::from(user)))

@@ -12,7 +12,7 @@ use crate::db;
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::routes::db as with_db;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The authenticated caller.
 #[derive(Clone, Debug)]

@@ -14,7 +14,7 @@ use crate::incidents::check_in::{self, Answer, CheckInError};
 use crate::routes::caller::Caller;
 use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Keys live this long (the draft's and Stripe's 24 h).
 const KEY_TTL: chrono::Duration = chrono::Duration::hours(24);

@@ -11,7 +11,7 @@ use crate::routes::caller::Caller;
 use crate::routes::db as with_db;
 use crate::routes::dto::ContactDto;
 use crate::routes::extract::Json;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How many contacts one user may list.
 pub const MAX_CONTACTS: i64 = 20;

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, FieldError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A JSON body, read up to the configured size limit and parsed so that a wrong type names its
 /// field (`area.center.lat: invalid type ...`).

@@ -5,7 +5,7 @@ use diesel::connection::SimpleConnection;
 
 use crate::error::ApiError;
 use crate::routes::db;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /healthz`: the process is up and serving HTTP.
 pub async fn get_healthz() -> HttpResponse {

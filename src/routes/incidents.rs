@@ -16,7 +16,7 @@ use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
 use crate::routes::extract::Json;
 use crate::routes::paging::{self, PageQuery};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;

@@ -9,12 +9,13 @@ use crate::db::locations::LocationRow;
 use crate::db::{self};
 use crate::domain::{DisplayName, FieldError, Fix, Locale, Password};
 use crate::error::ApiError;
+use crate::incidents::arrival::{Arrival, prompt_arrival};
 use crate::routes::caller::Caller;
 use crate::routes::db as with_db;
 use crate::routes::dto::{LocationDto, UserDto};
 use crate::routes::extract::Json;
-use crate::routes::prompts::{PromptDto, prompt_arrival};
-use crate::startup::AppState;
+use crate::routes::prompts::PromptDto;
+use crate::state::AppState;
 
 /// The profile and the stored location.
 #[derive(Serialize)]
@@ -161,8 +162,12 @@ pub async fn update_location(
     caller: Caller,
     Json(body): Json<LocationBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let fix = Fix::parse(body.lat, body.lon, body.accuracy_m, body.recorded_at, Utc::now())
+    let now = state.clock.now();
+    let fix = Fix::parse(body.lat, body.lon, body.accuracy_m, body.recorded_at, now.and_utc())
         .map_err(ApiError::Validation)?;
+    let fresh_since = now
+        - chrono::Duration::from_std(state.config.location_staleness)
+            .map_err(|e| ApiError::Internal(e.into()))?;
     let arrival_state = state.clone();
     let (updated, stored, prompts) = with_db(&state, move |conn| {
         let row = LocationRow {
@@ -171,18 +176,21 @@ pub async fn update_location(
             lon: fix.lon,
             accuracy_m: fix.accuracy_m,
             recorded_at: fix.recorded_at.naive_utc(),
-            updated_at: db::now(),
+            updated_at: now,
         };
         let updated = db::locations::upsert_if_newer(conn, &row)?;
         let stored = db::locations::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;
         // Only a fix that became the latest can put the user inside an area.
         let prompts = if updated {
-            prompt_arrival(&arrival_state, conn, &caller.id, row.lat, row.lon, row.recorded_at)?
+            let arrival =
+                Arrival { user_id: &caller.id, lat: row.lat, lon: row.lon, recorded_at: row.recorded_at };
+            prompt_arrival(conn, &arrival_state.active_areas, arrival, fresh_since, now)?
         } else {
             Vec::new()
         };
         Ok((updated, stored, prompts))
     })
     .await?;
+    let prompts = prompts.into_iter().map(|(prompt, incident)| PromptDto::new(prompt, &incident)).collect();
     Ok(HttpResponse::Ok().json(LocationUpdated { updated, location: stored.into(), prompts }))
 }

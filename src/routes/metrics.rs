@@ -13,7 +13,7 @@ use crate::db;
 use crate::error::ApiError;
 use crate::metrics::OutboxSnapshot;
 use crate::routes::db as with_db;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /metrics` on the API listener: for scrapers with the configured bearer token; 404 when
 /// no token is configured (metrics are then off here, or on their own listener).

@@ -29,7 +29,7 @@ use actix_web::{FromRequest, Handler, Responder, web};
 
 use crate::db::DbConn;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub use fallback::{method_not_allowed, not_found, path_error, query_error};
 

@@ -17,7 +17,7 @@ use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
 use crate::routes::incidents::{actor_of, incident_exists};
 use crate::routes::paging::{self, PageQuery};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Statuses are read as of this long before the first page, so that an answer whose
 /// transaction is still committing when the list starts cannot change a user's place between

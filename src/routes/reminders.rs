@@ -8,7 +8,7 @@ use crate::incidents::reminders::{self, RemindError};
 use crate::routes::caller::Caller;
 use crate::routes::db as with_db;
 use crate::routes::incidents::actor_of;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `POST /v1/incidents/{id}/reminders` (operator): emails every prompted user who has not
 /// answered and is due a reminder; says how many were queued and why others were skipped.

@@ -8,7 +8,7 @@ use crate::domain::Role;
 use crate::error::ApiError;
 use crate::routes::caller::Caller;
 use crate::routes::db as with_db;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Default, Serialize)]
 struct Notifications {

@@ -7,7 +7,7 @@ use crate::db::login_failures::{self, Scope};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::routes::db as with_db;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// 429 if the account or the address has reached its limit.
 pub async fn check_login(state: &AppState, email: &str, ip: &str) -> Result<(), ApiError> {

@@ -8,7 +8,7 @@ use crate::db;
 use crate::error::ApiError;
 use crate::notify::templates::escape;
 use crate::routes::db as with_db;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /v1/unsubscribe/{token}`: a page with one button.
 pub async fn get_unsubscribe(

@@ -1,9 +1,12 @@
-//! Background workers: periodic jobs on the blocking pool, stopped between items.
+//! The scheduler: each background job in a loop of its own on the blocking pool, run again at
+//! once while it finds work, woken early by this process's requests, stopped between items.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
+
+use crate::state::Wakeups;
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -23,14 +26,6 @@ pub trait Job: Send + Sync + 'static {
     fn wakeup(&self) -> Option<Arc<Notify>> {
         None
     }
-}
-
-/// Signals this process's requests give its jobs, so they start at once instead of at their
-/// next poll. Other processes' jobs find the same work by polling.
-#[derive(Clone, Debug, Default)]
-pub struct Wakeups {
-    pub fanout: Arc<Notify>,
-    pub delivery: Arc<Notify>,
 }
 
 /// What one run of a job found.
@@ -60,7 +55,7 @@ impl Workers {
             tracing::warn!("SAFECHECK_RUN_WORKERS=false: no background jobs in this process");
             return Ok(Self::start_jobs(Vec::new(), pool));
         }
-        let jobs: Vec<Arc<dyn Job>> = crate::jobs::all(config, clock, wakeups)?;
+        let jobs: Vec<Arc<dyn Job>> = super::all(config, clock, wakeups)?;
         Ok(Self::start_jobs(jobs, pool))
     }
 
@@ -131,29 +126,4 @@ async fn run_loop(job: Arc<dyn Job>, pool: DbPool, mut stopped: watch::Receiver<
         }
     }
     tracing::info!(job = job.name(), "background job stopped");
-}
-
-/// Runs until SIGTERM or SIGINT arrives.
-pub async fn wait_for_shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutdown requested; finishing in-flight work");
 }
