@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
+
+use crate::domain::NotificationState;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -16,7 +18,7 @@ const LATENCY_BUCKETS: [f64; 14] =
 #[derive(Debug, Default)]
 pub struct OutboxSnapshot {
     /// Notifications by state, over all incidents.
-    pub notifications_by_state: Vec<(String, i64)>,
+    pub notifications_by_state: Vec<(NotificationState, i64)>,
     /// When the oldest notification still waiting to be sent became due.
     pub oldest_due: Option<NaiveDateTime>,
     /// Per active incident: prompts created so far, and whether the fan-out is complete.
@@ -95,8 +97,8 @@ impl Metrics {
     pub fn render(&self, snapshot: &OutboxSnapshot, now: NaiveDateTime) -> prometheus::Result<String> {
         let _one_at_a_time = self.render_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.notifications.reset();
-        for state in ["queued", "sending", "retrying", "sent", "failed", "suppressed", "dropped"] {
-            self.notifications.with_label_values(&[state]).set(0);
+        for state in NotificationState::ALL {
+            self.notifications.with_label_values(&[state.as_str()]).set(0);
         }
         for (state, count) in &snapshot.notifications_by_state {
             self.notifications.with_label_values(&[state.as_str()]).set(*count);

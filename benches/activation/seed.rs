@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Double, Text, Timestamp};
 use geo::{Destination, Distance, Haversine, Point};
 use rand::Rng;
+use safecheck::clock::{Clock as _, SystemClock};
 use safecheck::config::Argon2Params;
 
 use safecheck::db::schema::{notifications, prompts, users};
@@ -24,7 +25,7 @@ pub fn users_and_locations(
     let mut conn = db::pool_connect(url).unwrap();
     let mut rng = rand::rng();
     let origin = Point::new(center.1, center.0);
-    let now = db::now();
+    let now = SystemClock.now();
     let hash =
         safecheck::auth::PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 })
             .unwrap()
@@ -129,7 +130,7 @@ pub fn operator(url: &DatabaseUrl, email: &str, password: &str) {
             .unwrap()
             .hash(password)
             .unwrap();
-    let now = db::now();
+    let now = SystemClock.now();
     db::users::insert(
         &mut conn,
         &db::users::UserRow {
@@ -137,8 +138,8 @@ pub fn operator(url: &DatabaseUrl, email: &str, password: &str) {
             email: email.to_owned(),
             password_hash: hash,
             display_name: "Operator".into(),
-            locale: "en".into(),
-            role: "operator".into(),
+            locale: safecheck::domain::Locale::En,
+            role: safecheck::domain::Role::Operator,
             created_at: now,
             updated_at: now,
         },
@@ -193,7 +194,7 @@ pub fn raw_inserts(url: &DatabaseUrl, incident_id: &str) -> (Duration, Duration)
         let mut copy = original.clone();
         copy.id = uuid::Uuid::new_v4().to_string();
         db::incidents::insert(&mut conn, &copy).unwrap();
-        let now = db::now();
+        let now = SystemClock.now();
         let prompt_rows: Vec<NewPrompt> = recipients
             .iter()
             .map(|(u, ..)| NewPrompt {

@@ -3,9 +3,10 @@
 
 use diesel::prelude::*;
 use safecheck::auth::TokenKeys;
+use safecheck::clock::{Clock as _, SystemClock};
 use safecheck::config::{Argon2Params, Config};
 use safecheck::db::notifications::NotificationRow;
-use safecheck::db::schema::{contacts, notifications, prompts, users};
+use safecheck::db::schema::{contacts, prompts, users};
 use safecheck::db::{self, DatabaseUrl, DbConn};
 use safecheck::domain::Role;
 
@@ -50,7 +51,7 @@ pub fn users_with_contacts(url: &DatabaseUrl, count: usize) -> Vec<String> {
         safecheck::auth::PasswordHasher::new(Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 })
             .and_then(|h| h.hash("not used"))
             .expect("hash");
-    let now = db::now();
+    let now = SystemClock.now();
     let ids: Vec<String> = (0..count).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     for (c, chunk) in ids.chunks(CHUNK).enumerate() {
         let people: Vec<NewUser> = chunk
@@ -105,7 +106,7 @@ fn insert(conn: &mut DbConn, people: &[NewUser], their_contacts: &[NewContact]) 
 /// Prompts for every user, as an activation would have written them (without their emails).
 pub fn prompts(url: &DatabaseUrl, incident_id: &str, user_ids: &[String]) {
     let mut conn = db::pool_connect(url).expect("connect");
-    let now = db::now();
+    let now = SystemClock.now();
     for chunk in user_ids.chunks(CHUNK * 2) {
         let rows: Vec<NewPrompt> = chunk
             .iter()
@@ -122,7 +123,7 @@ pub fn prompts(url: &DatabaseUrl, incident_id: &str, user_ids: &[String]) {
 /// An operator's account; returns its id.
 pub fn operator(url: &DatabaseUrl) -> String {
     let mut conn = db::pool_connect(url).expect("connect");
-    let now = db::now();
+    let now = SystemClock.now();
     let id = uuid::Uuid::new_v4().to_string();
     let row = NewUser {
         id: id.clone(),
@@ -151,30 +152,30 @@ fn keys(env: &[(String, String)]) -> TokenKeys {
 /// An access token for each user, signed as the server signs them.
 pub fn tokens(env: &[(String, String)], user_ids: &[String]) -> Vec<String> {
     let keys = keys(env);
-    user_ids.iter().map(|u| keys.issue(u, Role::User).expect("token")).collect()
+    user_ids.iter().map(|u| keys.issue(u, Role::User, SystemClock.now()).expect("token")).collect()
 }
 
 pub fn tokens_for_role(env: &[(String, String)], user_id: &str, role: Role) -> String {
-    keys(env).issue(user_id, role).expect("token")
+    keys(env).issue(user_id, role, SystemClock.now()).expect("token")
 }
 
 /// The history a live outbox has when answers come in: each user's prompt email, sent.
 pub fn sent_prompt_emails(url: &DatabaseUrl, incident_id: &str, user_ids: &[String]) {
     let mut conn = db::pool_connect(url).expect("connect");
-    let now = db::now();
+    let now = SystemClock.now();
     for chunk in user_ids.chunks(CHUNK) {
         let rows: Vec<NotificationRow> = chunk
             .iter()
             .map(|u| NotificationRow {
                 id: uuid::Uuid::now_v7().to_string(),
-                kind: "prompt".into(),
+                kind: safecheck::domain::NotificationKind::Prompt,
                 recipient_email: format!("{u}@bench.test"),
                 recipient_name: Some("Bench User".into()),
-                locale: "en".into(),
+                locale: safecheck::domain::Locale::En,
                 incident_id: Some(incident_id.to_owned()),
                 user_id: Some(u.clone()),
                 payload: r#"{"user_name":"Bench User","incident_title":"Benchmark"}"#.into(),
-                state: "sent".into(),
+                state: safecheck::domain::NotificationState::Sent,
                 attempts: 1,
                 next_attempt_at: now,
                 lease_until: None,
@@ -184,11 +185,7 @@ pub fn sent_prompt_emails(url: &DatabaseUrl, incident_id: &str, user_ids: &[Stri
                 dedupe_key: format!("prompt:{incident_id}:{u}"),
             })
             .collect();
-        let done = match &mut conn {
-            DbConn::Postgresql(pg) => diesel::insert_into(notifications::table).values(&rows).execute(pg),
-            DbConn::Sqlite(lite) => diesel::insert_into(notifications::table).values(&rows).execute(lite),
-        };
-        done.expect("seed sent prompt emails");
+        db::notifications::insert_new(&mut conn, rows).expect("seed sent prompt emails");
     }
 }
 

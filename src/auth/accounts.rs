@@ -37,8 +37,8 @@ pub fn create(
         email: account.email.as_str().to_owned(),
         password_hash: account.password_hash,
         display_name: account.display_name.into_inner(),
-        locale: account.locale.as_str().to_owned(),
-        role: account.role.as_str().to_owned(),
+        locale: account.locale,
+        role: account.role,
         created_at: now,
         updated_at: now,
     };

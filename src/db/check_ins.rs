@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConn;
 use super::schema::{check_ins, responses};
+use crate::domain::SafetyStatus;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = check_ins)]
@@ -12,7 +13,8 @@ pub struct CheckInRow {
     pub id: String,
     pub incident_id: String,
     pub user_id: String,
-    pub status: String,
+    #[diesel(serialize_as = String)]
+    pub status: SafetyStatus,
     pub message: Option<String>,
     pub created_at: NaiveDateTime,
 }
@@ -23,14 +25,15 @@ pub struct CheckInRow {
 pub struct ResponseRow {
     pub incident_id: String,
     pub user_id: String,
-    pub status: String,
+    #[diesel(serialize_as = String)]
+    pub status: SafetyStatus,
     pub message: Option<String>,
     pub check_in_id: String,
     pub answered_at: NaiveDateTime,
 }
 
 pub fn insert(conn: &mut DbConn, row: &CheckInRow) -> QueryResult<()> {
-    diesel::insert_into(check_ins::table).values(row).execute(conn).map(|_| ())
+    diesel::insert_into(check_ins::table).values(row.clone()).execute(conn).map(|_| ())
 }
 
 /// The user's current answer to the incident.
@@ -41,10 +44,10 @@ pub fn current(conn: &mut DbConn, incident_id: &str, user_id: &str) -> QueryResu
 /// Makes `row` the user's current answer.
 pub fn set_current(conn: &mut DbConn, row: &ResponseRow) -> QueryResult<()> {
     let query = diesel::insert_into(responses::table)
-        .values(row)
+        .values(row.clone())
         .on_conflict((responses::incident_id, responses::user_id))
         .do_update()
-        .set(row);
+        .set(row.clone());
     // MultiConnection has no upsert: the same statement on the inner connection.
     match conn {
         DbConn::Postgresql(c) => query.execute(c)?,
@@ -64,7 +67,7 @@ pub fn history(conn: &mut DbConn, incident_id: &str, user_id: &str) -> QueryResu
 }
 
 /// How many users currently give each status, for the incident's stats.
-pub fn count_by_status(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(String, i64)>> {
+pub fn count_by_status(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(SafetyStatus, i64)>> {
     responses::table
         .filter(responses::incident_id.eq(incident_id))
         .group_by(responses::status)

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConn;
 use super::schema::{contacts, users};
+use crate::domain::Locale;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = contacts)]
@@ -13,7 +14,8 @@ pub struct ContactRow {
     pub user_id: String,
     pub name: String,
     pub email: String,
-    pub locale: String,
+    #[diesel(serialize_as = String)]
+    pub locale: Locale,
     pub created_at: NaiveDateTime,
 }
 
@@ -45,7 +47,7 @@ pub fn add(conn: &mut DbConn, row: &ContactRow, max: i64) -> QueryResult<AddCont
         if count >= max {
             return Ok(AddContact::LimitReached);
         }
-        diesel::insert_into(contacts::table).values(row).execute(conn)?;
+        diesel::insert_into(contacts::table).values(row.clone()).execute(conn)?;
         Ok(AddContact::Added)
     })
 }

@@ -5,9 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConn;
 use super::schema::{incidents, prompts};
-
-pub const ACTIVE: &str = "active";
-pub const RESOLVED: &str = "resolved";
+use crate::domain::IncidentStatus;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = incidents)]
@@ -16,7 +14,8 @@ pub struct IncidentRow {
     pub title: String,
     pub description: Option<String>,
     pub area: String,
-    pub status: String,
+    #[diesel(serialize_as = String)]
+    pub status: IncidentStatus,
     pub created_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
@@ -31,7 +30,7 @@ pub struct IncidentRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &IncidentRow) -> QueryResult<()> {
-    diesel::insert_into(incidents::table).values(row).execute(conn).map(|_| ())
+    diesel::insert_into(incidents::table).values(row.clone()).execute(conn).map(|_| ())
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<IncidentRow>> {
@@ -44,13 +43,13 @@ pub type Position = (NaiveDateTime, String);
 /// Newest first; `status` filters; `after` continues a previous page.
 pub fn page(
     conn: &mut DbConn,
-    status: Option<&str>,
+    status: Option<IncidentStatus>,
     after: Option<&Position>,
     limit: i64,
 ) -> QueryResult<Vec<IncidentRow>> {
     let mut query = incidents::table.select(IncidentRow::as_select()).into_boxed();
     if let Some(status) = status {
-        query = query.filter(incidents::status.eq(status.to_owned()));
+        query = query.filter(incidents::status.eq(status.as_str()));
     }
     if let Some((at, id)) = after {
         query = query.filter(
@@ -70,7 +69,7 @@ pub fn page_prompted(
     let mut query = incidents::table
         .inner_join(prompts::table)
         .filter(prompts::user_id.eq(user_id.to_owned()))
-        .filter(incidents::status.eq(ACTIVE))
+        .filter(incidents::status.eq(IncidentStatus::Active.as_str()))
         .select(IncidentRow::as_select())
         .into_boxed();
     if let Some((at, id)) = after {
@@ -83,7 +82,10 @@ pub fn page_prompted(
 
 /// Every active incident (a handful at any time), for the late-arrival cache.
 pub fn active(conn: &mut DbConn) -> QueryResult<Vec<IncidentRow>> {
-    incidents::table.filter(incidents::status.eq(ACTIVE)).select(IncidentRow::as_select()).load(conn)
+    incidents::table
+        .filter(incidents::status.eq(IncidentStatus::Active.as_str()))
+        .select(IncidentRow::as_select())
+        .load(conn)
 }
 
 /// Marks the incident resolved and closes its open prompts, in one transaction. Returns false
@@ -98,14 +100,16 @@ pub fn resolve(
 ) -> QueryResult<bool> {
     use super::schema::incident_notes;
     conn.transaction(|conn| {
-        let changed = diesel::update(incidents::table.find(id).filter(incidents::status.eq(ACTIVE)))
-            .set((
-                incidents::status.eq(RESOLVED),
-                incidents::resolved_at.eq(now),
-                incidents::resolved_by.eq(by),
-                incidents::resolution.eq(resolution),
-            ))
-            .execute(conn)?;
+        let changed = diesel::update(
+            incidents::table.find(id).filter(incidents::status.eq(IncidentStatus::Active.as_str())),
+        )
+        .set((
+            incidents::status.eq(IncidentStatus::Resolved.as_str()),
+            incidents::resolved_at.eq(now),
+            incidents::resolved_by.eq(by),
+            incidents::resolution.eq(resolution),
+        ))
+        .execute(conn)?;
         if changed == 0 {
             return Ok(false);
         }
@@ -130,7 +134,7 @@ pub fn resolve(
 /// Ids of active incidents whose `expires_at` has passed.
 pub fn due_to_expire(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<String>> {
     incidents::table
-        .filter(incidents::status.eq(ACTIVE))
+        .filter(incidents::status.eq(IncidentStatus::Active.as_str()))
         .filter(incidents::expires_at.le(now))
         .select(incidents::id)
         .load(conn)
@@ -143,7 +147,7 @@ pub fn claim_fanout(
     lease_until: NaiveDateTime,
 ) -> QueryResult<Option<IncidentRow>> {
     let candidates: Vec<String> = incidents::table
-        .filter(incidents::status.eq(ACTIVE))
+        .filter(incidents::status.eq(IncidentStatus::Active.as_str()))
         .filter(incidents::fanout_done.eq(false))
         .filter(incidents::fanout_lease_until.is_null().or(incidents::fanout_lease_until.lt(now)))
         .order(incidents::created_at.asc())
@@ -169,7 +173,7 @@ pub fn claim_fanout(
 /// Inside a transaction: takes the incident row's write lock if it is still active, so a
 /// concurrent resolve waits for (or is waited on by) the caller. False when not active.
 pub fn lock_if_active(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
-    diesel::update(incidents::table.find(id).filter(incidents::status.eq(ACTIVE)))
+    diesel::update(incidents::table.find(id).filter(incidents::status.eq(IncidentStatus::Active.as_str())))
         .set(incidents::fanout_done.eq(incidents::fanout_done))
         .execute(conn)
         .map(|n| n > 0)
@@ -180,7 +184,7 @@ pub fn lock_if_held(conn: &mut DbConn, id: &str, held: NaiveDateTime) -> QueryRe
     diesel::update(
         incidents::table
             .find(id)
-            .filter(incidents::status.eq(ACTIVE))
+            .filter(incidents::status.eq(IncidentStatus::Active.as_str()))
             .filter(incidents::fanout_lease_until.eq(held)),
     )
     .set(incidents::fanout_done.eq(incidents::fanout_done))

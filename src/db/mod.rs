@@ -2,6 +2,9 @@
 
 mod pool;
 pub mod schema;
+mod stored;
+
+pub use stored::UnknownStoredValue;
 
 pub use pool::{DbConnectionManager, DbPool, DbPooled, build_pool, connect as pool_connect};
 
@@ -192,12 +195,6 @@ pub mod prompts;
 pub mod refresh_tokens;
 pub mod suppressions;
 pub mod users;
-
-/// The current time as stored: UTC, microsecond precision (what both backends keep).
-pub fn now() -> chrono::NaiveDateTime {
-    use chrono::{SubsecRound, Utc};
-    Utc::now().naive_utc().trunc_subsecs(6)
-}
 
 /// Whether the query broke a unique constraint. Callers know which one their statement can
 /// break (ids are random UUIDs), and map it to the field at fault.

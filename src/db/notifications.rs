@@ -2,15 +2,15 @@
 //! record each attempt's outcome. Claiming differs per backend (`FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL, one atomic UPDATE on single-writer SQLite).
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 
 use super::DbConn;
-use std::collections::HashSet;
-
-use super::incidents::IncidentRow;
-use super::schema::{notifications, suppressions, users};
+use super::schema::{notifications, suppressions};
+use crate::domain::{Locale, NotificationKind, NotificationState};
 
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = notifications)]
@@ -18,14 +18,17 @@ use super::schema::{notifications, suppressions, users};
 #[diesel(treat_none_as_default_value = false)]
 pub struct NotificationRow {
     pub id: String,
-    pub kind: String,
+    #[diesel(serialize_as = String)]
+    pub kind: NotificationKind,
     pub recipient_email: String,
     pub recipient_name: Option<String>,
-    pub locale: String,
+    #[diesel(serialize_as = String)]
+    pub locale: Locale,
     pub incident_id: Option<String>,
     pub user_id: Option<String>,
     pub payload: String,
-    pub state: String,
+    #[diesel(serialize_as = String)]
+    pub state: NotificationState,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub lease_until: Option<NaiveDateTime>,
@@ -36,15 +39,41 @@ pub struct NotificationRow {
 }
 
 /// A message to queue.
+#[derive(Clone, Debug)]
 pub struct NewNotification {
-    pub kind: &'static str,
+    pub kind: NotificationKind,
     pub recipient_email: String,
     pub recipient_name: Option<String>,
-    pub locale: String,
+    pub locale: Locale,
     pub incident_id: Option<String>,
     pub user_id: Option<String>,
     pub payload: String,
+    /// At most one row ever holds a given key: a retried enqueue adds nothing.
     pub dedupe_key: String,
+}
+
+impl NewNotification {
+    /// The outbox row for this message, in `state`, due at once.
+    pub fn into_row(self, state: NotificationState, now: NaiveDateTime) -> NotificationRow {
+        NotificationRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: self.kind,
+            recipient_email: self.recipient_email,
+            recipient_name: self.recipient_name,
+            locale: self.locale,
+            incident_id: self.incident_id,
+            user_id: self.user_id,
+            payload: self.payload,
+            state,
+            attempts: 0,
+            next_attempt_at: now,
+            lease_until: None,
+            last_error: None,
+            created_at: now,
+            sent_at: None,
+            dedupe_key: self.dedupe_key,
+        }
+    }
 }
 
 /// What became of a message at enqueue time.
@@ -83,16 +112,12 @@ pub fn enqueue_all(
         return Ok(Vec::new());
     }
     let emails: Vec<&str> = news.iter().map(|n| n.recipient_email.as_str()).collect();
-    let suppressed: HashSet<String> = suppressions::table
-        .filter(suppressions::email.eq_any(&emails))
-        .select(suppressions::email)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect();
-    let mut recent: std::collections::HashMap<String, i64> = notifications::table
+    let suppressed = suppressed_among(conn, &emails)?;
+    let not_meant_to_send = [NotificationState::Suppressed.as_str(), NotificationState::Dropped.as_str()];
+    let mut recent: HashMap<String, i64> = notifications::table
         .filter(notifications::recipient_email.eq_any(&emails))
         .filter(notifications::created_at.gt(now - chrono::Duration::hours(1)))
-        .filter(notifications::state.ne_all(["suppressed", "dropped"]))
+        .filter(notifications::state.ne_all(not_meant_to_send))
         .group_by(notifications::recipient_email)
         .select((notifications::recipient_email, diesel::dsl::count_star()))
         .load::<(String, i64)>(conn)?
@@ -104,50 +129,56 @@ pub fn enqueue_all(
         .map(|new| {
             let count = recent.entry(new.recipient_email.clone()).or_insert(0);
             let (state, outcome) = if suppressed.contains(&new.recipient_email) {
-                ("suppressed", Enqueued::Suppressed)
+                (NotificationState::Suppressed, Enqueued::Suppressed)
             } else if *count >= hourly_cap {
-                ("dropped", Enqueued::Dropped)
+                (NotificationState::Dropped, Enqueued::Dropped)
             } else {
                 *count += 1;
-                ("queued", Enqueued::Queued)
+                (NotificationState::Queued, Enqueued::Queued)
             };
             outcomes.push(outcome);
-            NotificationRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                kind: new.kind.to_owned(),
-                recipient_email: new.recipient_email,
-                recipient_name: new.recipient_name,
-                locale: new.locale,
-                incident_id: new.incident_id,
-                user_id: new.user_id,
-                payload: new.payload,
-                state: state.to_owned(),
-                attempts: 0,
-                next_attempt_at: now,
-                lease_until: None,
-                last_error: None,
-                created_at: now,
-                sent_at: None,
-                dedupe_key: new.dedupe_key,
-            }
+            new.into_row(state, now)
         })
         .collect();
-    let query = diesel::insert_into(notifications::table)
-        .values(&rows)
-        .on_conflict_do_nothing()
-        .returning(notifications::id);
-    // MultiConnection has no upsert: the same statement on the inner connection.
-    let inserted: HashSet<String> = match conn {
-        DbConn::Postgresql(c) => query.load::<String>(c)?,
-        DbConn::Sqlite(c) => query.load::<String>(c)?,
-    }
-    .into_iter()
-    .collect();
-    Ok(rows
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let inserted = insert_new(conn, rows)?;
+    Ok(ids
         .iter()
         .zip(outcomes)
-        .map(|(row, outcome)| if inserted.contains(&row.id) { outcome } else { Enqueued::Duplicate })
+        .map(|(id, outcome)| if inserted.contains(id) { outcome } else { Enqueued::Duplicate })
         .collect())
+}
+
+/// The addresses among `emails` that unsubscribed.
+pub fn suppressed_among(conn: &mut DbConn, emails: &[&str]) -> QueryResult<HashSet<String>> {
+    Ok(suppressions::table
+        .filter(suppressions::email.eq_any(emails))
+        .select(suppressions::email)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Inserts the rows whose dedupe key is new, 2,000 a statement; returns the ids inserted.
+pub fn insert_new(conn: &mut DbConn, mut rows: Vec<NotificationRow>) -> QueryResult<HashSet<String>> {
+    // 16 binds a row: 2,000 rows stay under SQLite's 32,766 and PostgreSQL's 65,535.
+    const ROWS_PER_STATEMENT: usize = 2_000;
+    let mut inserted = HashSet::with_capacity(rows.len());
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(ROWS_PER_STATEMENT));
+        let query = diesel::insert_into(notifications::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(notifications::id);
+        // MultiConnection has no upsert: the same statement on the inner connection.
+        let ids = match conn {
+            DbConn::Postgresql(pg) => query.load::<String>(pg)?,
+            DbConn::Sqlite(lite) => query.load::<String>(lite)?,
+        };
+        inserted.extend(ids);
+        rows = rest;
+    }
+    Ok(inserted)
 }
 
 /// Takes up to `limit` due messages (first any whose lease ran out) as `sending` until
@@ -162,13 +193,18 @@ pub fn claim(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<NotificationRow>> {
-    let mut rows =
-        claim_where(conn, "state = 'sending' AND lease_until < $2", "lease_until", now, lease_until, limit)?;
+    let (sending, queued, retrying) = (
+        NotificationState::Sending.as_str(),
+        NotificationState::Queued.as_str(),
+        NotificationState::Retrying.as_str(),
+    );
+    let expired = format!("state = '{sending}' AND lease_until < $2");
+    let mut rows = claim_where(conn, &expired, "lease_until", now, lease_until, limit)?;
     let left = limit - i64::try_from(rows.len()).unwrap_or(limit);
     if left > 0 {
         rows.extend(claim_where(
             conn,
-            "state IN ('queued', 'retrying') AND next_attempt_at <= $2",
+            &format!("state IN ('{queued}', '{retrying}') AND next_attempt_at <= $2"),
             "next_attempt_at",
             now,
             lease_until,
@@ -190,12 +226,19 @@ fn claim_where(
     // One statement is atomic on SQLite, which has a single writer anyway; PostgreSQL's
     // concurrent claimers skip each other's rows.
     let lock = if matches!(conn, DbConn::Postgresql(_)) { " FOR UPDATE SKIP LOCKED" } else { "" };
+    // Only rows this version can read: a kind or locale written by a newer version (during a
+    // rolling upgrade) waits for a worker that knows it, instead of failing every batch.
+    let quoted = |words: &[&str]| words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(", ");
+    let kinds = quoted(&NotificationKind::ALL.map(NotificationKind::as_str));
+    let locales = quoted(&Locale::ALL.map(Locale::as_str));
     let sql = super::native_placeholders(
         conn,
         &format!(
-            "UPDATE notifications SET state = 'sending', lease_until = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM notifications WHERE {condition} ORDER BY {order} LIMIT $3{lock}) \
-             RETURNING *"
+            "UPDATE notifications SET state = '{sending}', lease_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM notifications WHERE {condition} \
+             AND kind IN ({kinds}) AND locale IN ({locales}) ORDER BY {order} LIMIT $3{lock}) \
+             RETURNING *",
+            sending = NotificationState::Sending.as_str(),
         ),
     );
     let query = diesel::sql_query(sql)
@@ -242,11 +285,11 @@ pub fn record(
             diesel::update(
                 notifications::table
                     .filter(notifications::id.eq_any(ids))
-                    .filter(notifications::state.eq("sending"))
+                    .filter(notifications::state.eq(NotificationState::Sending.as_str()))
                     .filter(notifications::lease_until.eq(held_lease)),
             )
             .set((
-                notifications::state.eq("sent"),
+                notifications::state.eq(NotificationState::Sent.as_str()),
                 notifications::sent_at.eq(now),
                 notifications::lease_until.eq(none),
             ))
@@ -255,13 +298,13 @@ pub fn record(
         for (id, outcome) in outcomes {
             let target = notifications::table
                 .find(id)
-                .filter(notifications::state.eq("sending"))
+                .filter(notifications::state.eq(NotificationState::Sending.as_str()))
                 .filter(notifications::lease_until.eq(held_lease));
             match outcome {
                 Outcome::Sent => 0,
                 Outcome::Retry { at, error } => diesel::update(target)
                     .set((
-                        notifications::state.eq("retrying"),
+                        notifications::state.eq(NotificationState::Retrying.as_str()),
                         notifications::next_attempt_at.eq(at),
                         notifications::last_error.eq(error),
                         notifications::lease_until.eq(none),
@@ -269,13 +312,16 @@ pub fn record(
                     .execute(conn)?,
                 Outcome::Failed { error } => diesel::update(target)
                     .set((
-                        notifications::state.eq("failed"),
+                        notifications::state.eq(NotificationState::Failed.as_str()),
                         notifications::last_error.eq(error),
                         notifications::lease_until.eq(none),
                     ))
                     .execute(conn)?,
                 Outcome::Suppressed => diesel::update(target)
-                    .set((notifications::state.eq("suppressed"), notifications::lease_until.eq(none)))
+                    .set((
+                        notifications::state.eq(NotificationState::Suppressed.as_str()),
+                        notifications::lease_until.eq(none),
+                    ))
                     .execute(conn)?,
             };
         }
@@ -284,7 +330,7 @@ pub fn record(
 }
 
 /// Messages of the incident by state.
-pub fn count_by_state(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(String, i64)>> {
+pub fn count_by_state(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(NotificationState, i64)>> {
     notifications::table
         .filter(notifications::incident_id.eq(incident_id))
         .group_by(notifications::state)
@@ -292,107 +338,8 @@ pub fn count_by_state(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(
         .load(conn)
 }
 
-/// Which email a prompted user gets.
-#[derive(Clone, Copy, Debug)]
-pub enum PromptEmail {
-    /// The first prompt: one per incident and user, ever.
-    Prompt,
-    /// A reminder to answer.
-    Reminder,
-}
-
-/// The recipients of first prompts, each with the key that allows one per incident and user.
-pub fn first_prompts(incident_id: &str, user_ids: &[String]) -> Vec<(String, String)> {
-    user_ids.iter().map(|user_id| (user_id.clone(), format!("prompt:{incident_id}:{user_id}"))).collect()
-}
-
-/// Queues a prompt or reminder email to each `(user id, dedupe key)`; unsubscribed users get a
-/// `suppressed` row. These go to the users themselves, so the per-recipient hourly cap (an
-/// anti-relay limit on contacts) does not apply. Returns how many were queued to send.
-pub fn enqueue_prompts(
-    conn: &mut DbConn,
-    incident: &IncidentRow,
-    email: PromptEmail,
-    recipients: &[(String, String)],
-    now: NaiveDateTime,
-) -> QueryResult<usize> {
-    let kind = match email {
-        PromptEmail::Prompt => "prompt",
-        PromptEmail::Reminder => "reminder",
-    };
-    let mut queued = 0;
-    // Bounded lists keep every `IN (...)` under SQLite's bind limit.
-    for batch in recipients.chunks(5_000) {
-        let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
-        let dedupe: std::collections::HashMap<&str, &str> =
-            batch.iter().map(|(id, key)| (id.as_str(), key.as_str())).collect();
-        let users: Vec<(String, String, String, String)> = users::table
-            .filter(users::id.eq_any(ids))
-            .select((users::id, users::email, users::display_name, users::locale))
-            .load(conn)?;
-        let emails: Vec<&str> = users.iter().map(|r| r.1.as_str()).collect();
-        let suppressed: HashSet<String> = suppressions::table
-            .filter(suppressions::email.eq_any(emails))
-            .select(suppressions::email)
-            .load(conn)?
-            .into_iter()
-            .collect();
-        let rows: Vec<NotificationRow> = users
-            .into_iter()
-            .map(|(user_id, email, name, locale)| {
-                let payload = serde_json::json!({
-                    "user_name": name,
-                    "incident_title": incident.title,
-                    "incident_description": incident.description,
-                    "activated_at": crate::clock::rfc3339(incident.created_at),
-                });
-                NotificationRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    kind: kind.to_owned(),
-                    state: if suppressed.contains(&email) { "suppressed" } else { "queued" }.to_owned(),
-                    recipient_email: email,
-                    recipient_name: Some(name),
-                    locale,
-                    incident_id: Some(incident.id.clone()),
-                    dedupe_key: dedupe.get(user_id.as_str()).copied().unwrap_or_default().to_owned(),
-                    user_id: Some(user_id),
-                    payload: payload.to_string(),
-                    attempts: 0,
-                    next_attempt_at: now,
-                    lease_until: None,
-                    last_error: None,
-                    created_at: now,
-                    sent_at: None,
-                }
-            })
-            .collect();
-        queued += rows.iter().filter(|r| r.state == "queued").count();
-        match conn {
-            // 16 columns a row: 2,000 rows stay under PostgreSQL's 65,535 parameters.
-            DbConn::Postgresql(pg) => {
-                for chunk in rows.chunks(2_000) {
-                    diesel::insert_into(notifications::table)
-                        .values(chunk)
-                        .on_conflict_do_nothing()
-                        .execute(pg)?;
-                }
-            }
-            // 16 binds a row: 2,000 rows stay under SQLite's 32,766.
-            DbConn::Sqlite(lite) => {
-                for chunk in rows.chunks(2_000) {
-                    diesel::insert_into(notifications::table)
-                        .values(chunk)
-                        .on_conflict_do_nothing()
-                        .execute(lite)?;
-                }
-            }
-        }
-    }
-    Ok(queued)
-}
-
 /// Messages of all incidents by state, for metrics.
-pub fn count_all_by_state(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
+pub fn count_all_by_state(conn: &mut DbConn) -> QueryResult<Vec<(NotificationState, i64)>> {
     notifications::table
         .group_by(notifications::state)
         .select((notifications::state, diesel::dsl::count_star()))
@@ -403,12 +350,15 @@ pub fn count_all_by_state(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> 
 /// worker whose lease has run out (it crashed, or hangs).
 pub fn oldest_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Option<NaiveDateTime>> {
     let waiting: Option<NaiveDateTime> = notifications::table
-        .filter(notifications::state.eq_any(["queued", "retrying"]))
+        .filter(
+            notifications::state
+                .eq_any([NotificationState::Queued.as_str(), NotificationState::Retrying.as_str()]),
+        )
         .filter(notifications::next_attempt_at.le(now))
         .select(diesel::dsl::min(notifications::next_attempt_at))
         .first(conn)?;
     let stuck: Option<NaiveDateTime> = notifications::table
-        .filter(notifications::state.eq("sending"))
+        .filter(notifications::state.eq(NotificationState::Sending.as_str()))
         .filter(notifications::lease_until.lt(now))
         .select(diesel::dsl::min(notifications::lease_until))
         .first(conn)?;

@@ -6,15 +6,17 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Text, Timestamp};
 
 use super::DbConn;
-use super::incidents::{ACTIVE, IncidentRow};
+use super::incidents::IncidentRow;
 use super::schema::{incidents, prompts};
+use crate::domain::PromptSource;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = prompts)]
 pub struct PromptRow {
     pub incident_id: String,
     pub user_id: String,
-    pub source: String,
+    #[diesel(serialize_as = String)]
+    pub source: PromptSource,
     pub created_at: NaiveDateTime,
     pub closed_at: Option<NaiveDateTime>,
     pub closed_reason: Option<String>,
@@ -32,7 +34,7 @@ pub fn insert_batch(
     conn: &mut DbConn,
     incident_id: &str,
     user_ids: &[String],
-    source: &str,
+    source: PromptSource,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<String>> {
     if user_ids.is_empty() {
@@ -46,7 +48,7 @@ pub fn insert_batch(
              ON CONFLICT DO NOTHING RETURNING user_id",
         )
         .bind::<Text, _>(incident_id)
-        .bind::<Text, _>(source)
+        .bind::<Text, _>(source.as_str())
         .bind::<Timestamp, _>(now)
         .bind::<Array<Text>, _>(user_ids)
         .load::<InsertedUser>(pg)
@@ -65,7 +67,7 @@ pub fn insert_batch(
                     query = query
                         .bind::<Text, _>(incident_id.to_owned())
                         .bind::<Text, _>(user_id.clone())
-                        .bind::<Text, _>(source.to_owned())
+                        .bind::<Text, _>(source.as_str())
                         .bind::<Timestamp, _>(now);
                 }
                 inserted.extend(query.load::<InsertedUser>(lite)?.into_iter().map(|r| r.user_id));
@@ -81,7 +83,7 @@ pub fn open_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<(Promp
         .inner_join(incidents::table)
         .filter(prompts::user_id.eq(user_id))
         .filter(prompts::closed_at.is_null())
-        .filter(incidents::status.eq(ACTIVE))
+        .filter(incidents::status.eq(crate::domain::IncidentStatus::Active.as_str()))
         .order((prompts::created_at.desc(), prompts::incident_id.desc()))
         .select((PromptRow::as_select(), IncidentRow::as_select()))
         .load(conn)

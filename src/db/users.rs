@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConn;
 use super::schema::users;
+use crate::domain::{Locale, Role};
 
 /// A user row. Never serialized to clients; routes map it to a DTO.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
@@ -14,15 +15,17 @@ pub struct UserRow {
     pub email: String,
     pub password_hash: String,
     pub display_name: String,
-    pub locale: String,
-    pub role: String,
+    #[diesel(serialize_as = String)]
+    pub locale: Locale,
+    #[diesel(serialize_as = String)]
+    pub role: Role,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
 
 /// Inserts a user; a taken email is a unique violation on `users_email_key`.
 pub fn insert(conn: &mut DbConn, user: &UserRow) -> QueryResult<()> {
-    diesel::insert_into(users::table).values(user).execute(conn).map(|_| ())
+    diesel::insert_into(users::table).values(user.clone()).execute(conn).map(|_| ())
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
@@ -78,4 +81,19 @@ pub fn set_role(conn: &mut DbConn, id: &str, role: &str, now: NaiveDateTime) -> 
 /// Erases the user; their location, contacts and tokens go with them (ON DELETE CASCADE).
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
     diesel::delete(users::table.find(id)).execute(conn).map(|n| n > 0)
+}
+
+/// What an email to a user needs: their address, name and language.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Recipient {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub locale: Locale,
+}
+
+/// The users among `ids` that still exist, as recipients.
+pub fn recipients(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<Recipient>> {
+    users::table.filter(users::id.eq_any(ids)).select(Recipient::as_select()).load(conn)
 }

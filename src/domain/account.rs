@@ -6,7 +6,18 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// What a user may do. Each role includes the ones before it: user < operator < admin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    diesel::deserialize::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,
@@ -48,7 +59,7 @@ impl fmt::Display for Role {
 }
 
 /// The languages emails and texts come in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, diesel::deserialize::FromSqlRow)]
 #[serde(rename_all = "snake_case")]
 pub enum Locale {
     En,
@@ -56,6 +67,8 @@ pub enum Locale {
 }
 
 impl Locale {
+    pub const ALL: [Locale; 2] = [Locale::En, Locale::Fr];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Locale::En => "en",

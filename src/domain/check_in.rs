@@ -6,7 +6,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// What a user says about themselves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, diesel::deserialize::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SafetyStatus {
     Safe,

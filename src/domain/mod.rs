@@ -5,13 +5,17 @@ pub mod account;
 pub use safecheck_area as area;
 pub mod check_in;
 pub mod email;
+pub mod incident;
 pub mod location;
+pub mod outbox;
 
 pub use account::{DisplayName, Locale, Password, Role};
 pub use area::{Area, BoundingBox};
 pub use check_in::{CheckInMessage, SafetyStatus};
 pub use email::Email;
+pub use incident::{IncidentStatus, PromptSource};
 pub use location::Fix;
+pub use outbox::{NotificationKind, NotificationState};
 
 /// One problem with one field of a request, named by its path (`area.coordinates[0]`); it lives in
 /// the area crate, whose parser returns it.

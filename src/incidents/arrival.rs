@@ -6,9 +6,10 @@ use diesel::Connection;
 
 use super::ActiveAreas;
 use crate::db::incidents::IncidentRow;
-use crate::db::notifications::PromptEmail;
 use crate::db::prompts::PromptRow;
 use crate::db::{self, DbConn};
+use crate::domain::PromptSource;
+use crate::notify::outbox::{self, PromptEmail};
 
 /// A user's fresh fix, as the latest location just stored.
 #[derive(Clone, Copy, Debug)]
@@ -45,12 +46,13 @@ pub fn prompt_arrival(
                 return Ok(Vec::new());
             }
             let user = [arrival.user_id.to_owned()];
-            let inserted = db::prompts::insert_batch(conn, &incident.row.id, &user, "arrival", now)?;
-            db::notifications::enqueue_prompts(
+            let inserted =
+                db::prompts::insert_batch(conn, &incident.row.id, &user, PromptSource::Arrival, now)?;
+            outbox::enqueue_prompts(
                 conn,
                 &incident.row,
                 PromptEmail::Prompt,
-                &db::notifications::first_prompts(&incident.row.id, &inserted),
+                &outbox::first_prompts(&incident.row.id, &inserted),
                 now,
             )?;
             Ok(inserted)

@@ -7,10 +7,9 @@ use diesel::Connection;
 
 use crate::clock::{Clock, rfc3339};
 use crate::db::check_ins::{CheckInRow, ResponseRow};
-use crate::db::incidents::ACTIVE;
 use crate::db::notifications::{Enqueued, NewNotification};
 use crate::db::{self, DbConn};
-use crate::domain::{CheckInMessage, SafetyStatus};
+use crate::domain::{CheckInMessage, IncidentStatus, NotificationKind, PromptSource, SafetyStatus};
 use crate::notify::templates::CheckInPayload;
 
 /// An answer to record.
@@ -87,19 +86,19 @@ where
     // A user who answers without having been prompted gets a prompt row, so operators find
     // them in the list of people like everyone else.
     let ids = [answer.user_id.clone()];
-    db::prompts::insert_batch(conn, &answer.incident_id, &ids, "check_in", clock.now())?;
+    db::prompts::insert_batch(conn, &answer.incident_id, &ids, PromptSource::CheckIn, clock.now())?;
     let now = clock.now();
     let check_in = CheckInRow {
         id: uuid::Uuid::now_v7().to_string(),
         incident_id: answer.incident_id.clone(),
         user_id: answer.user_id.clone(),
-        status: answer.status.as_str().to_owned(),
+        status: answer.status,
         message: answer.message.as_ref().map(|m| m.as_str().to_owned()),
         created_at: now,
     };
     db::check_ins::insert(conn, &check_in)?;
     let status_now = db::incidents::find(conn, &answer.incident_id)?.map(|i| i.status);
-    if status_now.as_deref() != Some(ACTIVE) {
+    if status_now != Some(IncidentStatus::Active) {
         return Err(CheckInError::Resolved);
     }
     let previous = db::check_ins::current(conn, &answer.incident_id, &answer.user_id)?;
@@ -108,7 +107,7 @@ where
         &ResponseRow {
             incident_id: check_in.incident_id.clone(),
             user_id: check_in.user_id.clone(),
-            status: check_in.status.clone(),
+            status: check_in.status,
             message: check_in.message.clone(),
             check_in_id: check_in.id.clone(),
             answered_at: now,
@@ -139,7 +138,7 @@ fn notify_contacts(
     let Some(user) = db::users::find(conn, &check_in.user_id)? else { return Ok(0) };
     let payload = serde_json::to_string(&CheckInPayload {
         user_name: user.display_name,
-        status: check_in.status.parse().unwrap_or(SafetyStatus::Safe),
+        status: check_in.status,
         message: check_in.message.clone(),
         incident_title: incident_title.to_owned(),
         answered_at: rfc3339(check_in.created_at),
@@ -148,7 +147,7 @@ fn notify_contacts(
     let news: Vec<NewNotification> = db::contacts::list(conn, &check_in.user_id)?
         .into_iter()
         .map(|contact| NewNotification {
-            kind: "check_in",
+            kind: NotificationKind::CheckIn,
             dedupe_key: format!(
                 "check_in:{}:{}:{}:{}",
                 check_in.incident_id, check_in.user_id, contact.email, check_in.status

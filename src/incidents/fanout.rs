@@ -8,9 +8,9 @@ use diesel::Connection;
 
 use crate::clock::Clock;
 use crate::db::incidents::IncidentRow;
-use crate::db::notifications::PromptEmail;
 use crate::db::{self, DbConn};
-use crate::domain::Area;
+use crate::domain::{Area, IncidentStatus, PromptSource};
+use crate::notify::outbox::{self, PromptEmail};
 
 /// How long a worker holds an incident's fan-out without renewing it (each chunk renews it).
 pub const DEFAULT_LEASE: chrono::Duration = chrono::Duration::seconds(30);
@@ -82,13 +82,13 @@ pub fn run_chunk(
         if !db::incidents::lock_if_held(conn, &incident.id, held)? {
             return Ok(false);
         }
-        let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, "activation", now)?;
+        let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, PromptSource::Activation, now)?;
         // Each new prompt's email goes into the outbox in the same transaction.
-        db::notifications::enqueue_prompts(
+        outbox::enqueue_prompts(
             conn,
             incident,
             PromptEmail::Prompt,
-            &db::notifications::first_prompts(&incident.id, &inserted),
+            &outbox::first_prompts(&incident.id, &inserted),
             now,
         )?;
         let inserted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
@@ -97,7 +97,7 @@ pub fn run_chunk(
     })?;
     if !still_held {
         let resolved =
-            db::incidents::find(conn, &incident.id)?.is_none_or(|i| i.status != db::incidents::ACTIVE);
+            db::incidents::find(conn, &incident.id)?.is_none_or(|i| i.status != IncidentStatus::Active);
         if resolved {
             db::incidents::stop_fanout(conn, &incident.id)?;
         } else {

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{Actor, audit};
 use crate::db::people::PersonRow;
 use crate::db::{self, DbConn};
+use crate::domain::SafetyStatus;
 
 /// Why an answer could not be marked handled.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +40,8 @@ pub fn mark_handled(
         }
         let current = db::check_ins::current(conn, incident_id, user_id)?;
         let check_in_id = match current {
-            Some(answer) if answer.status == "need_help" => answer.check_in_id,
-            Some(answer) => return Err(TriageError::NotNeedHelp(answer.status)),
+            Some(answer) if answer.status == SafetyStatus::NeedHelp => answer.check_in_id,
+            Some(answer) => return Err(TriageError::NotNeedHelp(answer.status.to_string())),
             None => return Err(TriageError::NotNeedHelp("no_response".into())),
         };
         if marked {

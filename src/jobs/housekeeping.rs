@@ -1,12 +1,15 @@
 //! Housekeeping: deletes expired refresh tokens and login failures older than the throttle
 //! window, so those tables stay small.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Job, Progress};
+use crate::clock::Clock;
 use crate::db::{self, DbPool};
 
 pub struct Housekeeping {
+    pub clock: Arc<dyn Clock>,
     /// Failures older than this no longer count.
     pub login_window: Duration,
 }
@@ -22,7 +25,7 @@ impl Job for Housekeeping {
 
     fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
         let mut conn = pool.get()?;
-        let now = db::now();
+        let now = self.clock.now();
         let tokens = db::refresh_tokens::delete_expired(&mut conn, now)?;
         let failures = db::login_failures::delete_before(
             &mut conn,

@@ -35,7 +35,10 @@ pub fn all(
         mail_from: config.mail_from.parse()?,
     };
     let jobs: Vec<Arc<dyn Job>> = vec![
-        Arc::new(housekeeping::Housekeeping { login_window: config.login_throttle.window }),
+        Arc::new(housekeeping::Housekeeping {
+            clock: clock.clone(),
+            login_window: config.login_throttle.window,
+        }),
         Arc::new(fanout::FanOutJob {
             clock: clock.clone(),
             size: ChunkSize { users: config.fanout_chunk, lease: config.fanout_lease },

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 use crate::db::notifications::{NotificationRow, Outcome};
 use crate::db::schema::suppressions;
 use crate::db::{self, DbPool};
-use crate::domain::Locale;
+use crate::domain::NotificationKind;
 use crate::notify::Mailer;
 use crate::notify::mailer::SendError;
 use crate::notify::templates::{self, CheckInPayload, PromptPayload};
@@ -115,27 +115,26 @@ impl Delivery {
     }
 
     fn build(&self, row: &NotificationRow) -> Result<Message, String> {
-        let locale: Locale = row.locale.parse().unwrap_or(Locale::En);
+        let locale = row.locale;
         let url = format!(
             "{}/v1/unsubscribe/{}",
             self.settings.public_url,
             self.unsubscribe.token(&row.recipient_email)
         );
-        let rendered = match row.kind.as_str() {
-            "check_in" => {
+        let rendered = match row.kind {
+            NotificationKind::CheckIn => {
                 let payload: CheckInPayload =
                     serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
                 templates::check_in(locale, &payload, &url)
             }
-            "prompt" => {
+            NotificationKind::Prompt | NotificationKind::Reminder => {
                 let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
-                templates::prompt(locale, &payload, &url)
+                if row.kind == NotificationKind::Prompt {
+                    templates::prompt(locale, &payload, &url)
+                } else {
+                    templates::reminder(locale, &payload, &url)
+                }
             }
-            "reminder" => {
-                let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
-                templates::reminder(locale, &payload, &url)
-            }
-            other => return Err(format!("unknown notification kind {other}")),
         };
         let to = Mailbox::new(
             row.recipient_name.clone(),

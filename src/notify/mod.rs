@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod mailer;
+pub mod outbox;
 pub mod smtp_pool;
 pub mod templates;
 pub mod unsubscribe;

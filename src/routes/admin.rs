@@ -8,9 +8,9 @@ use crate::db;
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
 use crate::routes::dto::UserDto;
 use crate::routes::extract::Json;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -31,8 +31,9 @@ pub async fn grant_role(
     if id == caller.id && body.role != Role::Admin {
         return Err(own_role());
     }
+    let now = state.clock.now();
     let user = with_db(&state, move |conn| {
-        db::users::set_role(conn, &id, body.role.as_str(), db::now())?.ok_or(ApiError::NotFound)
+        db::users::set_role(conn, &id, body.role.as_str(), now)?.ok_or(ApiError::NotFound)
     })
     .await?;
     tracing::info!(admin = %caller.id, user = %user.id, role = %user.role, "role granted");
@@ -57,16 +58,14 @@ pub async fn revoke_role(
     if id == caller.id && role != Role::User {
         return Err(own_role());
     }
+    let now = state.clock.now();
     let user = with_db(&state, move |conn| {
         conn.transaction::<_, ApiError, _>(|conn| {
             // Touch the row first: the transaction starts with its write (SQLite's lock, a row
             // lock on PostgreSQL), so a concurrent grant cannot interleave.
-            db::users::touch(conn, &id, db::now())?;
+            db::users::touch(conn, &id, now)?;
             let user = db::users::find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let current: Role = user
-                .role
-                .parse()
-                .map_err(|e: &str| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
+            let current = user.role;
             let lowered = match role {
                 Role::User => {
                     return Err(ApiError::invalid("role", "every account has the user role"));
@@ -75,7 +74,7 @@ pub async fn revoke_role(
                 Role::Admin if current == Role::Admin => Role::Operator,
                 _ => return Ok(user),
             };
-            db::users::set_role(conn, &id, lowered.as_str(), db::now())?.ok_or(ApiError::NotFound)
+            db::users::set_role(conn, &id, lowered.as_str(), now)?.ok_or(ApiError::NotFound)
         })
     })
     .await?;

@@ -9,9 +9,9 @@ use crate::db::audit::AuditRow;
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
 use crate::routes::paging::{self, PageQuery};
+use crate::routes::with_db;
 use crate::state::AppState;
 
 #[derive(Serialize)]

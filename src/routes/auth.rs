@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::routes::caller::Caller;
 use crate::routes::dto::UserDto;
 use crate::routes::extract::Json;
-use crate::routes::{db as with_db, throttle};
+use crate::routes::{throttle, with_db};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -98,9 +98,7 @@ pub async fn login(
         return Err(BAD_LOGIN);
     };
     throttle::clear_account(&state, &email).await?;
-    let role: Role =
-        user.role.parse().map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
-    let pair = issue_pair(&state, &user.id, role).await?;
+    let pair = issue_pair(&state, &user.id, user.role).await?;
     Ok(HttpResponse::Ok().json(pair))
 }
 
@@ -120,8 +118,8 @@ pub async fn refresh_session(
     let new_token = refresh_token::generate();
     let new_hash = refresh_token::hash(&new_token);
     let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
+    let now = state.clock.now();
     let outcome = with_db(&state, move |conn| {
-        let now = db::now();
         let rotation = db::refresh_tokens::rotate(
             conn,
             &presented_hash,
@@ -137,7 +135,7 @@ pub async fn refresh_session(
     .await?;
     match outcome {
         (Rotation::Rotated { user_id }, Some(role)) => {
-            let access_token = state.tokens.issue(&user_id, role)?;
+            let access_token = state.tokens.issue(&user_id, role, state.clock.now())?;
             Ok(HttpResponse::Ok().json(pair_of(&state, access_token, new_token)))
         }
         (Rotation::Reused, _) => {
@@ -160,7 +158,8 @@ pub async fn logout(
     Json(body): Json<LogoutBody>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = refresh_token::hash(&body.refresh_token);
-    with_db(&state, move |conn| Ok(db::refresh_tokens::revoke_by_token(conn, &caller.id, &hash, db::now())?))
+    let now = state.clock.now();
+    with_db(&state, move |conn| Ok(db::refresh_tokens::revoke_by_token(conn, &caller.id, &hash, now)?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -173,11 +172,11 @@ pub async fn issue_pair(
 ) -> Result<TokenPair, ApiError> {
     let refresh = refresh_token::generate();
     let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
-    let now = db::now();
+    let now = state.clock.now();
     let family = uuid::Uuid::new_v4().to_string();
     let row = RefreshTokenRow::new(&family, user_id, refresh_token::hash(&refresh), now, now + ttl);
     with_db(state, move |conn| Ok(db::refresh_tokens::insert(conn, &row)?)).await?;
-    let access_token = state.tokens.issue(user_id, role)?;
+    let access_token = state.tokens.issue(user_id, role, now)?;
     Ok(pair_of(state, access_token, refresh))
 }
 
@@ -195,8 +194,7 @@ fn user_role(conn: &mut DbConn, user_id: &str) -> Result<Option<Role>, ApiError>
     let Some(user) = db::users::find(conn, user_id)? else {
         return Ok(None);
     };
-    let role = user.role.parse().map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
-    Ok(Some(role))
+    Ok(Some(user.role))
 }
 
 fn chrono_ttl(ttl: std::time::Duration) -> Result<Duration, ApiError> {

@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use crate::db;
 use crate::domain::Role;
 use crate::error::ApiError;
-use crate::routes::db as with_db;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// The authenticated caller.
@@ -49,13 +49,11 @@ impl FromRequest for Caller {
                 token.ok_or(ApiError::Unauthorized("an `Authorization: Bearer` access token is required"))?;
             let claims = state
                 .tokens
-                .verify(&token)
+                .verify(&token, state.clock.now())
                 .ok_or(ApiError::Unauthorized("the access token is invalid or expired"))?;
             let user = with_db(&state, move |conn| Ok(db::users::find(conn, &claims.sub)?)).await?;
             let user = user.ok_or(ApiError::Unauthorized("the account of this token no longer exists"))?;
-            let role =
-                user.role.parse().map_err(|e| ApiError::Internal(anyhow::anyhow!("stored role: {e}")))?;
-            Ok(Caller { id: user.id, role })
+            Ok(Caller { id: user.id, role: user.role })
         })
     }
 }

@@ -8,12 +8,12 @@ use sha2::{Digest, Sha256};
 use crate::db::check_ins::CheckInRow;
 use crate::db::idempotency::Begin;
 use crate::db::{self};
-use crate::domain::{CheckInMessage, SafetyStatus};
+use crate::domain::{CheckInMessage, IncidentStatus, SafetyStatus};
 use crate::error::ApiError;
 use crate::incidents::check_in::{self, Answer, CheckInError};
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// Keys live this long (the draft's and Stripe's 24 h).
@@ -32,7 +32,7 @@ pub struct CheckInBody {
 pub struct CheckInDto {
     id: String,
     incident_id: String,
-    status: String,
+    status: SafetyStatus,
     message: Option<String>,
     created_at: String,
 }
@@ -201,7 +201,7 @@ pub async fn get_my_check_ins(
         // in is not theirs to see.
         let involved = !history.is_empty() || db::prompts::find(conn, &incident_id, &caller.id)?.is_some();
         let sees_all = caller.role.includes(crate::domain::Role::Operator);
-        if incident.status != crate::db::incidents::ACTIVE && !involved && !sees_all {
+        if incident.status != IncidentStatus::Active && !involved && !sees_all {
             return Err(ApiError::NotFound);
         }
         Ok(history)

@@ -8,9 +8,9 @@ use crate::db::{self};
 use crate::domain::{DisplayName, Email, FieldError, Locale};
 use crate::error::ApiError;
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
 use crate::routes::dto::ContactDto;
 use crate::routes::extract::Json;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// How many contacts one user may list.
@@ -49,6 +49,7 @@ pub async fn create_contact(
     let (Some(name), Some(email), Some(locale)) = (name, email, locale) else {
         return Err(ApiError::Validation(errors));
     };
+    let now = state.clock.now();
     let contact = with_db(&state, move |conn| {
         let owner = db::users::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;
         let row = ContactRow {
@@ -57,8 +58,8 @@ pub async fn create_contact(
             name: name.into_inner(),
             email: email.as_str().to_owned(),
             // A contact without a locale gets the user's.
-            locale: locale.map_or(owner.locale, |l| l.as_str().to_owned()),
-            created_at: db::now(),
+            locale: locale.unwrap_or(owner.locale),
+            created_at: now,
         };
         match db::contacts::add(conn, &row, MAX_CONTACTS) {
             Ok(AddContact::Added) => Ok(row),

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::db::contacts::ContactRow;
 use crate::db::locations::LocationRow;
 use crate::db::users::UserRow;
+use crate::domain::{Locale, Role};
 
 pub use crate::clock::rfc3339;
 
@@ -14,8 +15,8 @@ pub struct UserDto {
     pub id: String,
     pub email: String,
     pub display_name: String,
-    pub locale: String,
-    pub role: String,
+    pub locale: Locale,
+    pub role: Role,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -55,7 +56,7 @@ pub struct ContactDto {
     pub id: String,
     pub name: String,
     pub email: String,
-    pub locale: String,
+    pub locale: Locale,
     pub created_at: String,
 }
 

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use diesel::connection::SimpleConnection;
 
 use crate::error::ApiError;
-use crate::routes::db;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up and serving HTTP.
@@ -14,7 +14,7 @@ pub async fn get_healthz() -> HttpResponse {
 
 /// `GET /readyz`: the database answers; 503 with `Retry-After` when it does not.
 pub async fn get_readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db(&state, |conn| conn.batch_execute("SELECT 1").map_err(ApiError::from)).await?;
+    with_db(&state, |conn| conn.batch_execute("SELECT 1").map_err(ApiError::from)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "ok" })))
 }
 

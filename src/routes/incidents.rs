@@ -6,16 +6,16 @@ use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::db::incidents::{ACTIVE, IncidentRow};
+use crate::db::incidents::IncidentRow;
 use crate::db::{self, DbConn};
-use crate::domain::{Area, FieldError, Role};
+use crate::domain::{Area, FieldError, IncidentStatus, Role};
 use crate::error::ApiError;
 use crate::incidents::{self, Actor, Resolved, fanout};
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
 use crate::routes::extract::Json;
 use crate::routes::paging::{self, PageQuery};
+use crate::routes::with_db;
 use crate::state::AppState;
 
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -28,7 +28,7 @@ pub struct IncidentDto {
     title: String,
     description: Option<String>,
     area: Value,
-    status: String,
+    status: IncidentStatus,
     created_at: String,
     expires_at: Option<String>,
     resolved_at: Option<String>,
@@ -131,7 +131,7 @@ pub async fn create_incident(
         title,
         description,
         area: area.to_json().to_string(),
-        status: ACTIVE.to_owned(),
+        status: IncidentStatus::Active,
         created_by: Some(actor.id.clone()),
         created_at: now,
         expires_at,
@@ -187,15 +187,14 @@ pub async fn list_incidents(
     let after = page.position()?;
     let status = match query.status.as_deref() {
         None => None,
-        Some(s @ ("active" | "resolved")) => Some(s.to_owned()),
-        Some(_) => return Err(ApiError::invalid("status", "must be active or resolved")),
+        Some(raw) => Some(raw.parse::<IncidentStatus>().map_err(|m| ApiError::invalid("status", m))?),
     };
     let now = state.clock.now();
     let (rows, mut notes) = with_db(&state, move |conn| {
         incidents::expire_due(conn, now)?;
         let rows = if caller.role.includes(Role::Operator) {
-            db::incidents::page(conn, status.as_deref(), after.as_ref(), limit)?
-        } else if status.as_deref().is_none_or(|s| s == ACTIVE) {
+            db::incidents::page(conn, status, after.as_ref(), limit)?
+        } else if status.is_none_or(|s| s == IncidentStatus::Active) {
             db::incidents::page_prompted(conn, &caller.id, after.as_ref(), limit)?
         } else {
             Vec::new()
@@ -230,7 +229,7 @@ pub async fn get_incident(
         let row = db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound)?;
         if !caller.role.includes(Role::Operator) {
             let prompted = db::prompts::find(conn, &id, &caller.id)?.is_some();
-            if row.status != ACTIVE || !prompted {
+            if row.status != IncidentStatus::Active || !prompted {
                 return Err(ApiError::NotFound);
             }
         }

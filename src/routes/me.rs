@@ -11,10 +11,10 @@ use crate::domain::{DisplayName, FieldError, Fix, Locale, Password};
 use crate::error::ApiError;
 use crate::incidents::arrival::{Arrival, prompt_arrival};
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
 use crate::routes::dto::{LocationDto, UserDto};
 use crate::routes::extract::Json;
 use crate::routes::prompts::PromptDto;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// The profile and the stored location.
@@ -87,13 +87,14 @@ pub async fn update_me(
         change_password(&state, &caller.id, password, current).await?;
     }
     let id = caller.id.clone();
+    let now = state.clock.now();
     let me = with_db(&state, move |conn| {
         db::users::update_profile(
             conn,
             &id,
             name.as_ref().map(DisplayName::as_str),
             locale.map(Locale::as_str),
-            db::now(),
+            now,
         )?;
         load_me(conn, &id)
     })
@@ -120,9 +121,9 @@ async fn change_password(
     .await??
     .ok_or_else(|| ApiError::invalid("current_password", "is not the current password"))?;
     let id = user_id.to_owned();
+    let now = state.clock.now();
     with_db(state, move |conn| {
         conn.transaction::<_, ApiError, _>(|conn| {
-            let now = db::now();
             db::users::set_password_hash(conn, &id, &hash, now)?;
             db::refresh_tokens::revoke_all_for_user(conn, &id, now)?;
             Ok(())

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::db;
 use crate::error::ApiError;
 use crate::metrics::OutboxSnapshot;
-use crate::routes::db as with_db;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// `GET /metrics` on the API listener: for scrapers with the configured bearer token; 404 when

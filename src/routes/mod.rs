@@ -117,7 +117,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Runs `f` with a pooled connection on the blocking thread pool: diesel is synchronous and
 /// must never hold up an actix worker.
-pub async fn db<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+pub async fn with_db<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,

@@ -13,10 +13,10 @@ use crate::error::ApiError;
 use crate::incidents::triage::{self, TriageError};
 use crate::routes::caller::Caller;
 use crate::routes::csv;
-use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
 use crate::routes::incidents::{actor_of, incident_exists};
 use crate::routes::paging::{self, PageQuery};
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// Statuses are read as of this long before the first page, so that an answer whose

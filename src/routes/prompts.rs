@@ -7,10 +7,11 @@ use serde_json::Value;
 use crate::db;
 use crate::db::incidents::IncidentRow;
 use crate::db::prompts::PromptRow;
+use crate::domain::PromptSource;
 use crate::error::ApiError;
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
 use crate::routes::dto::rfc3339;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// A prompt with what the app needs to show it.
@@ -18,7 +19,7 @@ use crate::state::AppState;
 pub struct PromptDto {
     incident_id: String,
     created_at: String,
-    source: String,
+    source: PromptSource,
     incident: PromptIncident,
 }
 

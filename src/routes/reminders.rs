@@ -6,8 +6,8 @@ use crate::domain::Role;
 use crate::error::ApiError;
 use crate::incidents::reminders::{self, RemindError};
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
 use crate::routes::incidents::actor_of;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// `POST /v1/incidents/{id}/reminders` (operator): emails every prompted user who has not

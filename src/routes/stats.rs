@@ -4,10 +4,10 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::db;
-use crate::domain::Role;
+use crate::domain::{IncidentStatus, NotificationState, Role, SafetyStatus};
 use crate::error::ApiError;
 use crate::routes::caller::Caller;
-use crate::routes::db as with_db;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 #[derive(Default, Serialize)]
@@ -21,6 +21,21 @@ struct Notifications {
     dropped: i64,
 }
 
+impl Notifications {
+    fn set(&mut self, state: NotificationState, count: i64) {
+        let field = match state {
+            NotificationState::Queued => &mut self.queued,
+            NotificationState::Sending => &mut self.sending,
+            NotificationState::Retrying => &mut self.retrying,
+            NotificationState::Sent => &mut self.sent,
+            NotificationState::Failed => &mut self.failed,
+            NotificationState::Suppressed => &mut self.suppressed,
+            NotificationState::Dropped => &mut self.dropped,
+        };
+        *field = count;
+    }
+}
+
 #[derive(Serialize)]
 struct Fanout {
     complete: bool,
@@ -30,7 +45,7 @@ struct Fanout {
 #[derive(Serialize)]
 struct Stats {
     incident_id: String,
-    status: String,
+    status: IncidentStatus,
     prompted: i64,
     safe: i64,
     not_in_area: i64,
@@ -68,25 +83,14 @@ pub async fn get_incident_stats(
             fanout: Fanout { complete: incident.fanout_done, prompts_created: incident.fanout_prompts },
         };
         for (status, n) in db::check_ins::count_by_status(conn, &id)? {
-            match status.as_str() {
-                "safe" => stats.safe = n,
-                "not_in_area" => stats.not_in_area = n,
-                "need_help" => stats.need_help = n,
-                _ => {}
+            match status {
+                SafetyStatus::Safe => stats.safe = n,
+                SafetyStatus::NotInArea => stats.not_in_area = n,
+                SafetyStatus::NeedHelp => stats.need_help = n,
             }
         }
-        let n = &mut stats.notifications;
         for (state, count) in db::notifications::count_by_state(conn, &id)? {
-            match state.as_str() {
-                "queued" => n.queued = count,
-                "sending" => n.sending = count,
-                "retrying" => n.retrying = count,
-                "sent" => n.sent = count,
-                "failed" => n.failed = count,
-                "suppressed" => n.suppressed = count,
-                "dropped" => n.dropped = count,
-                _ => {}
-            }
+            stats.notifications.set(state, count);
         }
         Ok(stats)
     })

@@ -3,10 +3,10 @@
 
 use chrono::{Duration, NaiveDateTime};
 
+use crate::db::DbConn;
 use crate::db::login_failures::{self, Scope};
-use crate::db::{self, DbConn};
 use crate::error::ApiError;
-use crate::routes::db as with_db;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// 429 if the account or the address has reached its limit.
@@ -14,8 +14,8 @@ pub async fn check_login(state: &AppState, email: &str, ip: &str) -> Result<(), 
     let limits = state.config.login_throttle;
     let window = Duration::from_std(limits.window).map_err(|e| ApiError::Internal(e.into()))?;
     let (email, ip) = (email.to_owned(), ip.to_owned());
+    let now = state.clock.now();
     let retry_after = with_db(state, move |conn| {
-        let now = db::now();
         let account =
             blocked_for(conn, Scope::Account, &email, limits.max_failures_per_account, window, now)?;
         let address = blocked_for(conn, Scope::Ip, &ip, limits.max_failures_per_ip, window, now)?;
@@ -49,8 +49,8 @@ fn blocked_for(
 /// Counts a failed login against the account and the address.
 pub async fn record_login_failure(state: &AppState, email: &str, ip: &str) -> Result<(), ApiError> {
     let (email, ip) = (email.to_owned(), ip.to_owned());
+    let now = state.clock.now();
     with_db(state, move |conn| {
-        let now = db::now();
         login_failures::record(conn, Scope::Account, &email, now)?;
         login_failures::record(conn, Scope::Ip, &ip, now)?;
         Ok(())

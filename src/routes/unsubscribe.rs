@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use crate::db;
 use crate::error::ApiError;
 use crate::notify::templates::escape;
-use crate::routes::db as with_db;
+use crate::routes::with_db;
 use crate::state::AppState;
 
 /// `GET /v1/unsubscribe/{token}`: a page with one button.

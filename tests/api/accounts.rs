@@ -38,7 +38,8 @@ async fn invalid_registration_fields_are_a_422_naming_each() {
 
 #[tokio::test]
 async fn login_returns_a_bearer_pair() {
-    let app = spawn_app().await;
+    let ttl = ("SAFECHECK_ACCESS_TOKEN_TTL_SECS", "900".to_owned());
+    let app = spawn_app_with(Options { env: vec![ttl], ..Default::default() }).await;
     app.register("ada@example.org", "correct horse battery", "Ada").await;
     let response = app.login("ADA@example.org", "correct horse battery").await;
     assert_eq!(response.status(), 200);

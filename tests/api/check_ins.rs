@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
+use safecheck::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -113,7 +114,7 @@ async fn a_key_still_in_use_is_a_409() {
     let (url, user_id) = (app.database_url().clone(), user.id.clone());
     tokio::task::spawn_blocking(move || {
         let mut conn = safecheck::db::pool_connect(&url).unwrap();
-        let now = safecheck::db::now();
+        let now = SystemClock.now();
         let begun = safecheck::db::idempotency::begin(
             &mut conn,
             &user_id,

@@ -57,7 +57,14 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
         .into_iter()
         .map(|(id, _, _)| id)
         .collect();
-        db::prompts::insert_batch(&mut conn, &incident_id, &beyond, "activation", clock.now()).unwrap();
+        db::prompts::insert_batch(
+            &mut conn,
+            &incident_id,
+            &beyond,
+            safecheck::domain::PromptSource::Activation,
+            clock.now(),
+        )
+        .unwrap();
         (chunk, next_cursor)
     })
     .await

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use safecheck::clock::OffsetClock;
+use safecheck::clock::{Clock as _, SystemClock};
 use safecheck::config::Config;
 use safecheck::db::DatabaseUrl;
 use safecheck::startup::Application;
@@ -79,6 +80,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         // Cheap hashing keeps the suite fast; the production cost is the config default.
         ("SAFECHECK_ARGON2_MEMORY_KIB", "256".into()),
         ("SAFECHECK_ARGON2_ITERATIONS", "1".into()),
+        // Tokens are checked against the test's clock: a day keeps them valid while a test moves
+        // it forward by hours.
+        ("SAFECHECK_ACCESS_TOKEN_TTL_SECS", "86400".into()),
     ];
     env.extend(options.env);
     let config =
@@ -216,7 +220,7 @@ impl TestApp {
         let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
         if role != "user" {
             let mut conn = safecheck::db::pool_connect(self.database_url()).unwrap();
-            safecheck::db::users::set_role(&mut conn, &id, role, safecheck::db::now()).unwrap();
+            safecheck::db::users::set_role(&mut conn, &id, role, SystemClock.now()).unwrap();
         }
         let tokens: Value = self.login(&email, &password).await.json().await.unwrap();
         TestUser {
@@ -355,28 +359,26 @@ impl TestApp {
         let url = self.database_url().clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = safecheck::db::pool_connect(&url).unwrap();
-            let now = safecheck::db::now();
-            diesel::Connection::transaction(&mut conn, |conn| {
-                for i in 0..n {
-                    let new = NewNotification {
-                        kind: "check_in",
-                        recipient_email: format!("contact{i}@example.org"),
-                        recipient_name: None,
-                        locale: "en".into(),
-                        incident_id: None,
-                        user_id: None,
-                        payload: serde_json::json!({
-                            "user_name": "Ada", "status": "safe", "message": null,
-                            "incident_title": "Load", "answered_at": "2026-11-28T10:00:00Z"
-                        })
-                        .to_string(),
-                        dedupe_key: format!("load:{i}"),
-                    };
-                    notifications::enqueue(conn, new, 20, now)?;
-                }
-                diesel::QueryResult::Ok(())
-            })
-            .unwrap();
+            let now = SystemClock.now();
+            let news = (0..n)
+                .map(|i| NewNotification {
+                    kind: safecheck::domain::NotificationKind::CheckIn,
+                    recipient_email: format!("contact{i}@example.org"),
+                    recipient_name: None,
+                    locale: safecheck::domain::Locale::En,
+                    incident_id: None,
+                    user_id: None,
+                    payload: serde_json::json!({
+                        "user_name": "Ada", "status": "safe", "message": null,
+                        "incident_title": "Load", "answered_at": "2026-11-28T10:00:00Z"
+                    })
+                    .to_string(),
+                    dedupe_key: format!("load:{i}"),
+                })
+                .collect();
+            // No transaction around it: on SQLite, one that reads before it writes fails with
+            // "database is locked" when the server's delivery commits in between.
+            notifications::enqueue_all(&mut conn, news, 20, now).unwrap();
         })
         .await
         .unwrap();

@@ -28,4 +28,5 @@ mod roles;
 mod smtp_harness;
 mod smtp_pool;
 mod smtp_throughput;
+mod stored_words;
 mod tokens;

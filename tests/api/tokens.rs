@@ -39,6 +39,21 @@ async fn a_token_we_signed_is_accepted() {
 }
 
 #[tokio::test]
+async fn an_access_token_expires_when_the_servers_clock_passes_its_lifetime() {
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_ACCESS_TOKEN_TTL_SECS", "900".into())],
+        ..Default::default()
+    })
+    .await;
+    let user = app.new_user().await;
+    assert_eq!(me_with(&app, &user.access_token).await.status(), 200);
+
+    app.clock.advance(chrono::Duration::seconds(900 + 6));
+
+    assert_rejected(&app, &user.access_token).await;
+}
+
+#[tokio::test]
 async fn a_missing_or_malformed_authorization_is_a_401() {
     let app = spawn_app().await;
     let response = app.get("/v1/me").await;

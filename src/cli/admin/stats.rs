@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::domain::NotificationState;
+
 use super::Global;
 use super::client::{Call, Client};
 use super::failure::Failure;
@@ -36,9 +38,8 @@ fn render_stats(stats: &Value) -> String {
     let fanout = &stats["fanout"];
     let fanout = if fanout["complete"] == true { "complete" } else { "in progress" };
     let n = &stats["notifications"];
-    let emails = ["sent", "queued", "sending", "retrying", "failed", "suppressed", "dropped"]
-        .map(|state| format!("{state} {}", cell(&n[state])))
-        .join(", ");
+    let emails =
+        NotificationState::ALL.map(|state| format!("{state} {}", cell(&n[state.as_str()]))).join(", ");
     key_values(&[
         ("incident", cell(&stats["incident_id"])),
         ("status", cell(&stats["status"])),

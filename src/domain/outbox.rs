@@ -1,0 +1,101 @@
+//! The outbox's words: what kind of message a row is, and where it stands.
+
+use std::str::FromStr;
+
+use serde::Serialize;
+
+/// What a queued message is, which decides its template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, diesel::deserialize::FromSqlRow)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A user's answer, to one of their contacts.
+    CheckIn,
+    /// "Are you safe?", to a prompted user.
+    Prompt,
+    /// The same question again, to a user who has not answered.
+    Reminder,
+}
+
+impl NotificationKind {
+    pub const ALL: [NotificationKind; 3] =
+        [NotificationKind::CheckIn, NotificationKind::Prompt, NotificationKind::Reminder];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::CheckIn => "check_in",
+            NotificationKind::Prompt => "prompt",
+            NotificationKind::Reminder => "reminder",
+        }
+    }
+}
+
+impl FromStr for NotificationKind {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "check_in" => Ok(NotificationKind::CheckIn),
+            "prompt" => Ok(NotificationKind::Prompt),
+            "reminder" => Ok(NotificationKind::Reminder),
+            _ => Err("must be check_in, prompt or reminder"),
+        }
+    }
+}
+
+/// Where a message stands. `queued`, `retrying` and `sending` are on their way; the rest are
+/// final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, diesel::deserialize::FromSqlRow)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationState {
+    /// Waiting for its first attempt.
+    Queued,
+    /// Claimed by a worker, under a lease.
+    Sending,
+    /// Refused for now; tried again at `next_attempt_at`.
+    Retrying,
+    Sent,
+    /// Refused for good, or too many attempts.
+    Failed,
+    /// The address unsubscribed: recorded, never sent.
+    Suppressed,
+    /// Over the recipient's hourly cap: recorded, never sent.
+    Dropped,
+}
+
+impl NotificationState {
+    /// Every state, in the order people read them: what arrived, then what is on its way, then
+    /// what will not.
+    pub const ALL: [NotificationState; 7] = [
+        NotificationState::Sent,
+        NotificationState::Queued,
+        NotificationState::Sending,
+        NotificationState::Retrying,
+        NotificationState::Failed,
+        NotificationState::Suppressed,
+        NotificationState::Dropped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationState::Queued => "queued",
+            NotificationState::Sending => "sending",
+            NotificationState::Retrying => "retrying",
+            NotificationState::Sent => "sent",
+            NotificationState::Failed => "failed",
+            NotificationState::Suppressed => "suppressed",
+            NotificationState::Dropped => "dropped",
+        }
+    }
+}
+
+impl std::fmt::Display for NotificationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for NotificationState {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        NotificationState::ALL.into_iter().find(|state| state.as_str() == s).ok_or("not a notification state")
+    }
+}

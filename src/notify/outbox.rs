@@ -1,0 +1,88 @@
+//! What goes into the outbox for the people prompted: their first prompt and their reminders,
+//! each rendered later from the payload stored here.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
+
+use crate::clock::rfc3339;
+use crate::db::incidents::IncidentRow;
+use crate::db::notifications::NewNotification;
+use crate::db::{self, DbConn};
+use crate::domain::{NotificationKind, NotificationState};
+use crate::notify::templates::PromptPayload;
+
+/// Which email a prompted user gets.
+#[derive(Clone, Copy, Debug)]
+pub enum PromptEmail {
+    /// The first prompt: one per incident and user, ever.
+    Prompt,
+    /// A reminder to answer.
+    Reminder,
+}
+
+impl PromptEmail {
+    fn kind(self) -> NotificationKind {
+        match self {
+            PromptEmail::Prompt => NotificationKind::Prompt,
+            PromptEmail::Reminder => NotificationKind::Reminder,
+        }
+    }
+}
+
+/// The recipients of first prompts, each with the key that allows one per incident and user.
+pub fn first_prompts(incident_id: &str, user_ids: &[String]) -> Vec<(String, String)> {
+    user_ids.iter().map(|user_id| (user_id.clone(), format!("prompt:{incident_id}:{user_id}"))).collect()
+}
+
+/// Queues a prompt or reminder email to each `(user id, dedupe key)`, in the caller's
+/// transaction; unsubscribed users get a `suppressed` row. These go to the users themselves, so
+/// the per-recipient hourly cap (an anti-relay limit on contacts) does not apply. Returns how
+/// many were queued to send.
+pub fn enqueue_prompts(
+    conn: &mut DbConn,
+    incident: &IncidentRow,
+    email: PromptEmail,
+    recipients: &[(String, String)],
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let mut queued = 0;
+    // Bounded lists keep every `IN (...)` under SQLite's bind limit.
+    for batch in recipients.chunks(5_000) {
+        let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
+        let dedupe: HashMap<&str, &str> = batch.iter().map(|(id, key)| (id.as_str(), key.as_str())).collect();
+        let users = db::users::recipients(conn, &ids)?;
+        let emails: Vec<&str> = users.iter().map(|u| u.email.as_str()).collect();
+        let suppressed = db::notifications::suppressed_among(conn, &emails)?;
+        let mut rows = Vec::with_capacity(users.len());
+        for user in users {
+            let payload = PromptPayload {
+                user_name: user.display_name.clone(),
+                incident_title: incident.title.clone(),
+                incident_description: incident.description.clone(),
+                activated_at: rfc3339(incident.created_at),
+            };
+            let state = if suppressed.contains(&user.email) {
+                NotificationState::Suppressed
+            } else {
+                queued += 1;
+                NotificationState::Queued
+            };
+            let new = NewNotification {
+                kind: email.kind(),
+                dedupe_key: dedupe.get(user.id.as_str()).copied().unwrap_or_default().to_owned(),
+                recipient_email: user.email,
+                recipient_name: Some(user.display_name),
+                locale: user.locale,
+                incident_id: Some(incident.id.clone()),
+                user_id: Some(user.id),
+                payload: serde_json::to_string(&payload)
+                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+            };
+            rows.push(new.into_row(state, now));
+        }
+        db::notifications::insert_new(conn, rows)?;
+    }
+    Ok(queued)
+}
