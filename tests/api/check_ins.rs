@@ -11,8 +11,6 @@ use crate::helpers::{
 };
 
 const WAIT: Duration = Duration::from_secs(10);
-/// Long enough for a wrongly queued message to have arrived.
-const SETTLE: Duration = Duration::from_millis(800);
 
 async fn add_contact(app: &TestApp, user: &TestUser, name: &str, email: &str, locale: &str) {
     let response = app
@@ -65,8 +63,7 @@ async fn a_check_in_emails_each_contact_once_in_their_language_with_unsubscribe_
     assert_eq!(body["status"], "safe");
     assert_eq!(body["notifications_queued"], 3);
 
-    app.smtp.wait_for(3, WAIT).await;
-    tokio::time::sleep(SETTLE).await;
+    app.wait_for_outbox_settled(WAIT).await;
     let mail = app.smtp.received();
     assert_eq!(mail.len(), 3);
     let subject_to =
@@ -97,8 +94,7 @@ async fn a_retried_request_with_its_idempotency_key_changes_nothing() {
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.json::<Value>().await.unwrap(), first);
 
-    assert_eq!(app.smtp.wait_for(3, WAIT).await.len(), 3);
-    tokio::time::sleep(SETTLE).await;
+    app.wait_for_outbox_settled(WAIT).await;
     assert_eq!(app.smtp.received().len(), 3);
     let mine: Value = app.my_check_ins(&user, &incident).await;
     assert_eq!(mine["history"].as_array().unwrap().len(), 1);
@@ -146,7 +142,7 @@ async fn a_changed_status_notifies_again_and_the_same_status_does_not() {
         check_in(&app, &user, &incident, json!({ "status": "need_help", "message": "still stuck" }), None)
             .await;
     assert_eq!(same.json::<Value>().await.unwrap()["notifications_queued"], 0);
-    tokio::time::sleep(SETTLE).await;
+    app.wait_for_outbox_settled(WAIT).await;
     assert_eq!(app.smtp.received().len(), 6);
 
     let mine: Value = app.my_check_ins(&user, &incident).await;
@@ -192,8 +188,7 @@ async fn an_unsubscribed_contact_gets_nothing_more() {
     problem(app.client.post(app.url("/v1/unsubscribe/forged.token")).send().await.unwrap(), 404).await;
 
     check_in(&app, &user, &incident, json!({ "status": "need_help" }), None).await;
-    assert_eq!(app.smtp.wait_for(5, WAIT).await.len(), 5);
-    tokio::time::sleep(SETTLE).await;
+    app.wait_for_outbox_settled(WAIT).await;
     let after: Vec<_> = app.smtp.received().into_iter().skip(3).collect();
     assert_eq!(after.len(), 2);
     assert!(after.iter().all(|m| m.to != ["mum@example.org"]));
@@ -240,7 +235,7 @@ async fn a_resolved_incident_takes_no_answer_and_an_unknown_one_is_404() {
     app.authed(Method::POST, &format!("/v1/incidents/{incident}/resolve"), &operator).send().await.unwrap();
     problem(check_in(&app, &user, &incident, json!({ "status": "safe" }), Some("k")).await, 409).await;
     problem(check_in(&app, &user, "no-such-incident", json!({ "status": "safe" }), None).await, 404).await;
-    tokio::time::sleep(SETTLE).await;
+    app.wait_for_outbox_settled(WAIT).await;
     assert!(app.smtp.received().is_empty());
 }
 
@@ -290,8 +285,7 @@ async fn the_hourly_cap_per_recipient_stops_a_spam_relay() {
     for status in ["safe", "need_help", "not_in_area"] {
         check_in(&app, &user, &incident, json!({ "status": status }), None).await;
     }
-    assert_eq!(app.smtp.wait_for(6, WAIT).await.len(), 6);
-    tokio::time::sleep(SETTLE).await;
+    app.wait_for_outbox_settled(WAIT).await;
     assert_eq!(app.smtp.received().len(), 6, "two per contact, the third dropped");
     let stats: Value = app.stats(&operator, &incident).await;
     assert_eq!(stats["notifications"]["dropped"], 3);

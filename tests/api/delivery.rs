@@ -3,7 +3,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::helpers::{Options, spawn_app_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, paris_circle, spawn_app_with};
 
 #[tokio::test]
 async fn two_workers_deliver_a_thousand_notifications_without_a_duplicate() {
@@ -18,8 +21,7 @@ async fn two_workers_deliver_a_thousand_notifications_without_a_duplicate() {
     app.spawn_sibling(&workers).await;
     app.spawn_sibling(&workers).await;
 
-    app.smtp.wait_for(1000, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.wait_for_outbox_settled(Duration::from_secs(60)).await;
     let mail = app.smtp.received();
     let ids: HashSet<String> = mail.iter().map(|m| m.header("message-id").unwrap()).collect();
     let recipients: HashSet<&str> = mail.iter().map(|m| m.to[0].as_str()).collect();
@@ -34,12 +36,30 @@ async fn safecheck_jobs_runs_only_the_jobs_it_names() {
         spawn_app_with(Options { env: vec![("SAFECHECK_JOBS", "fanout".into())], ..Default::default() })
             .await;
     let operator = app.new_user_with_role("operator").await;
-    app.user_at(48.8630, 2.3708).await;
+    let user = app.user_at(48.8630, 2.3708).await;
+    let contact = json!({ "name": "Mum", "email": "mum@example.org" });
+    app.authed(Method::POST, "/v1/me/contacts", &user).json(&contact).send().await.unwrap();
     app.queue_notifications(3).await;
 
-    let incident = app.activate(&operator, &crate::helpers::paris_circle("Jobs")).await;
-
+    let incident = app.activate(&operator, &paris_circle("Jobs")).await;
     assert_eq!(incident["fanout"]["prompts_created"], 1, "the fan-out ran");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Proof that a delivery loop, had there been one, had its turn: an answer that queues an
+    // email wakes this process's delivery loops at once (they would otherwise poll every
+    // 250 ms), and only then does a second activation wake the fan-out job, whose finished work
+    // we wait for. A woken delivery loop's first step is to claim every due row, so had one
+    // run, rows would no longer be `queued`.
+    let id = incident["id"].as_str().unwrap();
+    let answer = app
+        .authed(Method::POST, &format!("/v1/incidents/{id}/check-ins"), &user)
+        .json(&json!({ "status": "safe" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.json::<Value>().await.unwrap()["notifications_queued"], 1);
+    app.activate(&operator, &paris_circle("Jobs, later")).await;
+
+    let not_queued = app.notifications_in(&["sending", "retrying", "sent", "failed"]);
+    assert_eq!(not_queued, 0, "delivery claimed nothing");
     assert_eq!(app.smtp.count(), 0, "delivery did not run");
 }

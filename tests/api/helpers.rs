@@ -133,14 +133,29 @@ impl TestApp {
 
     /// Outbox rows in any of these states.
     pub fn notifications_in(&self, states: &[&str]) -> i64 {
-        use diesel::prelude::*;
-        use safecheck::db::schema::notifications;
-        let mut conn = safecheck::db::pool_connect(self.database_url()).unwrap();
-        notifications::table
-            .filter(notifications::state.eq_any(states))
-            .count()
-            .get_result(&mut conn)
-            .unwrap()
+        notifications_in(self.database_url(), states)
+    }
+
+    /// Waits until no outbox row is queued, being sent or waiting for a retry, for `timeout` at
+    /// most. A row is recorded `sent` only once the SMTP server accepted its message (and a
+    /// delivery loop records a batch only once all its sends ended), so from then on what the
+    /// sink received is final: "nothing more arrives" is asserted after this, not after a nap.
+    pub async fn wait_for_outbox_settled(&self, timeout: Duration) {
+        const PENDING: [&str; 3] = ["queued", "sending", "retrying"];
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let url = self.database_url().clone();
+            let pending =
+                tokio::task::spawn_blocking(move || notifications_in(&url, &PENDING)).await.unwrap();
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{pending} notifications still queued, sending or retrying after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn database_url(&self) -> &DatabaseUrl {
@@ -148,7 +163,8 @@ impl TestApp {
     }
 
     /// Another server process over the same database (a restart, or a second replica), with
-    /// `env` changes; returns its base URL. It shares this app's clock.
+    /// `env` changes; returns its base URL, behind a spec proxy of its own whose findings fail
+    /// the test as the app's do. It shares this app's clock.
     pub async fn spawn_sibling(&self, env: &[(&str, &str)]) -> String {
         let base = self.config.clone();
         let config = Config::from_lookup(|name| {
@@ -158,8 +174,27 @@ impl TestApp {
                 .or_else(|| setting_of(&base, name))
         })
         .expect("sibling configuration");
-        start(config, self.clock.clone()).await.0
+        let (sibling, _) = start(config, self.clock.clone()).await;
+        format!("http://{}", self.spec_proxy.start_another(sibling).await)
     }
+}
+
+/// Polls `condition` every 10 ms until it holds; panics saying `what` did not happen if it
+/// still does not after `timeout`.
+pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Outbox rows in any of these states, read straight from the database.
+fn notifications_in(url: &DatabaseUrl, states: &[&str]) -> i64 {
+    use diesel::prelude::*;
+    use safecheck::db::schema::notifications;
+    let mut conn = safecheck::db::pool_connect(url).unwrap();
+    notifications::table.filter(notifications::state.eq_any(states)).count().get_result(&mut conn).unwrap()
 }
 
 /// Reads a problem document, checking its media type and that `status` matches.

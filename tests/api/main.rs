@@ -22,6 +22,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod people;
+mod postgres_only;
 mod problems;
 mod reminders;
 mod roles;

@@ -282,7 +282,8 @@ async fn an_answer_held_up_by_a_lock_does_not_move_anyone_between_pages() {
             .json(&json!({ "status": status }));
         pending.push(tokio::spawn(async move { req.send().await.unwrap().status().as_u16() }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // They must be inside the server, held up, before the clock moves on and the page is read.
+    wait_until_held_up(&app, 2).await;
     // 3 s later (on the app's clock), the operator starts listing: as_of = that - 2 s.
     app.clock.advance(chrono::Duration::seconds(3));
     let page1: Value = app
@@ -317,4 +318,35 @@ async fn an_answer_held_up_by_a_lock_does_not_move_anyone_between_pages() {
         *counts.entry(id).or_default() += 1;
     }
     assert!(counts.len() == 3 && counts.values().all(|n| *n == 1), "paging not stable: {seen:?}");
+}
+
+/// Waits until `n` answers are held up inside the server by the lock. On PostgreSQL: `n`
+/// sessions waiting for a lock, in the statement that closes their prompt. SQLite reports no
+/// waiting writer, so there: `n` requests the app has received and not answered yet, whose
+/// first statement is the write that waits.
+async fn wait_until_held_up(app: &TestApp, n: i64) {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let held = match app.database_url().clone() {
+            DatabaseUrl::Postgresql(url) => tokio::task::spawn_blocking(move || {
+                let sql = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                           AND wait_event_type = 'Lock' AND query LIKE 'UPDATE \"prompts\"%'";
+                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                diesel::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), &mut conn).unwrap().n
+            })
+            .await
+            .unwrap(),
+            DatabaseUrl::Sqlite(_) => i64::try_from(app.spec_proxy.in_flight()).unwrap(),
+        };
+        if held >= n {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{held} of {n} answers held up after 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -27,10 +27,7 @@ fn counts(outcome: &Value) -> [i64; 4] {
 /// would have its lease (60 s) run out at once, and another delivery loop would rightly take it
 /// over and send it again.
 async fn half_an_hour_later(app: &TestApp) {
-    let deadline = std::time::Instant::now() + WAIT;
-    while app.notifications_in(&["queued", "sending"]) > 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.wait_for_outbox_settled(WAIT).await;
     app.clock.advance(chrono::Duration::minutes(31));
 }
 

@@ -13,7 +13,7 @@ use safecheck::notify::Mailer;
 use safecheck::notify::mailer::{SendError, smtp_settings, smtp_target};
 use safecheck::notify::smtp_pool::{PoolSettings, SmtpError, SmtpPool, SmtpTarget};
 
-use crate::helpers::SmtpSink;
+use crate::helpers::{SmtpSink, wait_until};
 use crate::support::smtp_sink::plain_message;
 use crate::support::tls_smtp::{self, Mode, TlsSmtp};
 
@@ -139,15 +139,21 @@ async fn idle_connections_are_closed_with_quit() {
     let pool = SmtpPool::new(smtp_target(&sink.url()).unwrap(), settings);
     send(&pool, "one").await.unwrap();
     assert_eq!(sink.open_connections(), 1);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let idle_since = Instant::now();
+    wait_until("the idle connection closed with QUIT", Duration::from_secs(5), || {
+        sink.quits() == 1 && sink.open_connections() == 0
+    })
+    .await;
+    // A margin below the 200 ms: the pool's idle clock started a moment before `idle_since`.
+    assert!(idle_since.elapsed() >= Duration::from_millis(150), "closed long before its idle timeout");
     assert_eq!(pool.idle_connections(), 0);
-    assert_eq!(sink.quits(), 1);
-    assert_eq!(sink.open_connections(), 0);
     send(&pool, "two").await.unwrap();
     assert_eq!(sink.connections(), 2);
     drop(pool);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(sink.quits(), 2, "dropping the pool says QUIT to its idle connections");
+    wait_until("dropping the pool says QUIT to its idle connections", Duration::from_secs(5), || {
+        sink.quits() == 2
+    })
+    .await;
 }
 
 /// The point of the pool: with TCP_NODELAY no message waits ~40 ms for a delayed ACK (lettre's

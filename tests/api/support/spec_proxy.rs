@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Full};
@@ -21,43 +22,67 @@ const NOT_FORWARDED: [&str; 5] = ["connection", "keep-alive", "transfer-encoding
 /// The running proxy and what it found.
 pub struct SpecProxy {
     pub addr: SocketAddr,
-    violations: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Seen>,
+}
+
+/// What the proxy's listeners share.
+#[derive(Default)]
+struct Seen {
+    violations: Mutex<Vec<String>>,
+    /// Requests forwarded to the app and not answered yet.
+    in_flight: AtomicUsize,
 }
 
 impl SpecProxy {
     /// Listens on 127.0.0.1:0 and forwards to `upstream` (a base URL).
     pub async fn start(upstream: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let violations = Arc::new(Mutex::new(Vec::new()));
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let found = violations.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (client, upstream, found) = (client.clone(), upstream.clone(), found.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        forward(request, client.clone(), upstream.clone(), found.clone())
-                    });
-                    // A client that hangs up mid-request is not the app's fault.
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
-        Self { addr, violations }
+        let seen = Arc::new(Seen::default());
+        let addr = listen(upstream, seen.clone()).await;
+        Self { addr, seen }
+    }
+
+    /// Another listener, in front of another server (a sibling of the app), whose violations
+    /// are reported with this proxy's; returns its address.
+    pub async fn start_another(&self, upstream: String) -> SocketAddr {
+        listen(upstream, self.seen.clone()).await
     }
 
     /// Every response so far that did not match the spec.
     pub fn violations(&self) -> Vec<String> {
-        self.violations.lock().unwrap().clone()
+        self.seen.violations.lock().unwrap().clone()
     }
+
+    /// Requests that reached the app and have not been answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.seen.in_flight.load(Ordering::SeqCst)
+    }
+}
+
+/// Listens on 127.0.0.1:0, forwarding to `upstream` and recording what does not match.
+async fn listen(upstream: String, seen: Arc<Seen>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    forward(request, client.clone(), upstream.clone(), seen.clone())
+                });
+                // A client that hangs up mid-request is not the app's fault.
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    addr
 }
 
 async fn forward(
     request: Request<Incoming>,
     client: reqwest::Client,
     upstream: String,
-    violations: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Seen>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = request.method().clone();
     let path_and_query = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
@@ -73,7 +98,10 @@ async fn forward(
             outgoing = outgoing.header(name, value);
         }
     }
-    let response = match outgoing.send().await {
+    seen.in_flight.fetch_add(1, Ordering::SeqCst);
+    let sent = outgoing.send().await;
+    seen.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let response = match sent {
         Ok(response) => response,
         Err(e) => {
             let body = Full::new(Bytes::from(format!("spec proxy: the app did not answer: {e}")));
@@ -93,7 +121,7 @@ async fn forward(
     };
     if let Some(violation) = check(&exchange) {
         eprintln!("SPEC VIOLATION: {violation}");
-        violations.lock().unwrap().push(violation);
+        seen.violations.lock().unwrap().push(violation);
     }
     let mut builder = Response::builder().status(status);
     for (name, value) in &response_headers {
