@@ -1,5 +1,7 @@
-//! Time, injected: the server reads the clock through this trait so tests can move it forward
-//! (incident expiry) instead of sleeping.
+//! Time, injected: every time the server stores or compares with stored times (incident expiry,
+//! token lifetimes, login throttling, retries, housekeeping) is read through this trait, so tests
+//! move it forward instead of sleeping. Durations measured within one process (cache ages,
+//! request latency, SMTP idle time) use `Instant`, which no test needs to move.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

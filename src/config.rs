@@ -9,6 +9,10 @@ use secrecy::SecretString;
 
 use crate::db::DatabaseUrl;
 
+/// How long a worker holds an incident's fan-out without renewing it (each chunk renews it),
+/// unless `SAFECHECK_FANOUT_LEASE_SECS` says otherwise.
+pub const DEFAULT_FANOUT_LEASE_SECS: i64 = 30;
+
 /// Everything the server and workers need to know, validated.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -20,7 +24,7 @@ pub struct Config {
     pub public_url: String,
     /// HMAC keys for access tokens: the first signs, every one verifies (key rotation).
     pub jwt_keys: Vec<JwtKey>,
-    /// `smtp://` or `smtps://` URL of the mail relay; `None` writes mail to `data_dir/outbox-mail`.
+    /// `smtp://` or `smtps://` URL of the mail relay; `None` writes mail as `.eml` files under `data_dir/mail`.
     pub smtp_url: Option<SecretString>,
     /// Sender of every email.
     pub mail_from: String,
@@ -241,7 +245,11 @@ impl Config {
                 24 * 3600,
             )?),
             fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
-            fanout_lease: chrono::Duration::seconds(positive(&get, "SAFECHECK_FANOUT_LEASE_SECS", 30)?),
+            fanout_lease: chrono::Duration::seconds(positive(
+                &get,
+                "SAFECHECK_FANOUT_LEASE_SECS",
+                DEFAULT_FANOUT_LEASE_SECS,
+            )?),
             run_workers: parse(&get, "SAFECHECK_RUN_WORKERS", Some(true))?,
             jobs: job_names(get("SAFECHECK_JOBS"))?,
             delivery: DeliveryConfig {

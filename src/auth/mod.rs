@@ -1,5 +1,6 @@
-//! Accounts and authentication: account creation, password hashing, access tokens (JWT), refresh tokens, and the extractor that
-//! turns a bearer token into the calling user.
+//! Accounts and authentication: account creation, password hashing (argon2id), access tokens
+//! (JWT) and refresh tokens. The extractor that turns a bearer token into the calling user is
+//! `routes::caller`.
 
 pub mod access_token;
 pub mod accounts;

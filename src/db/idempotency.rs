@@ -100,7 +100,8 @@ pub fn abandon(conn: &mut DbConn, user_id: &str, key: &str) -> QueryResult<()> {
     .map(|_| ())
 }
 
-/// Deletes keys older than `cutoff` (housekeeping).
+/// Deletes keys older than `cutoff`. Nothing calls it yet: purging old rows is part of the
+/// exposure issue (16), with the retention rules for every table.
 pub fn delete_before(conn: &mut DbConn, cutoff: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(cutoff))).execute(conn)
 }

@@ -48,7 +48,7 @@ pub fn insert(conn: &mut DbConn, row: &RefreshTokenRow) -> QueryResult<()> {
 /// What presenting a refresh token led to.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was valid: it is now used, and this is its successor's row.
+    /// The token was valid: it is now used, its successor is stored, and this is its user.
     Rotated { user_id: String },
     /// Unknown, expired or revoked.
     Invalid,

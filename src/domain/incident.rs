@@ -1,8 +1,52 @@
-//! An incident's words: whether it is active, and how each prompt came about.
+//! An incident's words: what the operator wrote, whether it is active, and how each prompt came
+//! about.
 
 use std::str::FromStr;
 
 use serde::Serialize;
+
+use super::FieldError;
+
+/// The longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// The longest description or resolution note, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 2000;
+
+/// What an operator writes about an incident, checked: a title of 1 to 200 characters without
+/// control characters, and an optional description of at most 2,000 (empty means none). Lengths
+/// are counted as sent, spaces included, as the spec's `maxLength` counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentText {
+    pub title: String,
+    pub description: Option<String>,
+}
+
+impl IncidentText {
+    pub fn parse(title: &str, description: Option<&str>) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let trimmed = title.trim();
+        if trimmed.is_empty()
+            || title.chars().count() > MAX_TITLE_CHARS
+            || trimmed.chars().any(char::is_control)
+        {
+            errors.push(FieldError::new(
+                "title",
+                format!("must be 1 to {MAX_TITLE_CHARS} characters, without control characters"),
+            ));
+        }
+        if description.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
+            errors.push(FieldError::new(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let description = description.map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned);
+        Ok(Self { title: trimmed.to_owned(), description })
+    }
+}
 
 /// Whether an incident still prompts and takes answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, diesel::deserialize::FromSqlRow)]
@@ -64,5 +108,26 @@ impl FromStr for PromptSource {
             "check_in" => Ok(PromptSource::CheckIn),
             _ => Err("must be activation, arrival or check_in"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_title_is_trimmed_and_an_empty_description_is_none() {
+        let text = IncidentText::parse("  Flood  ", Some("   ")).unwrap();
+        assert_eq!(text, IncidentText { title: "Flood".into(), description: None });
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let long = "x".repeat(MAX_DESCRIPTION_CHARS + 1);
+        let errors = IncidentText::parse("bell\u{7}", Some(&long)).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["title", "description"]);
+        assert!(IncidentText::parse(" ", None).is_err());
+        assert!(IncidentText::parse(&"t".repeat(MAX_TITLE_CHARS + 1), None).is_err());
     }
 }

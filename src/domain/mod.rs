@@ -13,7 +13,7 @@ pub use account::{DisplayName, Locale, Password, Role};
 pub use area::{Area, BoundingBox};
 pub use check_in::{CheckInMessage, SafetyStatus};
 pub use email::Email;
-pub use incident::{IncidentStatus, PromptSource};
+pub use incident::{IncidentStatus, IncidentText, PromptSource};
 pub use location::Fix;
 pub use outbox::{NotificationKind, NotificationState};
 

@@ -12,9 +12,6 @@ use crate::db::{self, DbConn};
 use crate::domain::{Area, IncidentStatus, PromptSource};
 use crate::notify::outbox::{self, PromptEmail};
 
-/// How long a worker holds an incident's fan-out without renewing it (each chunk renews it).
-pub const DEFAULT_LEASE: chrono::Duration = chrono::Duration::seconds(30);
-
 /// Fans out the next incident that needs it, if any, chunk by chunk while this worker holds
 /// its lease. Returns whether there was one (more may be waiting).
 pub fn fan_out_next(conn: &mut DbConn, clock: &dyn Clock, size: ChunkSize) -> anyhow::Result<bool> {

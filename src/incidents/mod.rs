@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::db::audit::AuditRow;
 use crate::db::incidents::IncidentRow;
 use crate::db::{self, DbConn};
+use crate::domain::{Area, IncidentStatus, IncidentText};
 
 pub use active_areas::ActiveAreas;
 
@@ -48,10 +49,43 @@ pub fn audit(
     )
 }
 
+/// What an activation asks for, checked.
+#[derive(Clone, Debug)]
+pub struct Activation {
+    pub text: IncidentText,
+    pub area: Area,
+    pub expires_at: Option<NaiveDateTime>,
+    /// Users whose latest fix is older than this are not prompted.
+    pub fresh_since: NaiveDateTime,
+}
+
 /// Stores an active incident and its audit record in one transaction; the fan-out picks it up.
-pub fn activate(conn: &mut DbConn, row: &IncidentRow, actor: &Actor) -> diesel::QueryResult<()> {
+pub fn activate(
+    conn: &mut DbConn,
+    activation: Activation,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<IncidentRow> {
+    let row = IncidentRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        title: activation.text.title,
+        description: activation.text.description,
+        area: activation.area.to_json().to_string(),
+        status: IncidentStatus::Active,
+        created_by: Some(actor.id.clone()),
+        created_at: now,
+        expires_at: activation.expires_at,
+        resolved_at: None,
+        resolved_by: None,
+        resolution: None,
+        location_cutoff: activation.fresh_since,
+        fanout_cursor: None,
+        fanout_done: false,
+        fanout_prompts: 0,
+        fanout_lease_until: None,
+    };
     conn.transaction(|conn| {
-        db::incidents::insert(conn, row)?;
+        db::incidents::insert(conn, &row)?;
         let area: Value = serde_json::from_str(&row.area).unwrap_or(Value::Null);
         let details = json!({
             "title": row.title,
@@ -60,7 +94,26 @@ pub fn activate(conn: &mut DbConn, row: &IncidentRow, actor: &Actor) -> diesel::
             "expires_at": row.expires_at.map(crate::clock::rfc3339),
         });
         audit(conn, Some(actor), "incident.activate", Some(&row.id), details, row.created_at)
-    })
+    })?;
+    Ok(row)
+}
+
+/// How many users the activation would prompt now, without storing it; the dry run is audited.
+pub fn dry_run(
+    conn: &mut DbConn,
+    activation: &Activation,
+    actor: &Actor,
+    chunk: i64,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<u64> {
+    let count = fanout::count_inside(conn, &activation.area, activation.fresh_since, chunk)?;
+    let details = json!({
+        "title": activation.text.title,
+        "area": activation.area.to_json(),
+        "would_prompt": count,
+    });
+    audit(conn, Some(actor), "incident.dry_run", None, details, now)?;
+    Ok(count)
 }
 
 /// How a resolution went.

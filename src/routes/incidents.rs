@@ -8,18 +8,16 @@ use serde_json::{Value, json};
 
 use crate::db::incidents::IncidentRow;
 use crate::db::{self, DbConn};
-use crate::domain::{Area, FieldError, IncidentStatus, Role};
+use crate::domain::incident::MAX_DESCRIPTION_CHARS;
+use crate::domain::{Area, FieldError, IncidentStatus, IncidentText, Role};
 use crate::error::ApiError;
-use crate::incidents::{self, Actor, Resolved, fanout};
+use crate::incidents::{self, Activation, Actor, Resolved};
 use crate::routes::caller::Caller;
 use crate::routes::dto::rfc3339;
 use crate::routes::extract::Json;
 use crate::routes::paging::{self, PageQuery};
 use crate::routes::with_db;
 use crate::state::AppState;
-
-pub const MAX_TITLE_CHARS: usize = 200;
-pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 
 /// An incident as clients see it.
 #[derive(Serialize)]
@@ -81,77 +79,53 @@ pub async fn create_incident(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let now = state.clock.now();
-    let mut errors = Vec::new();
-    // Lengths are counted as sent, spaces included, as the spec's maxLength counts.
-    let too_long = |text: &str, max: usize| text.chars().count() > max;
-    let title = body.title.trim().to_owned();
-    if title.is_empty() || too_long(&body.title, MAX_TITLE_CHARS) || title.chars().any(char::is_control) {
-        errors.push(FieldError::new(
-            "title",
-            format!("must be 1 to {MAX_TITLE_CHARS} characters, without control characters"),
-        ));
-    }
-    if body.description.as_deref().is_some_and(|d| too_long(d, MAX_DESCRIPTION_CHARS)) {
-        errors.push(FieldError::new(
-            "description",
-            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    let description = body.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
-    let expires_at = body.expires_at.map(|t| t.naive_utc());
-    if expires_at.is_some_and(|t| t <= now) {
-        errors.push(FieldError::new("expires_at", "must be in the future"));
-    }
-    let raw_area = body.area;
-    // Validating a 10,000-vertex polygon is CPU work: off the actix worker.
-    let area = web::block(move || Area::parse(&raw_area)).await?;
-    let area = area.map_err(|e| errors.extend(e)).ok();
-    let Some(area) = area.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let staleness = chrono::Duration::from_std(state.config.location_staleness)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let activation =
+        parse_activation(&state, body.title, body.description, body.area, body.expires_at).await?;
     let actor = with_db(&state, move |conn| actor_of(conn, &caller)).await?;
     if body.dry_run {
         let chunk = state.config.fanout_chunk;
-        let area_json = area.to_json();
-        let audited_area = area_json.clone();
-        let would_prompt = with_db(&state, move |conn| {
-            let count = fanout::count_inside(conn, &area, now - staleness, chunk)?;
-            let details = json!({ "title": title, "area": audited_area, "would_prompt": count });
-            incidents::audit(conn, Some(&actor), "incident.dry_run", None, details, now)?;
-            Ok(count)
-        })
-        .await?;
-        return Ok(HttpResponse::Ok()
-            .json(json!({ "dry_run": true, "would_prompt": would_prompt, "area": area_json })));
+        let area = activation.area.to_json();
+        let would_prompt =
+            with_db(&state, move |conn| Ok(incidents::dry_run(conn, &activation, &actor, chunk, now)?))
+                .await?;
+        return Ok(
+            HttpResponse::Ok().json(json!({ "dry_run": true, "would_prompt": would_prompt, "area": area }))
+        );
     }
-    let row = IncidentRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        title,
-        description,
-        area: area.to_json().to_string(),
-        status: IncidentStatus::Active,
-        created_by: Some(actor.id.clone()),
-        created_at: now,
-        expires_at,
-        resolved_at: None,
-        resolved_by: None,
-        resolution: None,
-        location_cutoff: now - staleness,
-        fanout_cursor: None,
-        fanout_done: false,
-        fanout_prompts: 0,
-        fanout_lease_until: None,
-    };
-    let stored = row.clone();
-    with_db(&state, move |conn| Ok(incidents::activate(conn, &row, &actor)?)).await?;
+    let row = with_db(&state, move |conn| Ok(incidents::activate(conn, activation, &actor, now)?)).await?;
     state.active_areas.invalidate();
     state.wakeups.fanout.notify_one();
-    tracing::info!(incident = %stored.id, "incident activated");
+    tracing::info!(incident = %row.id, "incident activated");
     Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/v1/incidents/{}", stored.id)))
-        .json(IncidentDto::new(stored, None)))
+        .insert_header(("Location", format!("/v1/incidents/{}", row.id)))
+        .json(IncidentDto::new(row, None)))
+}
+
+/// Checks an activation's fields, reporting every bad one at once.
+async fn parse_activation(
+    state: &AppState,
+    title: String,
+    description: Option<String>,
+    raw_area: Value,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<Activation, ApiError> {
+    let now = state.clock.now();
+    let text = IncidentText::parse(&title, description.as_deref());
+    let mut errors = text.as_ref().err().cloned().unwrap_or_default();
+    let expires_at = expires_at.map(|t| t.naive_utc());
+    if expires_at.is_some_and(|t| t <= now) {
+        errors.push(FieldError::new("expires_at", "must be in the future"));
+    }
+    // Validating a 10,000-vertex polygon is CPU work: off the actix worker.
+    let area = web::block(move || Area::parse(&raw_area)).await?;
+    let area = area.map_err(|e| errors.extend(e)).ok();
+    let (Ok(text), Some(area)) = (text, area) else { return Err(ApiError::Validation(errors)) };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let staleness = chrono::Duration::from_std(state.config.location_staleness)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Activation { text, area, expires_at, fresh_since: now - staleness })
 }
 
 /// 404 unless the incident exists.

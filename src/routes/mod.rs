@@ -11,6 +11,7 @@ pub mod dto;
 pub mod extract;
 mod fallback;
 mod health;
+mod idempotency;
 mod incidents;
 mod me;
 pub mod metrics;

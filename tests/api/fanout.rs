@@ -41,7 +41,10 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
         assert_eq!(incident.id, incident_id);
         let held = incident.fanout_lease_until.unwrap();
         let area = fanout::parse_area(&incident).unwrap();
-        let size = fanout::ChunkSize { users: 2, lease: fanout::DEFAULT_LEASE };
+        let size = fanout::ChunkSize {
+            users: 2,
+            lease: chrono::Duration::seconds(safecheck::config::DEFAULT_FANOUT_LEASE_SECS),
+        };
         let chunk = fanout::run_chunk(&mut conn, &incident, &area, None, size, now, held).unwrap();
         let Chunk::Continue { next_cursor, .. } = chunk.clone() else { panic!("expected more after 2 of 5") };
         // A prompt beyond the cursor already exists too (as if a chunk had been cut short):

@@ -1,5 +1,5 @@
 -- Accounts: users, their latest location, their contacts, refresh tokens and failed logins.
--- Ids are UUID strings; timestamps are UTC. The PostgreSQL twin has the same shape.
+-- Ids are UUID strings; timestamps are UTC. The SQLite twin has the same shape (tests/api/postgres_only/schema_twins.rs checks it).
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY NOT NULL,
