@@ -2,6 +2,7 @@
 //! administrator creates one from the command line.
 
 use chrono::NaiveDateTime;
+use diesel::Connection;
 
 use crate::db::users::UserRow;
 use crate::db::{self, DbConn};
@@ -47,4 +48,53 @@ pub fn create(
         Err(e) if db::is_unique_violation(&e) => Err(CreateAccountError::EmailTaken),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Sets a new password hash and ends every session of the account (its refresh tokens), in one
+/// transaction: whoever held a session with the old password must log in again.
+pub fn change_password(
+    conn: &mut DbConn,
+    id: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    conn.transaction(|conn| {
+        db::users::set_password_hash(conn, id, hash, now)?;
+        db::refresh_tokens::revoke_all_for_user(conn, id, now)?;
+        Ok(())
+    })
+}
+
+/// Why a role was not taken away.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeRoleError {
+    #[error("no such account")]
+    NotFound,
+    #[error("every account has the user role")]
+    UserRole,
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// Takes `role` away: an operator becomes a user, an admin an operator. An account without the
+/// role is returned unchanged.
+pub fn revoke_role(
+    conn: &mut DbConn,
+    id: &str,
+    role: Role,
+    now: NaiveDateTime,
+) -> Result<UserRow, RevokeRoleError> {
+    conn.transaction(|conn| {
+        // Touch the row first: the transaction starts with its write (SQLite's lock, a row lock
+        // on PostgreSQL), so a concurrent grant cannot interleave.
+        db::users::touch(conn, id, now)?;
+        let user = db::users::find(conn, id)?.ok_or(RevokeRoleError::NotFound)?;
+        let lowered = match role {
+            Role::User => return Err(RevokeRoleError::UserRole),
+            Role::Operator if user.role.includes(Role::Operator) => Role::User,
+            Role::Admin if user.role == Role::Admin => Role::Operator,
+            _ => return Ok(user),
+        };
+        db::users::set_role(conn, id, lowered, now)?.ok_or(RevokeRoleError::NotFound)
+    })
 }

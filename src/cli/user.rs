@@ -74,7 +74,7 @@ pub fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             let mut conn = connect(&config.database_url)?;
             let user = db::users::find_by_email(&mut conn, email.as_str())?
                 .with_context(|| format!("no account with email {email}"))?;
-            db::users::set_role(&mut conn, &user.id, role.as_str(), SystemClock.now())?;
+            db::users::set_role(&mut conn, &user.id, role, SystemClock.now())?;
             println!("{email} now has role {role}");
         }
     }

@@ -69,10 +69,10 @@ pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usi
 }
 
 /// Sets the role; returns the updated row, `None` if no such user.
-pub fn set_role(conn: &mut DbConn, id: &str, role: &str, now: NaiveDateTime) -> QueryResult<Option<UserRow>> {
+pub fn set_role(conn: &mut DbConn, id: &str, role: Role, now: NaiveDateTime) -> QueryResult<Option<UserRow>> {
     conn.transaction(|conn| {
         diesel::update(users::table.find(id))
-            .set((users::role.eq(role), users::updated_at.eq(now)))
+            .set((users::role.eq(role.as_str()), users::updated_at.eq(now)))
             .execute(conn)?;
         find(conn, id)
     })

@@ -117,9 +117,10 @@ pub fn dry_run(
 }
 
 /// How a resolution went.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Resolved {
-    Now,
+    /// Resolved by this call; the incident as it now is.
+    Now(Box<IncidentRow>),
     AlreadyResolved,
     NotFound,
 }
@@ -150,7 +151,7 @@ pub fn resolve(
             "note": note,
         });
         audit(conn, actor, action, Some(id), details, now)?;
-        Ok(Resolved::Now)
+        Ok(Resolved::Now(Box::new(incident)))
     })
 }
 
@@ -158,7 +159,7 @@ pub fn resolve(
 pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime) -> diesel::QueryResult<usize> {
     let mut expired = 0;
     for id in db::incidents::due_to_expire(conn, now)? {
-        if resolve(conn, &id, None, None, now)? == Resolved::Now {
+        if matches!(resolve(conn, &id, None, None, now)?, Resolved::Now(_)) {
             tracing::info!(incident = %id, "incident expired");
             expired += 1;
         }

@@ -1,9 +1,9 @@
 //! Administration: granting and revoking roles.
 
 use actix_web::{HttpResponse, web};
-use diesel::Connection;
 use serde::Deserialize;
 
+use crate::auth::accounts::{self, RevokeRoleError};
 use crate::db;
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -33,7 +33,7 @@ pub async fn grant_role(
     }
     let now = state.clock.now();
     let user = with_db(&state, move |conn| {
-        db::users::set_role(conn, &id, body.role.as_str(), now)?.ok_or(ApiError::NotFound)
+        db::users::set_role(conn, &id, body.role, now)?.ok_or(ApiError::NotFound)
     })
     .await?;
     tracing::info!(admin = %caller.id, user = %user.id, role = %user.role, "role granted");
@@ -59,23 +59,11 @@ pub async fn revoke_role(
         return Err(own_role());
     }
     let now = state.clock.now();
-    let user = with_db(&state, move |conn| {
-        conn.transaction::<_, ApiError, _>(|conn| {
-            // Touch the row first: the transaction starts with its write (SQLite's lock, a row
-            // lock on PostgreSQL), so a concurrent grant cannot interleave.
-            db::users::touch(conn, &id, now)?;
-            let user = db::users::find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let current = user.role;
-            let lowered = match role {
-                Role::User => {
-                    return Err(ApiError::invalid("role", "every account has the user role"));
-                }
-                Role::Operator if current.includes(Role::Operator) => Role::User,
-                Role::Admin if current == Role::Admin => Role::Operator,
-                _ => return Ok(user),
-            };
-            db::users::set_role(conn, &id, lowered.as_str(), now)?.ok_or(ApiError::NotFound)
-        })
+    let user = with_db(&state, move |conn| match accounts::revoke_role(conn, &id, role, now) {
+        Ok(user) => Ok(user),
+        Err(RevokeRoleError::NotFound) => Err(ApiError::NotFound),
+        Err(e @ RevokeRoleError::UserRole) => Err(ApiError::invalid("role", e.to_string())),
+        Err(RevokeRoleError::Database(e)) => Err(e.into()),
     })
     .await?;
     tracing::info!(admin = %caller.id, user = %user.id, role = %user.role, "role revoked");

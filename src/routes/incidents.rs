@@ -2,7 +2,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -232,16 +231,13 @@ pub async fn resolve_incident(
     let row = with_db(&state, move |conn| {
         let actor = actor_of(conn, &caller)?;
         let note = note.as_deref();
-        conn.transaction::<_, ApiError, _>(|conn| {
-            match incidents::resolve(conn, &id, Some(&actor), note, now)? {
-                Resolved::Now => db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound),
-                Resolved::AlreadyResolved => Err(ApiError::Conflict {
-                    detail: "the incident is already resolved".into(),
-                    errors: vec![],
-                }),
-                Resolved::NotFound => Err(ApiError::NotFound),
+        match incidents::resolve(conn, &id, Some(&actor), note, now)? {
+            Resolved::Now(row) => Ok(*row),
+            Resolved::AlreadyResolved => {
+                Err(ApiError::Conflict { detail: "the incident is already resolved".into(), errors: vec![] })
             }
-        })
+            Resolved::NotFound => Err(ApiError::NotFound),
+        }
     })
     .await?;
     state.active_areas.invalidate();

@@ -2,11 +2,11 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use diesel::Connection;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::accounts;
+use crate::db;
 use crate::db::locations::LocationRow;
-use crate::db::{self};
 use crate::domain::{DisplayName, FieldError, Fix, Locale, Password};
 use crate::error::ApiError;
 use crate::incidents::arrival::{Arrival, prompt_arrival};
@@ -122,14 +122,7 @@ async fn change_password(
     .ok_or_else(|| ApiError::invalid("current_password", "is not the current password"))?;
     let id = user_id.to_owned();
     let now = state.clock.now();
-    with_db(state, move |conn| {
-        conn.transaction::<_, ApiError, _>(|conn| {
-            db::users::set_password_hash(conn, &id, &hash, now)?;
-            db::refresh_tokens::revoke_all_for_user(conn, &id, now)?;
-            Ok(())
-        })
-    })
-    .await
+    with_db(state, move |conn| Ok(accounts::change_password(conn, &id, &hash, now)?)).await
 }
 
 /// `DELETE /v1/me`: erases the account, its location, contacts and tokens. Its access tokens stop

@@ -255,7 +255,7 @@ impl TestApp {
         let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
         if role != "user" {
             let mut conn = safecheck::db::pool_connect(self.database_url()).unwrap();
-            safecheck::db::users::set_role(&mut conn, &id, role, SystemClock.now()).unwrap();
+            safecheck::db::users::set_role(&mut conn, &id, role.parse().unwrap(), SystemClock.now()).unwrap();
         }
         let tokens: Value = self.login(&email, &password).await.json().await.unwrap();
         TestUser {
