@@ -73,9 +73,11 @@ pub fn begin(
             // Still running: whatever this retry carries, the answer is "not yet".
             (None, _) | (_, None) => Begin::InProgress,
             _ if hash != request_hash => Begin::Mismatch,
-            (Some(status), Some(body)) => {
-                Begin::Replay { status: u16::try_from(status).unwrap_or(500), body }
-            }
+            (Some(status), Some(body)) => Begin::Replay {
+                status: u16::try_from(status)
+                    .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?,
+                body,
+            },
         });
     }
 }

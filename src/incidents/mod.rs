@@ -66,11 +66,12 @@ pub fn activate(
     actor: &Actor,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<IncidentRow> {
+    let area = activation.area.to_json();
     let row = IncidentRow {
         id: uuid::Uuid::now_v7().to_string(),
         title: activation.text.title,
         description: activation.text.description,
-        area: activation.area.to_json().to_string(),
+        area: area.to_string(),
         status: IncidentStatus::Active,
         created_by: Some(actor.id.clone()),
         created_at: now,
@@ -86,7 +87,6 @@ pub fn activate(
     };
     conn.transaction(|conn| {
         db::incidents::insert(conn, &row)?;
-        let area: Value = serde_json::from_str(&row.area).unwrap_or(Value::Null);
         let details = json!({
             "title": row.title,
             "description": row.description,

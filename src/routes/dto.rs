@@ -6,8 +6,17 @@ use crate::db::contacts::ContactRow;
 use crate::db::locations::LocationRow;
 use crate::db::users::UserRow;
 use crate::domain::{Locale, Role};
+use crate::error::ApiError;
 
 pub use crate::clock::rfc3339;
+
+/// The incident's stored area as JSON; text that is not JSON is a fault of ours (a 500 whose
+/// cause goes to the log), never shown as an empty area.
+pub fn stored_area(incident: &crate::db::incidents::IncidentRow) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_str(&incident.area).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!("the stored area of incident {} is not JSON: {e}", incident.id))
+    })
+}
 
 /// A user's own profile.
 #[derive(Serialize)]

@@ -12,7 +12,7 @@ use crate::domain::{Area, FieldError, IncidentStatus, IncidentText, Role};
 use crate::error::ApiError;
 use crate::incidents::{self, Activation, Actor, Resolved};
 use crate::routes::caller::Caller;
-use crate::routes::dto::rfc3339;
+use crate::routes::dto::{rfc3339, stored_area};
 use crate::routes::extract::Json;
 use crate::routes::paging::{self, PageQuery};
 use crate::routes::with_db;
@@ -42,9 +42,9 @@ struct FanoutDto {
 
 impl IncidentDto {
     /// The incident with the note it was resolved with, if any.
-    fn new(row: IncidentRow, resolution_note: Option<String>) -> Self {
-        Self {
-            area: serde_json::from_str(&row.area).unwrap_or(Value::Null),
+    fn new(row: IncidentRow, resolution_note: Option<String>) -> Result<Self, ApiError> {
+        Ok(Self {
+            area: stored_area(&row)?,
             id: row.id,
             title: row.title,
             description: row.description,
@@ -55,7 +55,7 @@ impl IncidentDto {
             resolution: row.resolution,
             resolution_note,
             fanout: FanoutDto { complete: row.fanout_done, prompts_created: row.fanout_prompts },
-        }
+        })
     }
 }
 
@@ -97,7 +97,7 @@ pub async fn create_incident(
     tracing::info!(incident = %row.id, "incident activated");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/incidents/{}", row.id)))
-        .json(IncidentDto::new(row, None)))
+        .json(IncidentDto::new(row, None)?))
 }
 
 /// Checks an activation's fields, reporting every bad one at once.
@@ -178,13 +178,13 @@ pub async fn list_incidents(
     })
     .await?;
     let next_cursor = paging::next_cursor(&rows, limit, |r| (r.created_at, r.id.as_str()));
-    let items: Vec<IncidentDto> = rows
+    let items = rows
         .into_iter()
         .map(|row| {
             let note = notes.remove(&row.id);
             IncidentDto::new(row, note)
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
@@ -211,7 +211,7 @@ pub async fn get_incident(
     })
     .await?;
     let note = notes.remove(&row.id);
-    Ok(HttpResponse::Ok().json(IncidentDto::new(row, note)))
+    Ok(HttpResponse::Ok().json(IncidentDto::new(row, note)?))
 }
 
 /// `POST /v1/incidents/{id}/resolve` (operator): ends the incident; its open prompts close and
@@ -242,7 +242,7 @@ pub async fn resolve_incident(
     .await?;
     state.active_areas.invalidate();
     tracing::info!(incident = %row.id, "incident resolved");
-    Ok(HttpResponse::Ok().json(IncidentDto::new(row, stored_note)))
+    Ok(HttpResponse::Ok().json(IncidentDto::new(row, stored_note)?))
 }
 
 #[derive(Deserialize)]

@@ -185,6 +185,9 @@ pub async fn update_location(
         Ok((updated, stored, prompts))
     })
     .await?;
-    let prompts = prompts.into_iter().map(|(prompt, incident)| PromptDto::new(prompt, &incident)).collect();
+    let prompts = prompts
+        .into_iter()
+        .map(|(prompt, incident)| PromptDto::new(prompt, &incident))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(LocationUpdated { updated, location: stored.into(), prompts }))
 }

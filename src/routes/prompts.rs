@@ -10,7 +10,7 @@ use crate::db::prompts::PromptRow;
 use crate::domain::PromptSource;
 use crate::error::ApiError;
 use crate::routes::caller::Caller;
-use crate::routes::dto::rfc3339;
+use crate::routes::dto::{rfc3339, stored_area};
 use crate::routes::with_db;
 use crate::state::AppState;
 
@@ -34,8 +34,8 @@ struct PromptIncident {
 }
 
 impl PromptDto {
-    pub fn new(prompt: PromptRow, incident: &IncidentRow) -> Self {
-        Self {
+    pub fn new(prompt: PromptRow, incident: &IncidentRow) -> Result<Self, ApiError> {
+        Ok(Self {
             incident_id: prompt.incident_id,
             created_at: rfc3339(prompt.created_at),
             source: prompt.source,
@@ -43,11 +43,11 @@ impl PromptDto {
                 id: incident.id.clone(),
                 title: incident.title.clone(),
                 description: incident.description.clone(),
-                area: serde_json::from_str(&incident.area).unwrap_or(Value::Null),
+                area: stored_area(incident)?,
                 created_at: rfc3339(incident.created_at),
                 expires_at: incident.expires_at.map(rfc3339),
             },
-        }
+        })
     }
 }
 
@@ -59,7 +59,9 @@ pub async fn list_prompts(state: web::Data<AppState>, caller: Caller) -> Result<
         Ok(db::prompts::open_for_user(conn, &caller.id)?)
     })
     .await?;
-    let items: Vec<PromptDto> =
-        rows.into_iter().map(|(prompt, incident)| PromptDto::new(prompt, &incident)).collect();
+    let items = rows
+        .into_iter()
+        .map(|(prompt, incident)| PromptDto::new(prompt, &incident))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
