@@ -10,7 +10,7 @@ use diesel::sql_types::{BigInt, Timestamp};
 
 use super::DbConn;
 use super::schema::{notifications, suppressions};
-use crate::domain::{Locale, NotificationKind, NotificationState};
+use crate::domain::{Lane, Locale, NotificationKind, NotificationState};
 
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = notifications)]
@@ -181,12 +181,13 @@ pub fn insert_new(conn: &mut DbConn, mut rows: Vec<NotificationRow>) -> QueryRes
     Ok(inserted)
 }
 
-/// Takes up to `limit` due messages (first any whose lease ran out) as `sending` until
-/// `lease_until`, counting the attempt. Concurrent workers never take the same row.
+/// Takes up to `limit` due messages as `sending` until `lease_until`, counting the attempt:
+/// first any whose lease ran out, then the due messages lane by lane ([`Lane::ALL`]), each lane
+/// oldest first. Concurrent workers never take the same row.
 ///
-/// Two statements, each walking a partial index in order and stopping after `limit` rows: one
-/// query with both conditions OR-ed made PostgreSQL collect and sort every due row for each
-/// batch (most of its CPU while delivering a backlog).
+/// One statement per step, each walking a partial index in order and stopping after what is
+/// left of `limit`: one query with the conditions OR-ed made PostgreSQL collect and sort every
+/// due row for each batch (most of its CPU while delivering a backlog).
 pub fn claim(
     conn: &mut DbConn,
     now: NaiveDateTime,
@@ -199,25 +200,25 @@ pub fn claim(
         NotificationState::Retrying.as_str(),
     );
     let expired = format!("state = '{sending}' AND lease_until < $2");
-    let mut rows = claim_where(conn, &expired, "lease_until", now, lease_until, limit)?;
-    let left = limit - i64::try_from(rows.len()).unwrap_or(limit);
-    if left > 0 {
-        rows.extend(claim_where(
-            conn,
-            &format!("state IN ('{queued}', '{retrying}') AND next_attempt_at <= $2"),
-            "next_attempt_at",
-            now,
-            lease_until,
-            left,
-        )?);
+    let mut rows =
+        claim_where(conn, &expired, &NotificationKind::ALL, "lease_until", now, lease_until, limit)?;
+    for lane in Lane::ALL {
+        let left = limit - i64::try_from(rows.len()).unwrap_or(limit);
+        if left <= 0 {
+            break;
+        }
+        let due = format!("state IN ('{queued}', '{retrying}') AND next_attempt_at <= $2");
+        rows.extend(claim_where(conn, &due, lane.kinds(), "next_attempt_at", now, lease_until, left)?);
     }
     Ok(rows)
 }
 
-/// One claiming UPDATE over the rows matching `condition` (`$2` is now), oldest `order` first.
+/// One claiming UPDATE over the rows of `kinds` matching `condition` (`$2` is now), oldest
+/// `order` first.
 fn claim_where(
     conn: &mut DbConn,
     condition: &str,
+    kinds: &[NotificationKind],
     order: &str,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
@@ -228,15 +229,14 @@ fn claim_where(
     let lock = if matches!(conn, DbConn::Postgresql(_)) { " FOR UPDATE SKIP LOCKED" } else { "" };
     // Only rows this version can read: a kind or locale written by a newer version (during a
     // rolling upgrade) waits for a worker that knows it, instead of failing every batch.
-    let quoted = |words: &[&str]| words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(", ");
-    let kinds = quoted(&NotificationKind::ALL.map(NotificationKind::as_str));
-    let locales = quoted(&Locale::ALL.map(Locale::as_str));
+    let kinds = one_of("kind", &kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>());
+    let locales = one_of("locale", &Locale::ALL.map(Locale::as_str));
     let sql = super::native_placeholders(
         conn,
         &format!(
             "UPDATE notifications SET state = '{sending}', lease_until = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM notifications WHERE {condition} \
-             AND kind IN ({kinds}) AND locale IN ({locales}) ORDER BY {order} LIMIT $3{lock}) \
+             WHERE id IN (SELECT id FROM notifications WHERE {condition} AND {kinds} AND {locales} \
+             ORDER BY {order} LIMIT $3{lock}) \
              RETURNING *",
             sending = NotificationState::Sending.as_str(),
         ),
@@ -248,6 +248,17 @@ fn claim_where(
     match conn {
         DbConn::Postgresql(pg) => query.load(pg),
         DbConn::Sqlite(lite) => query.load(lite),
+    }
+}
+
+/// `column = 'a'` or `column IN ('a', 'b')`, written as the lanes' partial indexes are (SQLite
+/// uses a partial index only when the query repeats its terms).
+fn one_of(column: &str, words: &[&str]) -> String {
+    match words {
+        [word] => format!("{column} = '{word}'"),
+        _ => {
+            format!("{column} IN ({})", words.iter().map(|w| format!("'{w}'")).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 

@@ -15,7 +15,7 @@ pub use check_in::{CheckInMessage, SafetyStatus};
 pub use email::Email;
 pub use incident::{IncidentStatus, IncidentText, PromptSource};
 pub use location::Fix;
-pub use outbox::{NotificationKind, NotificationState};
+pub use outbox::{Lane, NotificationKind, NotificationState};
 
 /// One problem with one field of a request, named by its path (`area.coordinates[0]`); it lives in
 /// the area crate, whose parser returns it.

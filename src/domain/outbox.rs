@@ -41,6 +41,29 @@ impl FromStr for NotificationKind {
     }
 }
 
+/// The outbox's lanes, first to last: every due message of a lane is claimed before any of the
+/// next one. A contact waiting for news comes first; the prompts of a large activation last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// A contact's check-in email.
+    Contacts,
+    /// Prompts and reminders to the people prompted.
+    People,
+}
+
+impl Lane {
+    /// Every lane, first to last.
+    pub const ALL: [Lane; 2] = [Lane::Contacts, Lane::People];
+
+    /// The kinds of message the lane carries.
+    pub fn kinds(self) -> &'static [NotificationKind] {
+        match self {
+            Lane::Contacts => &[NotificationKind::CheckIn],
+            Lane::People => &[NotificationKind::Prompt, NotificationKind::Reminder],
+        }
+    }
+}
+
 /// Where a message stands. `queued`, `retrying` and `sending` are on their way; the rest are
 /// final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, diesel::deserialize::FromSqlRow)]

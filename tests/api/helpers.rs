@@ -390,25 +390,44 @@ impl TestApp {
     /// Queues `n` check-in emails straight into the outbox, each to its own address
     /// (`contact{i}@example.org`), as a load for delivery tests.
     pub async fn queue_notifications(&self, n: usize) {
+        self.queue_emails(safecheck::domain::NotificationKind::CheckIn, n).await;
+    }
+
+    /// Queues `n` emails of `kind` straight into the outbox, each to its own address
+    /// (`contact{i}@example.org` for check-ins, `person{i}@example.org` for the others).
+    pub async fn queue_emails(&self, kind: safecheck::domain::NotificationKind, n: usize) {
         use safecheck::db::notifications::{self, NewNotification};
+        use safecheck::domain::NotificationKind;
         let url = self.database_url().clone();
+        let (to, payload) = match kind {
+            NotificationKind::CheckIn => (
+                "contact",
+                serde_json::json!({
+                    "user_name": "Ada", "status": "safe", "message": null,
+                    "incident_title": "Load", "answered_at": "2026-11-28T10:00:00Z"
+                }),
+            ),
+            NotificationKind::Prompt | NotificationKind::Reminder => (
+                "person",
+                serde_json::json!({
+                    "user_name": "Ada", "incident_title": "Load", "incident_description": null,
+                    "activated_at": "2026-11-28T10:00:00Z"
+                }),
+            ),
+        };
         tokio::task::spawn_blocking(move || {
             let mut conn = safecheck::db::pool_connect(&url).unwrap();
             let now = SystemClock.now();
             let news = (0..n)
                 .map(|i| NewNotification {
-                    kind: safecheck::domain::NotificationKind::CheckIn,
-                    recipient_email: format!("contact{i}@example.org"),
+                    kind,
+                    recipient_email: format!("{to}{i}@example.org"),
                     recipient_name: None,
                     locale: safecheck::domain::Locale::En,
                     incident_id: None,
                     user_id: None,
-                    payload: serde_json::json!({
-                        "user_name": "Ada", "status": "safe", "message": null,
-                        "incident_title": "Load", "answered_at": "2026-11-28T10:00:00Z"
-                    })
-                    .to_string(),
-                    dedupe_key: format!("load:{i}"),
+                    payload: payload.to_string(),
+                    dedupe_key: format!("load:{}:{i}", kind.as_str()),
                 })
                 .collect();
             // No transaction around it: on SQLite, one that reads before it writes fails with

@@ -16,6 +16,7 @@ mod fanout;
 mod faults;
 mod health;
 mod incidents;
+mod lanes;
 mod logs;
 mod me;
 mod metrics;

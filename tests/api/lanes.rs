@@ -1,0 +1,46 @@
+//! The outbox's lanes: a contact's check-in email goes out before any prompt email that was
+//! already waiting, however many there are.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use safecheck::domain::NotificationKind;
+use serde_json::json;
+
+use crate::helpers::{Options, paris_circle, spawn_app_with};
+
+#[tokio::test]
+async fn a_contacts_check_in_email_overtakes_a_backlog_of_prompt_emails() {
+    // This app only queues; a sibling delivers once the backlog and the check-in both wait, one
+    // loop of 10 messages at a time, so the order of claims shows in the order of arrival.
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_JOBS", "housekeeping,fanout,expiry".into())],
+        ..Default::default()
+    })
+    .await;
+    app.queue_emails(NotificationKind::Prompt, 300).await;
+    let operator = app.new_user_with_role("operator").await;
+    let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
+    let user = app.new_user().await;
+    app.authed(Method::POST, "/v1/me/contacts", &user)
+        .json(&json!({ "name": "Mum", "email": "mum@example.org" }))
+        .send()
+        .await
+        .unwrap();
+    let path = format!("/v1/incidents/{}/check-ins", incident["id"].as_str().unwrap());
+    let answered =
+        app.authed(Method::POST, &path, &user).json(&json!({ "status": "safe" })).send().await.unwrap();
+    assert_eq!(answered.status(), 201);
+
+    app.spawn_sibling(&[
+        ("SAFECHECK_JOBS", "delivery"),
+        ("SAFECHECK_DELIVERY_LOOPS", "1"),
+        ("SAFECHECK_DELIVERY_BATCH", "10"),
+    ])
+    .await;
+    let mail = app.smtp.wait_for(301, Duration::from_secs(60)).await;
+
+    assert_eq!(mail.len(), 301, "every email was delivered");
+    let position = mail.iter().position(|m| m.to == ["mum@example.org"]).expect("mum's email arrived");
+    assert!(position < 10, "the check-in email went out in the first batch, not after {position} prompts");
+}
