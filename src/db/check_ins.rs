@@ -67,12 +67,25 @@ pub fn history(conn: &mut DbConn, incident_id: &str, user_id: &str) -> QueryResu
 }
 
 /// How many users currently give each status, for the incident's stats.
+///
+/// Answers in a status this version does not know (written by a newer version during a rolling
+/// upgrade) are left out of the figures and said in the log.
 pub fn count_by_status(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(SafetyStatus, i64)>> {
-    responses::table
+    let counts: Vec<(String, i64)> = responses::table
         .filter(responses::incident_id.eq(incident_id))
         .group_by(responses::status)
         .select((responses::status, diesel::dsl::count_star()))
-        .load(conn)
+        .load(conn)?;
+    Ok(counts
+        .into_iter()
+        .filter_map(|(status, count)| match status.parse() {
+            Ok(known) => Some((known, count)),
+            Err(_) => {
+                tracing::warn!(status, count, "answers in a status this version does not know");
+                None
+            }
+        })
+        .collect())
 }
 
 /// Marks the user's current answer handled if it is `need_help` and not handled yet; true when

@@ -83,14 +83,15 @@ pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
     diesel::delete(users::table.find(id)).execute(conn).map(|n| n > 0)
 }
 
-/// What an email to a user needs: their address, name and language.
+/// What an email to a user needs: their address, name and language. The language is read as
+/// stored, so that one unreadable row fails its own email and not a whole fan-out chunk.
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct Recipient {
     pub id: String,
     pub email: String,
     pub display_name: String,
-    pub locale: Locale,
+    pub locale: String,
 }
 
 /// The users among `ids` that still exist, as recipients.

@@ -10,7 +10,7 @@ use crate::clock::rfc3339;
 use crate::db::incidents::IncidentRow;
 use crate::db::notifications::NewNotification;
 use crate::db::{self, DbConn};
-use crate::domain::{NotificationKind, NotificationState};
+use crate::domain::{Locale, NotificationKind, NotificationState};
 use crate::notify::templates::PromptPayload;
 
 /// Which email a prompted user gets.
@@ -63,24 +63,35 @@ pub fn enqueue_prompts(
                 incident_description: incident.description.clone(),
                 activated_at: rfc3339(incident.created_at),
             };
-            let state = if suppressed.contains(&user.email) {
-                NotificationState::Suppressed
-            } else {
-                queued += 1;
-                NotificationState::Queued
+            let (locale, state, error) = match user.locale.parse::<Locale>() {
+                Ok(locale) if suppressed.contains(&user.email) => {
+                    (locale, NotificationState::Suppressed, None)
+                }
+                Ok(locale) => {
+                    queued += 1;
+                    (locale, NotificationState::Queued, None)
+                }
+                // Recorded as failed, visibly, and never sent: its placeholder locale is unused.
+                Err(_) => {
+                    tracing::error!(user = %user.id, locale = %user.locale, "a user's stored locale is unknown");
+                    let error = format!("the user's stored locale {:?} is unknown", user.locale);
+                    (Locale::En, NotificationState::Failed, Some(error))
+                }
             };
             let new = NewNotification {
                 kind: email.kind(),
                 dedupe_key: dedupe.get(user.id.as_str()).copied().unwrap_or_default().to_owned(),
                 recipient_email: user.email,
                 recipient_name: Some(user.display_name),
-                locale: user.locale,
+                locale,
                 incident_id: Some(incident.id.clone()),
                 user_id: Some(user.id),
                 payload: serde_json::to_string(&payload)
                     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
             };
-            rows.push(new.into_row(state, now));
+            let mut row = new.into_row(state, now);
+            row.last_error = error;
+            rows.push(row);
         }
         db::notifications::insert_new(conn, rows)?;
     }

@@ -25,17 +25,23 @@ struct AuditDto {
     details: Value,
 }
 
-impl From<AuditRow> for AuditDto {
-    fn from(row: AuditRow) -> Self {
-        Self {
-            details: serde_json::from_str(&row.details).unwrap_or(Value::Null),
+impl TryFrom<AuditRow> for AuditDto {
+    type Error = ApiError;
+
+    /// Details that are not JSON are a fault of ours (a 500 whose cause goes to the log).
+    fn try_from(row: AuditRow) -> Result<Self, ApiError> {
+        let details = serde_json::from_str(&row.details).map_err(|e| {
+            ApiError::Internal(anyhow::anyhow!("the details of audit record {} are not JSON: {e}", row.id))
+        })?;
+        Ok(Self {
+            details,
             id: row.id,
             at: rfc3339(row.at),
             actor_id: row.actor_id,
             actor_email: row.actor_email,
             action: row.action,
             incident_id: row.incident_id,
-        }
+        })
     }
 }
 
@@ -50,6 +56,6 @@ pub async fn list_audit(
     let after = query.position()?;
     let rows = with_db(&state, move |conn| Ok(db::audit::page(conn, after.as_ref(), limit)?)).await?;
     let next_cursor = paging::next_cursor(&rows, limit, |r| (r.at, r.id.as_str()));
-    let items: Vec<AuditDto> = rows.into_iter().map(AuditDto::from).collect();
+    let items = rows.into_iter().map(AuditDto::try_from).collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }

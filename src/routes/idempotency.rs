@@ -68,7 +68,9 @@ pub async fn claim(
     match begun {
         Begin::Started => Ok(Claim::Run(Some(held))),
         Begin::Replay { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+            let status = StatusCode::from_u16(status).map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!("a stored idempotent response has status {status}: {e}"))
+            })?;
             Ok(Claim::Answered(
                 HttpResponse::build(status)
                     .content_type("application/json")

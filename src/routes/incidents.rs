@@ -1,7 +1,7 @@
 //! Incidents: activate (or dry-run), list, show, resolve.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -79,7 +79,7 @@ pub async fn create_incident(
     caller.require(Role::Operator)?;
     let now = state.clock.now();
     let activation =
-        parse_activation(&state, body.title, body.description, body.area, body.expires_at).await?;
+        parse_activation(&state, body.title, body.description, body.area, body.expires_at, now).await?;
     let actor = with_db(&state, move |conn| actor_of(conn, &caller)).await?;
     if body.dry_run {
         let chunk = state.config.fanout_chunk;
@@ -107,8 +107,8 @@ async fn parse_activation(
     description: Option<String>,
     raw_area: Value,
     expires_at: Option<DateTime<Utc>>,
+    now: NaiveDateTime,
 ) -> Result<Activation, ApiError> {
-    let now = state.clock.now();
     let text = IncidentText::parse(&title, description.as_deref());
     let mut errors = text.as_ref().err().cloned().unwrap_or_default();
     let expires_at = expires_at.map(|t| t.naive_utc());
