@@ -15,11 +15,14 @@ use crate::metrics::OutboxSnapshot;
 use crate::routes::with_db;
 use crate::state::AppState;
 
-/// `GET /metrics` on the API listener: for scrapers with the configured bearer token; 404 when
-/// no token is configured (metrics are then off here, or on their own listener).
+/// `GET /metrics` on the API listener: for scrapers with the configured bearer token. Without
+/// it, 401, also when no token is configured (metrics are then off here, or on their own
+/// listener): the contract says this route needs a token, and the answer to a caller without
+/// one does not depend on, nor tell, how the server is set up.
 pub async fn get_metrics(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let refused = ApiError::Unauthorized("a valid metrics token is required");
     let Some(expected) = &state.config.metrics.token else {
-        return Err(ApiError::NotFound);
+        return Err(refused);
     };
     let given = request
         .headers()
@@ -29,7 +32,7 @@ pub async fn get_metrics(state: web::Data<AppState>, request: HttpRequest) -> Re
         .unwrap_or("");
     // Comparing digests keeps the comparison's timing independent of the token's bytes.
     if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.expose_secret().as_bytes()) {
-        return Err(ApiError::Unauthorized("a valid metrics token is required"));
+        return Err(refused);
     }
     exposition(&state).await
 }

@@ -14,6 +14,8 @@ enum Needs {
     User,
     Operator,
     Admin,
+    /// The scrape token, which no user's token is: everyone here gets 401.
+    ScrapeToken,
 }
 
 /// Every route's role, by operationId. A route missing here fails the test: a new route must
@@ -28,8 +30,8 @@ fn needs(operation_id: &str) -> Needs {
         "create_incident" | "resolve_incident" | "get_incident_stats" | "list_people" | "mark_handled"
         | "send_reminders" | "list_audit" => Needs::Operator,
         "grant_role" | "revoke_role" => Needs::Admin,
-        // Guarded by its own scrape token, not by a role: tested in metrics.rs.
-        "get_metrics" => Needs::Anyone,
+        // Guarded by its own scrape token, not by a role: its holder is tested in metrics.rs.
+        "get_metrics" => Needs::ScrapeToken,
         other => panic!("the authorization matrix does not know `{other}`: add it"),
     }
 }
@@ -153,6 +155,8 @@ async fn every_route_refuses_callers_below_its_role_and_serves_the_others() {
             let status = call(&app, &scene, &method, &path, op, caller).await;
             let expected_refusal = match level {
                 Needs::Anyone => 401,
+                // A user's access token is no credential for the scrape token's route.
+                _ if needed == Needs::ScrapeToken => 401,
                 _ => 403,
             };
             let ok = if level < needed {

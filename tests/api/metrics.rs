@@ -47,14 +47,20 @@ async fn metrics_need_the_token_and_count_requests_notifications_and_fanout() {
 #[tokio::test]
 async fn without_a_token_metrics_are_off_on_the_api_and_served_on_the_private_listener() {
     let plain = spawn_app().await;
-    problem(plain.get("/metrics").await, 404).await;
+    // Off, but still the route the contract guards with a token: 401, as when one is configured.
+    let anonymous = plain.get("/metrics").await;
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    problem(anonymous, 401).await;
+    let guessed =
+        plain.client.get(plain.url("/metrics")).bearer_auth("any-token-at-all-0123").send().await.unwrap();
+    problem(guessed, 401).await;
 
     let app = spawn_app_with(Options {
         env: vec![("SAFECHECK_METRICS_LISTEN", "127.0.0.1:0".into())],
         ..Default::default()
     })
     .await;
-    problem(app.get("/metrics").await, 404).await;
+    problem(app.get("/metrics").await, 401).await;
     let private = app.metrics_address.clone().expect("a metrics listener");
     let response = app.client.get(format!("{private}/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);

@@ -101,3 +101,35 @@ fn every_example_in_the_spec_is_valid_against_its_schema() {
 
     assert!(wrong.is_empty(), "examples that contradict their schema:\n{}", wrong.join("\n"));
 }
+
+#[test]
+fn no_request_example_expires_in_the_past() {
+    // A client copies an example long after it was written; a past `expires_at` is refused.
+    fn expiries<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::Object(object) => {
+                for (key, child) in object {
+                    match child.as_str() {
+                        Some(at) if key == "expires_at" => found.push(at),
+                        _ => expiries(child, found),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|item| expiries(item, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    let examples = crate::support::spec_check::examples();
+    for (_, example) in examples.iter().filter(|(pointer, _)| pointer.contains("/requestBody/")) {
+        expiries(example, &mut found);
+    }
+    assert!(!found.is_empty(), "the activation examples show `expires_at`");
+
+    let now = chrono::Utc::now();
+    let past: Vec<_> = found
+        .iter()
+        .filter(|at| chrono::DateTime::parse_from_rfc3339(at).map_or(true, |at| at <= now))
+        .collect();
+    assert!(past.is_empty(), "request examples whose expires_at is not in the future: {past:?}");
+}

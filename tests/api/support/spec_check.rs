@@ -76,7 +76,8 @@ pub fn violations_of(pointer: &str, instance: &Value) -> Vec<String> {
 }
 
 /// Every example in the spec, each with the pointer of the schema it illustrates: the
-/// `examples` of component schemas, and the `example` of each JSON media type.
+/// `examples` of component schemas, and the `example` and each named `examples` value of each
+/// JSON media type.
 pub fn examples() -> Vec<(String, Value)> {
     let mut found = Vec::new();
     if let Some(schemas) = spec()["components"]["schemas"].as_object() {
@@ -97,6 +98,11 @@ fn collect_media_examples(value: &Value, pointer: String, found: &mut Vec<(Strin
         let is_json_media = pointer.ends_with("/content") && key.ends_with("json");
         if is_json_media && let Some(example) = child.get("example") {
             found.push((format!("{here}/schema"), example.clone()));
+        }
+        if is_json_media && let Some(named) = child.get("examples").and_then(Value::as_object) {
+            for example in named.values().filter_map(|e| e.get("value")) {
+                found.push((format!("{here}/schema"), example.clone()));
+            }
         }
         collect_media_examples(child, here, found);
     }
