@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 
 use crate::domain::NotificationState;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets, in seconds: from a cached read to a slow export.
@@ -36,6 +36,7 @@ pub struct Metrics {
     oldest_due_age: prometheus::Gauge,
     fanout_prompts: IntGaugeVec,
     fanout_complete: IntGaugeVec,
+    fanout_rows_read: IntCounter,
 }
 
 impl Metrics {
@@ -72,7 +73,12 @@ impl Metrics {
         registry.register(Box::new(notifications.clone()))?;
         registry.register(Box::new(oldest_due_age.clone()))?;
         registry.register(Box::new(fanout_prompts.clone()))?;
+        let fanout_rows_read = IntCounter::new(
+            "fanout_location_rows_read_total",
+            "Location rows this process's fan-outs read (each once per activation)",
+        )?;
         registry.register(Box::new(fanout_complete.clone()))?;
+        registry.register(Box::new(fanout_rows_read.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self {
@@ -84,7 +90,13 @@ impl Metrics {
             oldest_due_age,
             fanout_prompts,
             fanout_complete,
+            fanout_rows_read,
         })
+    }
+
+    /// Counts location rows a fan-out read.
+    pub fn count_fanout_rows_read(&self, rows: u64) {
+        self.fanout_rows_read.inc_by(rows);
     }
 
     /// Counts one finished request.

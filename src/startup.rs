@@ -94,12 +94,7 @@ impl Application {
     /// Serves HTTP and runs the background workers until the server is stopped; then stops the
     /// workers after their current item.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let workers = Workers::start(
-            &self.state.config,
-            self.state.pool.clone(),
-            &self.state.clock,
-            &self.state.wakeups,
-        )?;
+        let workers = Workers::start(&self.state)?;
         let metrics = self.metrics_server.map(|(_, server)| {
             let handle = server.handle();
             (handle, tokio::spawn(server))

@@ -73,7 +73,7 @@ pub async fn run(cli: Cli, mut config: Config) -> anyhow::Result<()> {
         Command::Worker => {
             announce_jwt_secret(&mut config)?;
             let state = open_state(config, Arc::new(SystemClock)).await?;
-            let workers = Workers::start(&state.config, state.pool.clone(), &state.clock, &state.wakeups)?;
+            let workers = Workers::start(&state)?;
             tracing::info!("worker running; SIGTERM or Ctrl-C stops it");
             wait_for_shutdown_signal().await;
             workers.stop().await;

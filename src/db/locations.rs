@@ -2,9 +2,11 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Text, Timestamp};
 
 use super::DbConn;
 use super::schema::user_locations;
+use crate::domain::{Fix, grid};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = user_locations)]
@@ -16,6 +18,23 @@ pub struct LocationRow {
     pub accuracy_m: Option<f64>,
     pub recorded_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The grid cell of (lat, lon): [`grid::cell_of`].
+    pub cell: i64,
+}
+
+impl LocationRow {
+    /// The row that stores `fix` as the user's latest location, received at `now`.
+    pub fn new(user_id: &str, fix: &Fix, now: NaiveDateTime) -> Self {
+        Self {
+            user_id: user_id.to_owned(),
+            lat: fix.lat,
+            lon: fix.lon,
+            accuracy_m: fix.accuracy_m,
+            recorded_at: fix.recorded_at.naive_utc(),
+            updated_at: now,
+            cell: grid::cell_of(fix.lat, fix.lon),
+        }
+    }
 }
 
 /// Stores the fix unless a newer one is already stored. Returns whether it was stored.
@@ -43,29 +62,92 @@ pub fn find(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<LocationRow>
     user_locations::table.find(user_id).select(LocationRow::as_select()).first(conn).optional()
 }
 
-/// Fresh fixes inside the box, after `after` in user-id order, at most `limit`: one fan-out
-/// chunk's candidates, still to be tested against the exact area.
-pub fn in_box_after(
-    conn: &mut DbConn,
-    bbox: &crate::domain::BoundingBox,
-    fresh_since: NaiveDateTime,
-    after: Option<&str>,
-    limit: i64,
-) -> QueryResult<Vec<(String, f64, f64)>> {
-    let mut query = user_locations::table
-        .filter(user_locations::lat.between(bbox.min_lat, bbox.max_lat))
-        .filter(user_locations::recorded_at.ge(fresh_since))
-        .select((user_locations::user_id, user_locations::lat, user_locations::lon))
-        .into_boxed();
-    query = match bbox.lon_ranges.as_slice() {
-        [(w, e)] => query.filter(user_locations::lon.between(*w, *e)),
-        [(w1, e1), (w2, e2), ..] => {
-            query.filter(user_locations::lon.between(*w1, *e1).or(user_locations::lon.between(*w2, *e2)))
-        }
-        [] => return Ok(Vec::new()),
-    };
-    if let Some(after) = after {
-        query = query.filter(user_locations::user_id.gt(after.to_owned()));
+/// A place in the fan-out's walk: after this user of this cell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GridPosition {
+    pub cell: i64,
+    pub user_id: String,
+}
+
+impl GridPosition {
+    /// As stored in an incident's `fanout_cursor`: `cell:user_id`.
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.cell, self.user_id)
     }
-    query.order(user_locations::user_id.asc()).limit(limit).load(conn)
+
+    /// `None` for anything else (a cursor of an older version: the walk starts over, and the
+    /// prompts' primary key makes that harmless).
+    pub fn decode(text: &str) -> Option<Self> {
+        let (cell, user_id) = text.split_once(':')?;
+        Some(Self { cell: cell.parse().ok()?, user_id: user_id.to_owned() })
+    }
+}
+
+/// A stored location the fan-out reads: whose, where and how fresh.
+#[derive(Clone, Debug, QueryableByName)]
+pub struct Candidate {
+    #[diesel(sql_type = Text)]
+    pub user_id: String,
+    #[diesel(sql_type = BigInt)]
+    pub cell: i64,
+    #[diesel(sql_type = Double)]
+    pub lat: f64,
+    #[diesel(sql_type = Double)]
+    pub lon: f64,
+    #[diesel(sql_type = Timestamp)]
+    pub recorded_at: NaiveDateTime,
+}
+
+impl Candidate {
+    /// Where the walk stands after this one.
+    pub fn position(&self) -> GridPosition {
+        GridPosition { cell: self.cell, user_id: self.user_id.clone() }
+    }
+}
+
+/// Up to `limit` stored locations in the cell `runs` (ascending, disjoint: [`grid::runs`]), after
+/// `after` in (cell, user id) order: one fan-out chunk. Each run is one index range scan that
+/// starts where the last chunk stopped, so a walk reads each index entry once. Freshness and the
+/// exact area are the caller's to test.
+pub fn in_cells_after(
+    conn: &mut DbConn,
+    runs: &[(i64, i64)],
+    after: Option<&GridPosition>,
+    limit: i64,
+) -> QueryResult<Vec<Candidate>> {
+    const COLUMNS: &str = "SELECT user_id, cell, lat, lon, recorded_at FROM user_locations";
+    let mut found = Vec::new();
+    for &(first, last) in runs {
+        let left = limit - i64::try_from(found.len()).unwrap_or(limit);
+        if left <= 0 {
+            break;
+        }
+        let rows: Vec<Candidate> = match after {
+            Some(at) if at.cell > last => continue,
+            // The run the walk stopped in: the row value alone is the lower bound (it implies
+            // `cell >= first`), so that SQLite too starts the index scan at the cursor instead
+            // of at the start of the run.
+            Some(at) if at.cell >= first => {
+                let sql = format!(
+                    "{COLUMNS} WHERE (cell, user_id) > ($1, $2) AND cell <= $3 ORDER BY cell, user_id LIMIT $4"
+                );
+                diesel::sql_query(super::native_placeholders(conn, &sql))
+                    .bind::<BigInt, _>(at.cell)
+                    .bind::<Text, _>(&at.user_id)
+                    .bind::<BigInt, _>(last)
+                    .bind::<BigInt, _>(left)
+                    .load(conn)?
+            }
+            _ => {
+                let sql = format!("{COLUMNS} WHERE cell BETWEEN $1 AND $2 ORDER BY cell, user_id LIMIT $3");
+                diesel::sql_query(super::native_placeholders(conn, &sql))
+                    .bind::<BigInt, _>(first)
+                    .bind::<BigInt, _>(last)
+                    .bind::<BigInt, _>(left)
+                    .load(conn)?
+            }
+        };
+        found.extend(rows);
+    }
+    Ok(found)
 }

@@ -21,6 +21,7 @@ diesel::table! {
         accuracy_m -> Nullable<Double>,
         recorded_at -> Timestamp,
         updated_at -> Timestamp,
+        cell -> BigInt,
     }
 }
 

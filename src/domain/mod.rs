@@ -5,6 +5,7 @@ pub mod account;
 pub use safecheck_area as area;
 pub mod check_in;
 pub mod email;
+pub mod grid;
 pub mod incident;
 pub mod location;
 pub mod outbox;

@@ -10,12 +10,14 @@ use super::{Job, Progress};
 use crate::clock::Clock;
 use crate::db::DbPool;
 use crate::incidents::fanout::{self, ChunkSize};
+use crate::metrics::Metrics;
 
 pub struct FanOutJob {
     pub clock: Arc<dyn Clock>,
     /// Candidate users read per chunk, and how long a chunk's lease holds.
     pub size: ChunkSize,
     pub wakeup: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Job for FanOutJob {
@@ -33,7 +35,12 @@ impl Job for FanOutJob {
 
     fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
         let mut conn = pool.get()?;
-        let worked = fanout::fan_out_next(&mut conn, self.clock.as_ref(), self.size)?;
-        Ok(if worked { Progress::More } else { Progress::Idle })
+        match fanout::fan_out_next(&mut conn, self.clock.as_ref(), self.size)? {
+            Some(rows_read) => {
+                self.metrics.count_fanout_rows_read(rows_read);
+                Ok(Progress::More)
+            }
+            None => Ok(Progress::Idle),
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::incidents::fanout::ChunkSize;
+use crate::metrics::Metrics;
 use crate::notify::Mailer;
 use crate::notify::delivery::{Delivery, DeliverySettings};
 use crate::notify::unsubscribe::UnsubscribeKeys;
@@ -23,6 +24,7 @@ pub fn all(
     config: &Arc<Config>,
     clock: &Arc<dyn Clock>,
     wakeups: &Wakeups,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Vec<Arc<dyn Job>>> {
     let mailer = Mailer::from_config(config)?;
     tracing::info!(mail = %mailer.describe(config), "email delivery");
@@ -43,6 +45,7 @@ pub fn all(
             clock: clock.clone(),
             size: ChunkSize { users: config.fanout_chunk, lease: config.fanout_lease },
             wakeup: wakeups.fanout.clone(),
+            metrics: metrics.clone(),
         }),
         Arc::new(expiry::Expiry { clock: clock.clone() }),
     ];

@@ -5,13 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
-
-use crate::state::Wakeups;
 use tokio::task::JoinHandle;
 
-use crate::clock::Clock;
-use crate::config::Config;
 use crate::db::DbPool;
+use crate::state::AppState;
 
 /// One kind of background work. `run_once` does one bounded item of work and says whether more
 /// is waiting (then it runs again at once) or not (then after `interval`).
@@ -45,17 +42,13 @@ pub struct Workers {
 
 impl Workers {
     /// Starts every background job of this service.
-    pub fn start(
-        config: &Arc<Config>,
-        pool: DbPool,
-        clock: &Arc<dyn Clock>,
-        wakeups: &Wakeups,
-    ) -> anyhow::Result<Self> {
-        if !config.run_workers {
+    pub fn start(state: &AppState) -> anyhow::Result<Self> {
+        let pool = state.pool.clone();
+        if !state.config.run_workers {
             tracing::warn!("SAFECHECK_RUN_WORKERS=false: no background jobs in this process");
             return Ok(Self::start_jobs(Vec::new(), pool));
         }
-        let jobs: Vec<Arc<dyn Job>> = super::all(config, clock, wakeups)?;
+        let jobs = super::all(&state.config, &state.clock, &state.wakeups, &state.metrics)?;
         Ok(Self::start_jobs(jobs, pool))
     }
 

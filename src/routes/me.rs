@@ -164,14 +164,7 @@ pub async fn update_location(
             .map_err(|e| ApiError::Internal(e.into()))?;
     let arrival_state = state.clone();
     let (updated, stored, prompts) = with_db(&state, move |conn| {
-        let row = LocationRow {
-            user_id: caller.id.clone(),
-            lat: fix.lat,
-            lon: fix.lon,
-            accuracy_m: fix.accuracy_m,
-            recorded_at: fix.recorded_at.naive_utc(),
-            updated_at: now,
-        };
+        let row = LocationRow::new(&caller.id, &fix, now);
         let updated = db::locations::upsert_if_newer(conn, &row)?;
         let stored = db::locations::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;
         // Only a fix that became the latest can put the user inside an area.

@@ -1,5 +1,5 @@
-//! The fan-out is durable: stopped after its first chunk, it completes after a restart with no
-//! duplicate prompt.
+//! The fan-out is durable (stopped after its first chunk, it completes after a restart with no
+//! duplicate prompt) and linear (it reads each location of the area's grid cells once).
 
 use safecheck::clock::Clock;
 use safecheck::db;
@@ -46,20 +46,18 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
             lease: chrono::Duration::seconds(safecheck::config::DEFAULT_FANOUT_LEASE_SECS),
         };
         let chunk = fanout::run_chunk(&mut conn, &incident, &area, None, size, now, held).unwrap();
-        let Chunk::Continue { next_cursor, .. } = chunk.clone() else { panic!("expected more after 2 of 5") };
+        let Chunk::Continue { next_cursor, .. } = chunk.next.clone() else {
+            panic!("expected more after 2 of 5")
+        };
         // A prompt beyond the cursor already exists too (as if a chunk had been cut short):
         // the resumed fan-out must not duplicate it.
-        let beyond: Vec<String> = db::locations::in_box_after(
-            &mut conn,
-            &area.bounding_box(),
-            incident.location_cutoff,
-            Some(&next_cursor),
-            1,
-        )
-        .unwrap()
-        .into_iter()
-        .map(|(id, _, _)| id)
-        .collect();
+        let runs = safecheck::domain::grid::runs(&area.bounding_box());
+        let after = db::locations::GridPosition::decode(&next_cursor).unwrap();
+        let beyond: Vec<String> = db::locations::in_cells_after(&mut conn, &runs, Some(&after), 1)
+            .unwrap()
+            .into_iter()
+            .map(|candidate| candidate.user_id)
+            .collect();
         db::prompts::insert_batch(
             &mut conn,
             &incident_id,
@@ -72,7 +70,7 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     })
     .await
     .unwrap();
-    assert!(matches!(first, Chunk::Continue { .. }));
+    assert!(matches!(first.next, Chunk::Continue { .. }));
     let shown: Value = app.incident(&operator, &id).await;
     assert_eq!(shown["fanout"]["complete"], false);
     assert_eq!(shown["fanout"]["prompts_created"], 2);
@@ -94,4 +92,92 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     .await
     .unwrap();
     assert_eq!(total, 5);
+}
+
+/// Ten people inside the Paris circle, four in the corners of its bounding box (read, never
+/// prompted) and three in Lyon (never read).
+async fn inside_corners_and_far(app: &crate::helpers::TestApp) {
+    for i in 0..10 {
+        app.user_at(48.8630 + f64::from(i) * 0.0005, 2.3708).await;
+    }
+    for (dlat, dlon) in [(0.0125, 0.019), (0.0125, -0.019), (-0.0125, 0.019), (-0.0125, -0.019)] {
+        app.user_at(48.8630 + dlat, 2.3708 + dlon).await;
+    }
+    for _ in 0..3 {
+        app.user_at(45.7640, 4.8357).await;
+    }
+}
+
+#[tokio::test]
+async fn the_fanout_reads_each_location_of_its_cells_once_over_several_chunks() {
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_RUN_WORKERS", "false".into()), ("SAFECHECK_FANOUT_CHUNK", "3".into())],
+        ..Default::default()
+    })
+    .await;
+    let operator = app.new_user_with_role("operator").await;
+    inside_corners_and_far(&app).await;
+    let response = app.create_incident(&operator, &paris_circle("Fire")).await;
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    let (url, clock) = (app.database_url().clone(), app.clock.clone());
+    let (rows_read, chunks) = tokio::task::spawn_blocking(move || {
+        let mut conn = db::pool_connect(&url).unwrap();
+        let now = clock.now();
+        let lease = chrono::Duration::seconds(30);
+        let incident = db::incidents::claim_fanout(&mut conn, now, now + lease).unwrap().unwrap();
+        let area = fanout::parse_area(&incident).unwrap();
+        let size = fanout::ChunkSize { users: 3, lease };
+        let (mut cursor, mut held) = (None, incident.fanout_lease_until.unwrap());
+        let (mut rows_read, mut chunks) = (0, 0);
+        loop {
+            let run =
+                fanout::run_chunk(&mut conn, &incident, &area, cursor.as_deref(), size, clock.now(), held)
+                    .unwrap();
+            rows_read += run.rows_read;
+            chunks += 1;
+            match run.next {
+                Chunk::Continue { next_cursor, lease } => (cursor, held) = (Some(next_cursor), lease),
+                Chunk::Finished => return (rows_read, chunks),
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    let candidates = 14;
+    assert!(chunks >= 5, "several chunks ({chunks})");
+    assert!(rows_read <= candidates + chunks, "read {rows_read} rows for {candidates} candidates");
+    assert_eq!(rows_read, candidates, "each location in the area's cells read once, none outside");
+    let shown: Value = app.incident(&operator, &id).await;
+    assert_eq!(shown["fanout"]["complete"], true);
+    assert_eq!(shown["fanout"]["prompts_created"], 10);
+}
+
+#[tokio::test]
+async fn the_location_rows_a_fanout_read_are_a_metric() {
+    const TOKEN: &str = "scrape-token-0123456789";
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_METRICS_TOKEN", TOKEN.into()), ("SAFECHECK_FANOUT_CHUNK", "4".into())],
+        ..Default::default()
+    })
+    .await;
+    let operator = app.new_user_with_role("operator").await;
+    inside_corners_and_far(&app).await;
+
+    app.activate(&operator, &paris_circle("Fire")).await;
+
+    // The job adds to the counter once the fan-out returns, just after it commits its last chunk.
+    let wanted = "safecheck_fanout_location_rows_read_total 14";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = app.client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+        let text = response.text().await.unwrap();
+        if text.lines().any(|line| line == wanted) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no `{wanted}` in:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
