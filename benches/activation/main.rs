@@ -68,6 +68,14 @@ async fn main() {
     .await
     .unwrap();
 
+    let explain_url = db.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let area = safecheck::domain::Area::parse(&circle()).unwrap();
+        seed::analyze_and_explain(&explain_url, &area);
+    })
+    .await
+    .unwrap();
+
     let mut rows = Vec::new();
     for run in 1..=args.runs {
         println!("--- run {run} of {}", args.runs);
@@ -109,6 +117,11 @@ async fn main() {
         activation / prompts_only,
         activation / with_outbox,
     );
+}
+
+/// The activated area: a 10 km circle around Paris.
+fn circle() -> Value {
+    json!({ "type": "Circle", "center": { "lat": CENTER.0, "lon": CENTER.1 }, "radius_m": RADIUS_M })
 }
 
 /// A running server and an operator's token for it.
@@ -185,10 +198,7 @@ async fn activate(db: &BenchDb, run: usize) -> (Duration, i64, String, Server) {
         .await
         .unwrap();
     let token = login["access_token"].as_str().unwrap().to_owned();
-    let body = json!({
-        "title": "Benchmark",
-        "area": { "type": "Circle", "center": { "lat": CENTER.0, "lon": CENTER.1 }, "radius_m": RADIUS_M }
-    });
+    let body = json!({ "title": "Benchmark", "area": circle() });
     let started = Instant::now();
     let created = common::post_json(&client, &format!("{base}/v1/incidents"), &token, &body).await;
     let id = created["id"].as_str().expect("incident created").to_owned();

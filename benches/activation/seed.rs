@@ -263,3 +263,68 @@ pub fn raw_inserts(url: &DatabaseUrl, incident_id: &str) -> (Duration, Duration)
     }
     (timings[0], timings[1])
 }
+
+#[derive(QueryableByName)]
+struct PgPlanLine {
+    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+#[derive(QueryableByName)]
+struct SqlitePlanLine {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+/// ANALYZE (as autovacuum or `PRAGMA optimize` would by now), then the plans of the fan-out's two
+/// chunk queries over the middle run of the circle's cells, printed with the results.
+pub fn analyze_and_explain(url: &DatabaseUrl, area: &safecheck::domain::Area) {
+    let mut conn = db::pool_connect(url).unwrap();
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, "ANALYZE").unwrap();
+    let runs = grid::runs(&area.bounding_box());
+    let (first, last) = runs[runs.len() / 2];
+    let start = db::locations::in_cells_after(&mut conn, &[(first, last)], None, 1).unwrap();
+    let Some(db::locations::Candidate { cell, user_id, .. }) = start.into_iter().next() else { return };
+    let queries = [
+        (
+            "a run from its start",
+            literal(db::locations::RUN_SQL, &[&first.to_string(), &last.to_string(), "10000"]),
+        ),
+        (
+            "the run a chunk stopped in",
+            literal(
+                db::locations::AFTER_SQL,
+                &[&cell.to_string(), &format!("'{user_id}'"), &last.to_string(), "10000"],
+            ),
+        ),
+    ];
+    for (what, sql) in queries {
+        println!("EXPLAIN, fan-out chunk query, {what}: {sql}");
+        let lines: Vec<String> = match &mut conn {
+            DbConn::Postgresql(pg) => diesel::sql_query(format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"))
+                .load::<PgPlanLine>(pg)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.line)
+                .collect(),
+            DbConn::Sqlite(lite) => diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load::<SqlitePlanLine>(lite)
+                .unwrap()
+                .into_iter()
+                .map(|l| l.detail)
+                .collect(),
+        };
+        for line in lines {
+            println!("    {line}");
+        }
+    }
+}
+
+/// `sql` with `$1`, `$2`, … replaced by `values` (for EXPLAIN, which shows plans for literals).
+fn literal(sql: &str, values: &[&str]) -> String {
+    values
+        .iter()
+        .enumerate()
+        .rev()
+        .fold(sql.to_owned(), |sql, (i, value)| sql.replace(&format!("${}", i + 1), value))
+}

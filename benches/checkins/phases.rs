@@ -31,6 +31,7 @@ pub struct Bench {
     operator_token: String,
     sink: Sink,
     seconds: u32,
+    backlog: usize,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -62,10 +63,24 @@ pub struct RunFigures {
     pub sink_rate: f64,
     pub at_500: OpenLoopFigures,
     pub at_half: OpenLoopFigures,
+    pub behind_backlog: BacklogFigures,
+}
+
+/// Check-ins while a backlog of prompt emails waits (phase 7).
+#[derive(Clone, Debug, Default)]
+pub struct BacklogFigures {
+    pub backlog: usize,
+    pub sent: usize,
+    pub failed: usize,
+    pub email_p50_s: f64,
+    pub email_p99_s: f64,
+    pub emails_missing: usize,
+    /// Prompt emails still queued once every contact email had arrived.
+    pub backlog_left: i64,
 }
 
 impl Bench {
-    pub async fn prepare(db: BenchDb, users: usize, seconds: u32) -> Self {
+    pub async fn prepare(db: BenchDb, users: usize, seconds: u32, backlog: usize) -> Self {
         let started = Instant::now();
         let url = db.url.clone();
         let ids = tokio::task::spawn_blocking(move || seed::users_with_contacts(&url, users)).await.unwrap();
@@ -93,6 +108,7 @@ impl Bench {
             operator_token,
             sink,
             seconds,
+            backlog,
         }
     }
 
@@ -122,7 +138,73 @@ impl Bench {
         .await;
         println!("minimal sender: {:.0} messages/s", figures.sink_rate);
         self.open_loops(run, &mut figures).await;
+        if self.backlog > 0 {
+            figures.behind_backlog = self.behind_backlog(run).await;
+            println!("behind a backlog: {:?}", figures.behind_backlog);
+        }
         figures
+    }
+
+    /// Phase 7: check-ins at 100/s while `backlog` prompt emails wait in the outbox (what a large
+    /// activation leaves), against a server that delivers: each 201 to its contacts' emails.
+    /// The outbox's lanes send them before the backlog.
+    async fn behind_backlog(&self, run: usize) -> BacklogFigures {
+        const RATE: f64 = 100.0;
+        let (url, backlog) = (self.db.url.clone(), self.backlog);
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || {
+            seed::settle_outbox(&url);
+            seed::queued_prompt_emails(&url, backlog);
+        })
+        .await
+        .unwrap();
+        println!("queued {backlog} prompt emails in {:.1} s", started.elapsed().as_secs_f64());
+        let server = Server::serve(
+            &self.env(&[("SAFECHECK_SMTP_URL", self.sink.url())]),
+            &self.log("serve-backlog", run),
+        )
+        .await;
+        let incident = self.incident(&server, &format!("behind a backlog, run {run}")).await;
+        self.sink.reset();
+        let seconds = f64::from(self.seconds).min(self.users.len() as f64 / RATE);
+        let url = format!("{}/v1/incidents/{incident}/check-ins", server.base);
+        let sent = load::open_loop(&url, self.tokens.clone(), 0, RATE, seconds).await;
+        let ok: Vec<&load::Sent> = sent.iter().filter(|s| s.status == 201).collect();
+        let contacts: Vec<(Instant, String)> = ok
+            .iter()
+            .flat_map(|s| (0..CONTACTS_PER_USER).map(move |k| (s.done_at, seed::contact_email(s.user, k))))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut to_email = Vec::with_capacity(contacts.len());
+        let mut missing = contacts.len();
+        while Instant::now() < deadline {
+            to_email.clear();
+            for (done_at, email) in &contacts {
+                if let Some(at) = self.sink.arrivals_for(email).first() {
+                    to_email.push(at.saturating_duration_since(*done_at).as_secs_f64());
+                }
+            }
+            missing = contacts.len() - to_email.len();
+            if missing == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let url = self.db.url.clone();
+        let backlog_left = tokio::task::spawn_blocking(move || seed::queued_prompts(&url)).await.unwrap();
+        drop(server);
+        let url = self.db.url.clone();
+        tokio::task::spawn_blocking(move || seed::settle_outbox(&url)).await.unwrap();
+        to_email.sort_by(f64::total_cmp);
+        BacklogFigures {
+            backlog,
+            sent: sent.len(),
+            failed: sent.len() - ok.len(),
+            email_p50_s: percentile(&to_email, 0.50),
+            email_p99_s: percentile(&to_email, 0.99),
+            emails_missing: missing,
+            backlog_left,
+        }
     }
 
     /// Phases 1 and 2: wrk against a server that runs no jobs.

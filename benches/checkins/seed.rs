@@ -189,6 +189,49 @@ pub fn sent_prompt_emails(url: &DatabaseUrl, incident_id: &str, user_ids: &[Stri
     }
 }
 
+/// `count` prompt emails waiting in the outbox, due since a second ago, to addresses of their
+/// own: the backlog a large activation leaves.
+pub fn queued_prompt_emails(url: &DatabaseUrl, count: usize) {
+    let mut conn = db::pool_connect(url).expect("connect");
+    let due = SystemClock.now() - chrono::Duration::seconds(1);
+    let payload = r#"{"user_name":"Bench User","incident_title":"Backlog","incident_description":null,"activated_at":"2026-11-13T21:20:00.000000Z"}"#;
+    for start in (0..count).step_by(CHUNK) {
+        let rows: Vec<NotificationRow> = (start..(start + CHUNK).min(count))
+            .map(|i| NotificationRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                kind: safecheck::domain::NotificationKind::Prompt,
+                recipient_email: format!("backlog{i}@bench.test"),
+                recipient_name: Some("Bench User".into()),
+                locale: safecheck::domain::Locale::En,
+                incident_id: None,
+                user_id: None,
+                payload: payload.into(),
+                state: safecheck::domain::NotificationState::Queued,
+                attempts: 0,
+                next_attempt_at: due,
+                lease_until: None,
+                last_error: None,
+                created_at: due,
+                sent_at: None,
+                dedupe_key: format!("backlog:{}:{i}", uuid::Uuid::now_v7()),
+            })
+            .collect();
+        db::notifications::insert_new(&mut conn, rows).expect("seed the prompt backlog");
+    }
+}
+
+/// Prompt emails still waiting in the outbox.
+pub fn queued_prompts(url: &DatabaseUrl) -> i64 {
+    use safecheck::db::schema::notifications::dsl::*;
+    let mut conn = db::pool_connect(url).expect("connect");
+    notifications
+        .filter(kind.eq("prompt"))
+        .filter(state.eq("queued"))
+        .count()
+        .get_result(&mut conn)
+        .expect("count")
+}
+
 /// Fresh planner statistics, as autovacuum keeps them on a live server (this machine's
 /// PostgreSQL runs with `autovacuum = off`, which would leave the planner guessing).
 pub fn analyze(url: &DatabaseUrl) {

@@ -105,6 +105,17 @@ impl Candidate {
     }
 }
 
+/// A fan-out chunk's read of one run of cells from its start: `$1` first cell, `$2` last cell,
+/// `$3` limit.
+pub const RUN_SQL: &str = "SELECT user_id, cell, lat, lon, recorded_at FROM user_locations \
+    WHERE cell BETWEEN $1 AND $2 ORDER BY cell, user_id LIMIT $3";
+
+/// A fan-out chunk's read of the run it stopped in: after (`$1` cell, `$2` user id), up to `$3`
+/// last cell, `$4` limit. The row value alone is the lower bound (it implies the run's first
+/// cell), so that SQLite too starts its index scan at the cursor, not at the start of the run.
+pub const AFTER_SQL: &str = "SELECT user_id, cell, lat, lon, recorded_at FROM user_locations \
+    WHERE (cell, user_id) > ($1, $2) AND cell <= $3 ORDER BY cell, user_id LIMIT $4";
+
 /// Up to `limit` stored locations in the cell `runs` (ascending, disjoint: [`grid::runs`]), after
 /// `after` in (cell, user id) order: one fan-out chunk. Each run is one index range scan that
 /// starts where the last chunk stopped, so a walk reads each index entry once. Freshness and the
@@ -115,7 +126,6 @@ pub fn in_cells_after(
     after: Option<&GridPosition>,
     limit: i64,
 ) -> QueryResult<Vec<Candidate>> {
-    const COLUMNS: &str = "SELECT user_id, cell, lat, lon, recorded_at FROM user_locations";
     let mut found = Vec::new();
     for &(first, last) in runs {
         let left = limit - i64::try_from(found.len()).unwrap_or(limit);
@@ -124,28 +134,17 @@ pub fn in_cells_after(
         }
         let rows: Vec<Candidate> = match after {
             Some(at) if at.cell > last => continue,
-            // The run the walk stopped in: the row value alone is the lower bound (it implies
-            // `cell >= first`), so that SQLite too starts the index scan at the cursor instead
-            // of at the start of the run.
-            Some(at) if at.cell >= first => {
-                let sql = format!(
-                    "{COLUMNS} WHERE (cell, user_id) > ($1, $2) AND cell <= $3 ORDER BY cell, user_id LIMIT $4"
-                );
-                diesel::sql_query(super::native_placeholders(conn, &sql))
-                    .bind::<BigInt, _>(at.cell)
-                    .bind::<Text, _>(&at.user_id)
-                    .bind::<BigInt, _>(last)
-                    .bind::<BigInt, _>(left)
-                    .load(conn)?
-            }
-            _ => {
-                let sql = format!("{COLUMNS} WHERE cell BETWEEN $1 AND $2 ORDER BY cell, user_id LIMIT $3");
-                diesel::sql_query(super::native_placeholders(conn, &sql))
-                    .bind::<BigInt, _>(first)
-                    .bind::<BigInt, _>(last)
-                    .bind::<BigInt, _>(left)
-                    .load(conn)?
-            }
+            Some(at) if at.cell >= first => diesel::sql_query(super::native_placeholders(conn, AFTER_SQL))
+                .bind::<BigInt, _>(at.cell)
+                .bind::<Text, _>(&at.user_id)
+                .bind::<BigInt, _>(last)
+                .bind::<BigInt, _>(left)
+                .load(conn)?,
+            _ => diesel::sql_query(super::native_placeholders(conn, RUN_SQL))
+                .bind::<BigInt, _>(first)
+                .bind::<BigInt, _>(last)
+                .bind::<BigInt, _>(left)
+                .load(conn)?,
         };
         found.extend(rows);
     }
