@@ -17,7 +17,8 @@ const LATENCY_BUCKETS: [f64; 14] =
 /// What the database says at scrape time.
 #[derive(Debug, Default)]
 pub struct OutboxSnapshot {
-    /// Notifications by state, over all incidents.
+    /// Notifications by state, over all incidents; a state may come more than once (the
+    /// outbox's rows and prompts' emails), its figures are added.
     pub notifications_by_state: Vec<(NotificationState, i64)>,
     /// When the oldest notification still waiting to be sent became due.
     pub oldest_due: Option<NaiveDateTime>,
@@ -113,7 +114,7 @@ impl Metrics {
             self.notifications.with_label_values(&[state.as_str()]).set(0);
         }
         for (state, count) in &snapshot.notifications_by_state {
-            self.notifications.with_label_values(&[state.as_str()]).set(*count);
+            self.notifications.with_label_values(&[state.as_str()]).add(*count);
         }
         let age = snapshot.oldest_due.map(|due| (now - due).num_milliseconds().max(0)).unwrap_or(0);
         self.oldest_due_age.set(age as f64 / 1000.0);

@@ -162,6 +162,8 @@ struct NewPrompt<'a> {
     user_id: &'a str,
     source: &'a str,
     created_at: chrono::NaiveDateTime,
+    email_state: Option<&'a str>,
+    email_next_at: Option<chrono::NaiveDateTime>,
 }
 
 #[derive(Insertable)]
@@ -184,8 +186,9 @@ struct NewOutboxRow {
 }
 
 /// The ceilings: the rows the activation wrote, inserted again for a copy of the incident by
-/// raw SQL in one transaction (COPY on PostgreSQL, multi-row INSERTs on SQLite). First the
-/// prompts alone, then the prompts with their outbox rows (what the fan-out really writes).
+/// raw SQL in one transaction (COPY on PostgreSQL, multi-row INSERTs on SQLite), in the
+/// prompts' key order. First the prompts carrying their queued emails (what the fan-out writes),
+/// then the same with an outbox row each (what it wrote before prompts carried their emails).
 pub fn raw_inserts(url: &DatabaseUrl, incident_id: &str) -> (Duration, Duration) {
     let mut conn = db::pool_connect(url).unwrap();
     let recipients: Vec<(String, String, String, String)> = prompts::table
@@ -208,6 +211,8 @@ pub fn raw_inserts(url: &DatabaseUrl, incident_id: &str) -> (Duration, Duration)
                 user_id: u,
                 source: "activation",
                 created_at: now,
+                email_state: Some("queued"),
+                email_next_at: Some(now),
             })
             .collect();
         let outbox_rows: Vec<NewOutboxRow> = if with_outbox {

@@ -103,14 +103,21 @@ fn insert(conn: &mut DbConn, people: &[NewUser], their_contacts: &[NewContact]) 
     done.expect("seed users and contacts");
 }
 
-/// Prompts for every user, as an activation would have written them (without their emails).
+/// Prompts for every user, as an activation would have left them once their emails were sent.
 pub fn prompts(url: &DatabaseUrl, incident_id: &str, user_ids: &[String]) {
     let mut conn = db::pool_connect(url).expect("connect");
     let now = SystemClock.now();
     for chunk in user_ids.chunks(CHUNK * 2) {
         let rows: Vec<NewPrompt> = chunk
             .iter()
-            .map(|u| NewPrompt { incident_id, user_id: u, source: "activation", created_at: now })
+            .map(|u| NewPrompt {
+                incident_id,
+                user_id: u,
+                source: "activation",
+                created_at: now,
+                email_state: Some("sent"),
+                email_next_at: Some(now),
+            })
             .collect();
         let done = match &mut conn {
             DbConn::Postgresql(pg) => diesel::insert_into(prompts::table).values(&rows).execute(pg),
@@ -157,36 +164,6 @@ pub fn tokens(env: &[(String, String)], user_ids: &[String]) -> Vec<String> {
 
 pub fn tokens_for_role(env: &[(String, String)], user_id: &str, role: Role) -> String {
     keys(env).issue(user_id, role, SystemClock.now()).expect("token")
-}
-
-/// The history a live outbox has when answers come in: each user's prompt email, sent.
-pub fn sent_prompt_emails(url: &DatabaseUrl, incident_id: &str, user_ids: &[String]) {
-    let mut conn = db::pool_connect(url).expect("connect");
-    let now = SystemClock.now();
-    for chunk in user_ids.chunks(CHUNK) {
-        let rows: Vec<NotificationRow> = chunk
-            .iter()
-            .map(|u| NotificationRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                kind: safecheck::domain::NotificationKind::Prompt,
-                recipient_email: format!("{u}@bench.test"),
-                recipient_name: Some("Bench User".into()),
-                locale: safecheck::domain::Locale::En,
-                incident_id: Some(incident_id.to_owned()),
-                user_id: Some(u.clone()),
-                payload: r#"{"user_name":"Bench User","incident_title":"Benchmark"}"#.into(),
-                state: safecheck::domain::NotificationState::Sent,
-                attempts: 1,
-                next_attempt_at: now,
-                lease_until: None,
-                last_error: None,
-                created_at: now,
-                sent_at: Some(now),
-                dedupe_key: format!("prompt:{incident_id}:{u}"),
-            })
-            .collect();
-        db::notifications::insert_new(&mut conn, rows).expect("seed sent prompt emails");
-    }
 }
 
 /// `count` prompt emails waiting in the outbox, due since a second ago, to addresses of their

@@ -64,6 +64,9 @@ pub struct NewPrompt<'a> {
     pub user_id: &'a str,
     pub source: &'a str,
     pub created_at: chrono::NaiveDateTime,
+    /// The email the prompt carries: `queued` as the fan-out writes it, `sent` once delivered.
+    pub email_state: Option<&'a str>,
+    pub email_next_at: Option<chrono::NaiveDateTime>,
 }
 
 /// `POST {url}` with a bearer token and a JSON body; the JSON answer.

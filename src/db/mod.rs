@@ -191,6 +191,7 @@ pub mod locations;
 pub mod login_failures;
 pub mod notifications;
 pub mod people;
+pub mod prompt_emails;
 pub mod prompts;
 pub mod refresh_tokens;
 pub mod suppressions;

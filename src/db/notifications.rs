@@ -352,7 +352,7 @@ pub fn count_by_state(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(
 
 /// The counts of the states this version knows. Rows in another state (written by a newer
 /// version during a rolling upgrade) are left out of the figures and said in the log.
-fn known_states(counts: Vec<(String, i64)>) -> Vec<(NotificationState, i64)> {
+pub(super) fn known_states(counts: Vec<(String, i64)>) -> Vec<(NotificationState, i64)> {
     counts
         .into_iter()
         .filter_map(|(state, count)| match state.parse() {

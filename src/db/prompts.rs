@@ -3,12 +3,12 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text, Timestamp};
+use diesel::sql_types::{Array, Nullable, Text, Timestamp};
 
 use super::DbConn;
 use super::incidents::IncidentRow;
 use super::schema::{incidents, prompts};
-use crate::domain::PromptSource;
+use crate::domain::{NotificationState, PromptSource};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = prompts)]
@@ -29,7 +29,8 @@ struct InsertedUser {
 }
 
 /// Inserts a prompt for each user that has none for this incident; returns the users whose
-/// prompt is new.
+/// prompt is new. A prompt whose source asks for an email ([`PromptSource::emails`]) carries it,
+/// queued now ([`super::prompt_emails`]).
 pub fn insert_batch(
     conn: &mut DbConn,
     incident_id: &str,
@@ -40,35 +41,43 @@ pub fn insert_batch(
     if user_ids.is_empty() {
         return Ok(Vec::new());
     }
+    let email_state = source.emails().then_some(NotificationState::Queued.as_str());
+    let email_next_at = source.emails().then_some(now);
     match conn {
         // One statement per chunk: the ids travel as one array parameter.
         DbConn::Postgresql(pg) => diesel::sql_query(
-            "INSERT INTO prompts (incident_id, user_id, source, created_at) \
-             SELECT $1, u, $2, $3 FROM unnest($4::text[]) AS u \
+            "INSERT INTO prompts (incident_id, user_id, source, created_at, email_state, email_next_at) \
+             SELECT $1, u, $2, $3, $5, $6 FROM unnest($4::text[]) AS u \
              ON CONFLICT DO NOTHING RETURNING user_id",
         )
         .bind::<Text, _>(incident_id)
         .bind::<Text, _>(source.as_str())
         .bind::<Timestamp, _>(now)
         .bind::<Array<Text>, _>(user_ids)
+        .bind::<Nullable<Text>, _>(email_state)
+        .bind::<Nullable<Timestamp>, _>(email_next_at)
         .load::<InsertedUser>(pg)
         .map(|rows| rows.into_iter().map(|r| r.user_id).collect()),
-        // Multi-row statements; 4 binds a row, and SQLite takes 32,766 binds a statement.
+        // Multi-row statements whose shared values are bound once (`?1` to `?5`) and each user
+        // id once: SQLite takes 32,766 parameters a statement.
         DbConn::Sqlite(lite) => {
             let mut inserted = Vec::with_capacity(user_ids.len());
-            for chunk in user_ids.chunks(5_000) {
-                let values = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            for chunk in user_ids.chunks(10_000) {
+                let values: Vec<String> =
+                    (0..chunk.len()).map(|i| format!("(?1, ?{}, ?2, ?3, ?4, ?5)", i + 6)).collect();
                 let mut query = diesel::sql_query(format!(
-                    "INSERT INTO prompts (incident_id, user_id, source, created_at) VALUES {values} \
-                     ON CONFLICT DO NOTHING RETURNING user_id"
+                    "INSERT INTO prompts (incident_id, user_id, source, created_at, email_state, email_next_at) \
+                     VALUES {} ON CONFLICT DO NOTHING RETURNING user_id",
+                    values.join(", ")
                 ))
-                .into_boxed::<diesel::sqlite::Sqlite>();
+                .into_boxed::<diesel::sqlite::Sqlite>()
+                .bind::<Text, _>(incident_id.to_owned())
+                .bind::<Text, _>(source.as_str())
+                .bind::<Timestamp, _>(now)
+                .bind::<Nullable<Text>, _>(email_state)
+                .bind::<Nullable<Timestamp>, _>(email_next_at);
                 for user_id in chunk {
-                    query = query
-                        .bind::<Text, _>(incident_id.to_owned())
-                        .bind::<Text, _>(user_id.clone())
-                        .bind::<Text, _>(source.as_str())
-                        .bind::<Timestamp, _>(now);
+                    query = query.bind::<Text, _>(user_id.clone());
                 }
                 inserted.extend(query.load::<InsertedUser>(lite)?.into_iter().map(|r| r.user_id));
             }

@@ -101,6 +101,12 @@ diesel::table! {
         closed_reason -> Nullable<Text>,
         reminders_sent -> Integer,
         last_reminded_at -> Nullable<Timestamp>,
+        email_state -> Nullable<Text>,
+        email_attempts -> Integer,
+        email_next_at -> Nullable<Timestamp>,
+        email_lease_until -> Nullable<Timestamp>,
+        email_error -> Nullable<Text>,
+        email_sent_at -> Nullable<Timestamp>,
     }
 }
 

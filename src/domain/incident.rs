@@ -90,6 +90,12 @@ pub enum PromptSource {
 }
 
 impl PromptSource {
+    /// Whether a prompt of this source is emailed: one made at activation or on arrival is; one
+    /// made because the person answered without having been prompted is not.
+    pub fn emails(self) -> bool {
+        matches!(self, PromptSource::Activation | PromptSource::Arrival)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PromptSource::Activation => "activation",

@@ -9,7 +9,6 @@ use crate::db::incidents::IncidentRow;
 use crate::db::prompts::PromptRow;
 use crate::db::{self, DbConn};
 use crate::domain::PromptSource;
-use crate::notify::outbox::{self, PromptEmail};
 
 /// A user's fresh fix, as the latest location just stored.
 #[derive(Clone, Copy, Debug)]
@@ -46,16 +45,8 @@ pub fn prompt_arrival(
                 return Ok(Vec::new());
             }
             let user = [arrival.user_id.to_owned()];
-            let inserted =
-                db::prompts::insert_batch(conn, &incident.row.id, &user, PromptSource::Arrival, now)?;
-            outbox::enqueue_prompts(
-                conn,
-                &incident.row,
-                PromptEmail::Prompt,
-                &outbox::first_prompts(&incident.row.id, &inserted),
-                now,
-            )?;
-            Ok(inserted)
+            // The new prompt carries its email, queued.
+            db::prompts::insert_batch(conn, &incident.row.id, &user, PromptSource::Arrival, now)
         })?;
         if !inserted.is_empty()
             && let Some(prompt) = db::prompts::find(conn, &incident.row.id, arrival.user_id)?

@@ -11,7 +11,6 @@ use crate::db::incidents::IncidentRow;
 use crate::db::locations::GridPosition;
 use crate::db::{self, DbConn};
 use crate::domain::{Area, IncidentStatus, PromptSource, grid};
-use crate::notify::outbox::{self, PromptEmail};
 
 /// Fans out the next incident that needs it, if any, chunk by chunk while this worker holds
 /// its lease. Returns `None` when no incident needed it, else how many location rows it read
@@ -106,15 +105,8 @@ pub fn run_chunk(
         if !db::incidents::lock_if_held(conn, &incident.id, held)? {
             return Ok(false);
         }
+        // Each new prompt carries its email, queued: delivery builds it when it sends it.
         let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, PromptSource::Activation, now)?;
-        // Each new prompt's email goes into the outbox in the same transaction.
-        outbox::enqueue_prompts(
-            conn,
-            incident,
-            PromptEmail::Prompt,
-            &outbox::first_prompts(&incident.id, &inserted),
-            now,
-        )?;
         let inserted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
         db::incidents::advance_fanout(conn, &incident.id, next_cursor.as_deref(), inserted, finished, lease)?;
         Ok(true)

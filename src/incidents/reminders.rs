@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{Actor, audit};
 use crate::config::ReminderConfig;
 use crate::db::{self, DbConn};
-use crate::notify::outbox::{self, PromptEmail};
+use crate::notify::outbox;
 
 /// What one reminder request did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -66,7 +66,7 @@ pub fn remind(
             .iter()
             .map(|(user_id, n)| (user_id.clone(), format!("reminder:{incident_id}:{user_id}:{n}")))
             .collect();
-        let queued = outbox::enqueue_prompts(conn, &incident, PromptEmail::Reminder, &recipients, now)?;
+        let queued = outbox::enqueue_reminders(conn, &incident, &recipients, now)?;
         let reminded = i64::try_from(due.len()).unwrap_or(i64::MAX);
         let queued = i64::try_from(queued).unwrap_or(i64::MAX);
         let outcome = Reminded {

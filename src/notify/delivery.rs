@@ -1,5 +1,5 @@
-//! The delivery job: claims due outbox rows in batches (a lease each), sends them concurrently
-//! over the pooled transport, and records each outcome. A crashed worker's claims are taken over
+//! The delivery job: claims due outbox rows and prompt emails in batches (a lease each), sends
+//! them concurrently over the pooled transport, and records each outcome. A crashed worker's claims are taken over
 //! when their lease runs out; each message's Message-ID is derived from its row id, so the rare
 //! duplicate after a crash is recognisable.
 
@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use futures_util::future::join_all;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -16,13 +15,21 @@ use rand::Rng;
 
 use crate::clock::Clock;
 use crate::db::notifications::{NotificationRow, Outcome};
-use crate::db::schema::suppressions;
+use crate::db::prompt_emails::PromptKey;
 use crate::db::{self, DbPool};
 use crate::domain::NotificationKind;
-use crate::notify::Mailer;
 use crate::notify::mailer::SendError;
 use crate::notify::templates::{self, CheckInPayload, PromptPayload};
 use crate::notify::unsubscribe::UnsubscribeKeys;
+use crate::notify::{Mailer, prompt_messages};
+
+/// Where a message to send was claimed from, so its outcome is recorded there.
+enum Source {
+    /// An outbox row, by id.
+    Outbox(String),
+    /// A prompt's email, by prompt.
+    Prompt(PromptKey),
+}
 
 /// How delivery behaves.
 #[derive(Clone, Debug)]
@@ -49,26 +56,69 @@ pub struct Delivery {
 
 impl Delivery {
     /// Claims one batch of due messages, sends them and records each outcome; returns how many
-    /// were claimed (0: nothing is due). Blocks: call it from the blocking pool, inside a Tokio
-    /// runtime.
+    /// were claimed (0: nothing is due). The outbox's rows come first, lane by lane (contacts'
+    /// check-in emails before anything else); prompt emails, carried by their prompts, fill
+    /// what is left of the batch. Blocks: call it from the blocking pool, inside a Tokio runtime.
     pub fn deliver_batch(&self, pool: &DbPool) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.settings.lease)?;
-        let rows = {
+        let (rows, prompts) = {
             let mut conn = pool.get()?;
-            db::notifications::claim(&mut conn, now, lease_until, self.settings.batch)?
+            let rows = db::notifications::claim(&mut conn, now, lease_until, self.settings.batch)?;
+            let left = self.settings.batch - i64::try_from(rows.len()).unwrap_or(self.settings.batch);
+            let prompts = if left > 0 {
+                let claimed = db::prompt_emails::claim(&mut conn, now, lease_until, left)?;
+                prompt_messages::prepare(&mut conn, claimed, now)?
+            } else {
+                Vec::new()
+            };
+            (rows, prompts)
         };
-        if rows.is_empty() {
+        let claimed = rows.len() + prompts.len();
+        if claimed == 0 {
             return Ok(0);
         }
-        let claimed = rows.len();
-        let suppressed = suppressed_among(pool, &rows)?;
+        let mut unsendable: Vec<(PromptKey, Outcome)> = Vec::new();
+        let mut messages: Vec<(Source, NotificationRow)> =
+            rows.into_iter().map(|row| (Source::Outbox(row.id.clone()), row)).collect();
+        for (key, message) in prompts {
+            match message {
+                Ok(row) => messages.push((Source::Prompt(key), row)),
+                Err(error) => unsendable.push((key, Outcome::Failed { error })),
+            }
+        }
+        let outcomes = self.send_all(pool, messages)?;
+        let mut outbox = Vec::new();
+        for (source, outcome) in outcomes {
+            match source {
+                Source::Outbox(id) => outbox.push((id, outcome)),
+                Source::Prompt(key) => unsendable.push((key, outcome)),
+            }
+        }
+        let mut conn = pool.get()?;
+        db::notifications::record(&mut conn, &outbox, lease_until, self.clock.now())?;
+        db::prompt_emails::record(&mut conn, &unsendable, lease_until, self.clock.now())?;
+        Ok(claimed)
+    }
+
+    /// Sends the messages concurrently (those to unsubscribed addresses not at all); each one's
+    /// outcome beside its source.
+    fn send_all(
+        &self,
+        pool: &DbPool,
+        messages: Vec<(Source, NotificationRow)>,
+    ) -> anyhow::Result<Vec<(Source, Outcome)>> {
+        let emails: Vec<&str> = messages.iter().map(|(_, row)| row.recipient_email.as_str()).collect();
+        let suppressed = {
+            let mut conn = pool.get()?;
+            db::notifications::suppressed_among(&mut conn, &emails)?
+        };
         // This runs on the blocking pool, where waiting on async sends is allowed.
         // Every send must end well inside the lease, or another worker could take the row over
         // while it is still in flight.
         let budget = self.settings.lease.saturating_sub(Duration::from_secs(10)).max(Duration::from_secs(1));
         let handle = tokio::runtime::Handle::current();
-        let outcomes = handle.block_on(join_all(rows.into_iter().map(|row| {
+        Ok(handle.block_on(join_all(messages.into_iter().map(|(source, row)| {
             let suppressed = suppressed.contains(&row.recipient_email);
             async move {
                 let outcome = if suppressed {
@@ -82,12 +132,9 @@ impl Delivery {
                         },
                     }
                 };
-                (row.id, outcome)
+                (source, outcome)
             }
-        })));
-        let mut conn = pool.get()?;
-        db::notifications::record(&mut conn, &outcomes, lease_until, self.clock.now())?;
-        Ok(claimed)
+        }))))
     }
 
     async fn deliver(&self, row: &NotificationRow) -> Outcome {
@@ -157,14 +204,4 @@ impl Delivery {
             .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
             .map_err(|e| e.to_string())
     }
-}
-
-/// The recipients of `rows` who unsubscribed after their message was queued.
-fn suppressed_among(pool: &DbPool, rows: &[NotificationRow]) -> anyhow::Result<Vec<String>> {
-    let emails: Vec<&str> = rows.iter().map(|r| r.recipient_email.as_str()).collect();
-    let mut conn = pool.get()?;
-    Ok(suppressions::table
-        .filter(suppressions::email.eq_any(emails))
-        .select(suppressions::email)
-        .load(&mut conn)?)
 }

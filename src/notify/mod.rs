@@ -5,6 +5,7 @@
 pub mod delivery;
 pub mod mailer;
 pub mod outbox;
+pub mod prompt_messages;
 pub mod smtp_pool;
 pub mod templates;
 pub mod unsubscribe;

@@ -1,5 +1,5 @@
-//! What goes into the outbox for the people prompted: their first prompt and their reminders,
-//! each rendered later from the payload stored here.
+//! What goes into the outbox for the people prompted: their reminders, each rendered later from
+//! the payload stored here.
 
 use std::collections::HashMap;
 
@@ -13,37 +13,14 @@ use crate::db::{self, DbConn};
 use crate::domain::{Locale, NotificationKind, NotificationState};
 use crate::notify::templates::PromptPayload;
 
-/// Which email a prompted user gets.
-#[derive(Clone, Copy, Debug)]
-pub enum PromptEmail {
-    /// The first prompt: one per incident and user, ever.
-    Prompt,
-    /// A reminder to answer.
-    Reminder,
-}
-
-impl PromptEmail {
-    fn kind(self) -> NotificationKind {
-        match self {
-            PromptEmail::Prompt => NotificationKind::Prompt,
-            PromptEmail::Reminder => NotificationKind::Reminder,
-        }
-    }
-}
-
-/// The recipients of first prompts, each with the key that allows one per incident and user.
-pub fn first_prompts(incident_id: &str, user_ids: &[String]) -> Vec<(String, String)> {
-    user_ids.iter().map(|user_id| (user_id.clone(), format!("prompt:{incident_id}:{user_id}"))).collect()
-}
-
-/// Queues a prompt or reminder email to each `(user id, dedupe key)`, in the caller's
-/// transaction; unsubscribed users get a `suppressed` row. These go to the users themselves, so
-/// the per-recipient hourly cap (an anti-relay limit on contacts) does not apply. Returns how
-/// many were queued to send.
-pub fn enqueue_prompts(
+/// Queues a reminder email to each `(user id, dedupe key)`, in the caller's transaction;
+/// unsubscribed users get a `suppressed` row. These go to the users themselves, so the
+/// per-recipient hourly cap (an anti-relay limit on contacts) does not apply. Returns how many
+/// were queued to send. (A prompt's first email is carried by the prompt itself:
+/// `db::prompt_emails`.)
+pub fn enqueue_reminders(
     conn: &mut DbConn,
     incident: &IncidentRow,
-    email: PromptEmail,
     recipients: &[(String, String)],
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -79,7 +56,7 @@ pub fn enqueue_prompts(
                 }
             };
             let new = NewNotification {
-                kind: email.kind(),
+                kind: NotificationKind::Reminder,
                 dedupe_key: dedupe.get(user.id.as_str()).copied().unwrap_or_default().to_owned(),
                 recipient_email: user.email,
                 recipient_name: Some(user.display_name),

@@ -46,8 +46,16 @@ async fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let snapshot = with_db(state, move |conn| {
         Ok(OutboxSnapshot {
-            notifications_by_state: db::notifications::count_all_by_state(conn)?,
-            oldest_due: db::notifications::oldest_due(conn, now)?,
+            // The outbox's rows and the emails prompts carry: one figure per state.
+            notifications_by_state: [
+                db::notifications::count_all_by_state(conn)?,
+                db::prompt_emails::count_all_by_state(conn)?,
+            ]
+            .concat(),
+            oldest_due: db::notifications::oldest_due(conn, now)?
+                .into_iter()
+                .chain(db::prompt_emails::oldest_due(conn, now)?)
+                .min(),
             fanouts: db::incidents::active(conn)?
                 .into_iter()
                 .map(|i| (i.id, i.fanout_prompts, i.fanout_done))

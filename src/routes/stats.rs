@@ -22,7 +22,7 @@ struct Notifications {
 }
 
 impl Notifications {
-    fn set(&mut self, state: NotificationState, count: i64) {
+    fn add(&mut self, state: NotificationState, count: i64) {
         let field = match state {
             NotificationState::Queued => &mut self.queued,
             NotificationState::Sending => &mut self.sending,
@@ -32,7 +32,7 @@ impl Notifications {
             NotificationState::Suppressed => &mut self.suppressed,
             NotificationState::Dropped => &mut self.dropped,
         };
-        *field = count;
+        *field += count;
     }
 }
 
@@ -89,8 +89,10 @@ pub async fn get_incident_stats(
                 SafetyStatus::NeedHelp => stats.need_help = n,
             }
         }
-        for (state, count) in db::notifications::count_by_state(conn, &id)? {
-            stats.notifications.set(state, count);
+        // The outbox's rows (contacts' emails, reminders) and the emails prompts carry.
+        let outbox = db::notifications::count_by_state(conn, &id)?;
+        for (state, count) in outbox.into_iter().chain(db::prompt_emails::count_by_state(conn, &id)?) {
+            stats.notifications.add(state, count);
         }
         Ok(stats)
     })

@@ -204,7 +204,7 @@ async fn ready(client: &reqwest::Client, base: &str) {
 /// Multi-threaded: the test queries the database synchronously while servers run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_killed_mid_activation_prompts_every_user_inside_exactly_once_after_a_restart() {
-    use safecheck::db::schema::{notifications, prompts};
+    use safecheck::db::schema::prompts;
     let users = std::env::var("FAULT_USERS").ok().and_then(|n| n.parse().ok()).unwrap_or(40_000);
     let inside = users / 2;
     let app = spawn_app_with(Options {
@@ -254,9 +254,10 @@ async fn serve_killed_mid_activation_prompts_every_user_inside_exactly_once_afte
             "prompts" => {
                 prompts::table.filter(prompts::incident_id.eq(&id)).count().get_result(&mut conn).unwrap()
             }
-            _ => notifications::table
-                .filter(notifications::incident_id.eq(&id))
-                .filter(notifications::kind.eq("prompt"))
+            // Each prompt carries its email: queued with it, in the same statement.
+            _ => prompts::table
+                .filter(prompts::incident_id.eq(&id))
+                .filter(prompts::email_state.eq("queued"))
                 .count()
                 .get_result(&mut conn)
                 .unwrap(),
@@ -278,7 +279,7 @@ async fn serve_killed_mid_activation_prompts_every_user_inside_exactly_once_afte
     app.wait_for_fanout_as(&base, &token, &id, Duration::from_secs(120)).await;
     restarted.kill();
 
-    let (prompted, emails) = (count("prompts"), count("notifications"));
+    let (prompted, emails) = (count("prompts"), count("prompt emails"));
     println!(
         "serve kill -9 mid-activation: {users} users, {inside} inside; {prompted_at_kill} prompted at the kill; \
          after the restart {prompted} prompts and {emails} prompt emails (missing: {}, extra: {})",

@@ -126,18 +126,18 @@ impl TestApp {
         self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
-    /// Outbox rows claimed by a delivery loop and not yet recorded (sent, retrying, ...).
+    /// Emails claimed by a delivery loop and not yet recorded (sent, retrying, ...).
     pub fn notifications_in_flight(&self) -> i64 {
         self.notifications_in(&["sending"])
     }
 
-    /// Outbox rows in any of these states.
+    /// Emails (outbox rows and prompts' own) in any of these states.
     pub fn notifications_in(&self, states: &[&str]) -> i64 {
         notifications_in(self.database_url(), states)
     }
 
-    /// Waits until no outbox row is queued, being sent or waiting for a retry, for `timeout` at
-    /// most. A row is recorded `sent` only once the SMTP server accepted its message (and a
+    /// Waits until no email (outbox row or prompt's own) is queued, being sent or waiting for a
+    /// retry, for `timeout` at most. A row is recorded `sent` only once the SMTP server accepted its message (and a
     /// delivery loop records a batch only once all its sends ended), so from then on what the
     /// sink received is final: "nothing more arrives" is asserted after this, not after a nap.
     pub async fn wait_for_outbox_settled(&self, timeout: Duration) {
@@ -190,11 +190,19 @@ pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut
 }
 
 /// Outbox rows in any of these states, read straight from the database.
+/// Emails in any of these states: the outbox's rows and the emails prompts carry.
 fn notifications_in(url: &DatabaseUrl, states: &[&str]) -> i64 {
     use diesel::prelude::*;
-    use safecheck::db::schema::notifications;
+    use safecheck::db::schema::{notifications, prompts};
     let mut conn = safecheck::db::pool_connect(url).unwrap();
-    notifications::table.filter(notifications::state.eq_any(states)).count().get_result(&mut conn).unwrap()
+    let outbox: i64 = notifications::table
+        .filter(notifications::state.eq_any(states))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    let carried: i64 =
+        prompts::table.filter(prompts::email_state.eq_any(states)).count().get_result(&mut conn).unwrap();
+    outbox + carried
 }
 
 /// Reads a problem document, checking its media type and that `status` matches.

@@ -1,5 +1,6 @@
-//! The outbox's lanes: a contact's check-in email goes out before any prompt email that was
-//! already waiting, however many there are.
+//! The outbox's lanes: a contact's check-in email goes out before any prompt or reminder email
+//! that was already waiting, however many there are: the emails prompts carry, and the outbox's
+//! own rows of the people lane.
 
 use std::time::Duration;
 
@@ -18,9 +19,13 @@ async fn a_contacts_check_in_email_overtakes_a_backlog_of_prompt_emails() {
         ..Default::default()
     })
     .await;
-    app.queue_emails(NotificationKind::Prompt, 300).await;
+    app.queue_emails(NotificationKind::Reminder, 200).await;
+    for i in 0..100 {
+        app.user_at(48.8630 + f64::from(i) * 0.0001, 2.3708).await;
+    }
     let operator = app.new_user_with_role("operator").await;
     let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
+    assert_eq!(incident["fanout"]["prompts_created"], 100);
     let user = app.new_user().await;
     app.authed(Method::POST, "/v1/me/contacts", &user)
         .json(&json!({ "name": "Mum", "email": "mum@example.org" }))
@@ -40,7 +45,7 @@ async fn a_contacts_check_in_email_overtakes_a_backlog_of_prompt_emails() {
     .await;
     let mail = app.smtp.wait_for(301, Duration::from_secs(60)).await;
 
-    assert_eq!(mail.len(), 301, "every email was delivered");
+    assert_eq!(mail.len(), 301, "every email was delivered: 100 prompts, 200 reminders, mum's");
     let position = mail.iter().position(|m| m.to == ["mum@example.org"]).expect("mum's email arrived");
     assert!(position < 10, "the check-in email went out in the first batch, not after {position} prompts");
 }
