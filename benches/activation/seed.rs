@@ -252,8 +252,8 @@ pub fn raw_inserts(url: &DatabaseUrl, incident_id: &str) -> (Duration, Duration)
             }
             DbConn::Sqlite(lite) => {
                 lite.transaction::<_, diesel::result::Error, _>(|lite| {
-                    // SQLite allows 32,766 binds per statement.
-                    for chunk in prompt_rows.chunks(8_000) {
+                    // SQLite allows 32,766 binds per statement: 6 a prompt.
+                    for chunk in prompt_rows.chunks(5_000) {
                         diesel::insert_into(prompts::table).values(chunk).execute(lite)?;
                     }
                     for chunk in outbox_rows.chunks(2_000) {

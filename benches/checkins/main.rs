@@ -10,9 +10,10 @@
 //! 6. Check-ins at fixed open-loop rates (500/s, and half of 2's rate) against a server that
 //!    also delivers, as deployed: latency p50/p95/p99 from each request's scheduled start, and
 //!    from each 201 to its emails arriving at the sink.
-//! 7. Check-ins at 100/s while `--backlog` prompt emails (default 1,000,000, a large
-//!    activation's) wait in the outbox: each 201 to its contacts' emails, which the outbox's lanes
-//!    send first; and how much of the backlog was still waiting at the end.
+//! 7. Check-ins at 100/s while `--backlog` emails of the people lane (default 1,000,000
+//!    reminders, which delivery takes before a large activation's prompt emails) wait: each 201 to
+//!    its contacts' emails, which the outbox's lanes send first; and how much of the backlog was
+//!    still waiting at the end.
 //!
 //! Peak RSS of each server process is read from /proc. `--runs` repeats 1-6 on fresh incidents
 //! and reports medians.
@@ -110,12 +111,12 @@ fn report(backend: &str, runs: &[RunFigures]) {
     let backlog = runs.first().map_or(0, |r| r.behind_backlog.backlog);
     if backlog > 0 {
         println!(
-            "| {backend} | 201 → email at 100/s behind {backlog} queued prompt emails: p50 / p99 | {:.2} / {:.2} s | — | — |",
+            "| {backend} | 201 → email at 100/s behind {backlog} queued people-lane emails: p50 / p99 | {:.2} / {:.2} s | — | — |",
             m(|r| r.behind_backlog.email_p50_s),
             m(|r| r.behind_backlog.email_p99_s)
         );
         println!(
-            "| {backend} | behind the backlog: check-ins sent, not 201, emails missing after 120 s; prompt emails still queued | {:.0}, {:.0}, {:.0}; {:.0} | —, 0, 0 | — |",
+            "| {backend} | behind the backlog: check-ins sent, not 201, emails missing after 120 s; backlog still queued | {:.0}, {:.0}, {:.0}; {:.0} | —, 0, 0 | — |",
             m(|r| r.behind_backlog.sent as f64),
             m(|r| r.behind_backlog.failed as f64),
             m(|r| r.behind_backlog.emails_missing as f64),

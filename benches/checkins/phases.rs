@@ -75,7 +75,7 @@ pub struct BacklogFigures {
     pub email_p50_s: f64,
     pub email_p99_s: f64,
     pub emails_missing: usize,
-    /// Prompt emails still queued once every contact email had arrived.
+    /// Backlog emails still queued once every contact email had arrived.
     pub backlog_left: i64,
 }
 
@@ -145,20 +145,20 @@ impl Bench {
         figures
     }
 
-    /// Phase 7: check-ins at 100/s while `backlog` prompt emails wait in the outbox (what a large
-    /// activation leaves), against a server that delivers: each 201 to its contacts' emails.
-    /// The outbox's lanes send them before the backlog.
+    /// Phase 7: check-ins at 100/s while `backlog` emails of the people lane wait (reminders,
+    /// which delivery takes before a large activation's prompt emails), against a server that
+    /// delivers: each 201 to its contacts' emails, which the outbox's lanes send first.
     async fn behind_backlog(&self, run: usize) -> BacklogFigures {
         const RATE: f64 = 100.0;
         let (url, backlog) = (self.db.url.clone(), self.backlog);
         let started = Instant::now();
         tokio::task::spawn_blocking(move || {
             seed::settle_outbox(&url);
-            seed::queued_prompt_emails(&url, backlog);
+            seed::queued_reminder_emails(&url, backlog);
         })
         .await
         .unwrap();
-        println!("queued {backlog} prompt emails in {:.1} s", started.elapsed().as_secs_f64());
+        println!("queued {backlog} reminder emails in {:.1} s", started.elapsed().as_secs_f64());
         let server = Server::serve(
             &self.env(&[("SAFECHECK_SMTP_URL", self.sink.url())]),
             &self.log("serve-backlog", run),
@@ -191,7 +191,7 @@ impl Bench {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let url = self.db.url.clone();
-        let backlog_left = tokio::task::spawn_blocking(move || seed::queued_prompts(&url)).await.unwrap();
+        let backlog_left = tokio::task::spawn_blocking(move || seed::queued_reminders(&url)).await.unwrap();
         drop(server);
         let url = self.db.url.clone();
         tokio::task::spawn_blocking(move || seed::settle_outbox(&url)).await.unwrap();

@@ -166,9 +166,10 @@ pub fn tokens_for_role(env: &[(String, String)], user_id: &str, role: Role) -> S
     keys(env).issue(user_id, role, SystemClock.now()).expect("token")
 }
 
-/// `count` prompt emails waiting in the outbox, due since a second ago, to addresses of their
-/// own: the backlog a large activation leaves.
-pub fn queued_prompt_emails(url: &DatabaseUrl, count: usize) {
+/// `count` reminder emails waiting in the outbox, due since a second ago, to addresses of their
+/// own: a backlog of the people lane, which delivery claims before the emails prompts carry
+/// (so a contact's email that overtakes these overtakes a large activation's prompts too).
+pub fn queued_reminder_emails(url: &DatabaseUrl, count: usize) {
     let mut conn = db::pool_connect(url).expect("connect");
     let due = SystemClock.now() - chrono::Duration::seconds(1);
     let payload = r#"{"user_name":"Bench User","incident_title":"Backlog","incident_description":null,"activated_at":"2026-11-13T21:20:00.000000Z"}"#;
@@ -176,7 +177,7 @@ pub fn queued_prompt_emails(url: &DatabaseUrl, count: usize) {
         let rows: Vec<NotificationRow> = (start..(start + CHUNK).min(count))
             .map(|i| NotificationRow {
                 id: uuid::Uuid::now_v7().to_string(),
-                kind: safecheck::domain::NotificationKind::Prompt,
+                kind: safecheck::domain::NotificationKind::Reminder,
                 recipient_email: format!("backlog{i}@bench.test"),
                 recipient_name: Some("Bench User".into()),
                 locale: safecheck::domain::Locale::En,
@@ -193,16 +194,16 @@ pub fn queued_prompt_emails(url: &DatabaseUrl, count: usize) {
                 dedupe_key: format!("backlog:{}:{i}", uuid::Uuid::now_v7()),
             })
             .collect();
-        db::notifications::insert_new(&mut conn, rows).expect("seed the prompt backlog");
+        db::notifications::insert_new(&mut conn, rows).expect("seed the backlog");
     }
 }
 
-/// Prompt emails still waiting in the outbox.
-pub fn queued_prompts(url: &DatabaseUrl) -> i64 {
+/// Reminder emails still waiting in the outbox.
+pub fn queued_reminders(url: &DatabaseUrl) -> i64 {
     use safecheck::db::schema::notifications::dsl::*;
     let mut conn = db::pool_connect(url).expect("connect");
     notifications
-        .filter(kind.eq("prompt"))
+        .filter(kind.eq("reminder"))
         .filter(state.eq("queued"))
         .count()
         .get_result(&mut conn)
