@@ -56,7 +56,7 @@ impl Metrics {
             &["method", "route"],
         )?;
         let notifications =
-            IntGaugeVec::new(Opts::new("notifications", "Notifications in the outbox by state"), &["state"])?;
+            IntGaugeVec::new(Opts::new("notifications", "Notifications by state"), &["state"])?;
         let oldest_due_age = prometheus::Gauge::new(
             "notifications_oldest_due_age_seconds",
             "How long the oldest notification waiting to be sent has been due (0 when none is)",
