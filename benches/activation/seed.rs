@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Double, Text, Timestamp};
+use diesel::sql_types::{Array, Double, Text, Timestamp};
 use geo::{Destination, Distance, Haversine, Point};
 use rand::Rng;
 use safecheck::clock::{Clock as _, SystemClock};
@@ -78,17 +78,14 @@ fn insert_chunk(
                 .bind::<Text, _>(hash)
                 .bind::<Timestamp, _>(now)
                 .execute(pg)?;
-                let cells: Vec<i64> = lats.iter().zip(lons).map(|(la, lo)| grid::cell_of(*la, *lo)).collect();
                 diesel::sql_query(
-                    "INSERT INTO user_locations (user_id, lat, lon, accuracy_m, recorded_at, updated_at, cell) \
-                     SELECT u, la, lo, 10, $4, $4, c \
-                     FROM unnest($1::text[], $2::float8[], $3::float8[], $5::int8[]) AS t(u, la, lo, c)",
+                    "INSERT INTO user_locations (user_id, lat, lon, accuracy_m, recorded_at, updated_at) \
+                     SELECT u, la, lo, 10, $4, $4 FROM unnest($1::text[], $2::float8[], $3::float8[]) AS t(u, la, lo)",
                 )
                 .bind::<Array<Text>, _>(ids)
                 .bind::<Array<Double>, _>(lats)
                 .bind::<Array<Double>, _>(lons)
                 .bind::<Timestamp, _>(now)
-                .bind::<Array<BigInt>, _>(&cells)
                 .execute(pg)?;
                 Ok(())
             })
@@ -110,15 +107,14 @@ fn insert_chunk(
                         ))
                         .execute(lite)?;
                     diesel::sql_query(
-                        "INSERT INTO user_locations (user_id, lat, lon, accuracy_m, recorded_at, updated_at, cell) \
-                         VALUES (?, ?, ?, 10, ?, ?, ?)",
+                        "INSERT INTO user_locations (user_id, lat, lon, accuracy_m, recorded_at, updated_at) \
+                         VALUES (?, ?, ?, 10, ?, ?)",
                     )
                     .bind::<Text, _>(id)
                     .bind::<Double, _>(lat)
                     .bind::<Double, _>(lon)
                     .bind::<Timestamp, _>(now)
                     .bind::<Timestamp, _>(now)
-                    .bind::<BigInt, _>(grid::cell_of(*lat, *lon))
                     .execute(lite)?;
                 }
                 Ok(())

@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Double, Text, Timestamp};
 
 use super::DbConn;
 use super::schema::user_locations;
-use crate::domain::{Fix, grid};
+use crate::domain::Fix;
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = user_locations)]
@@ -18,8 +18,6 @@ pub struct LocationRow {
     pub accuracy_m: Option<f64>,
     pub recorded_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-    /// The grid cell of (lat, lon): [`grid::cell_of`].
-    pub cell: i64,
 }
 
 impl LocationRow {
@@ -32,7 +30,6 @@ impl LocationRow {
             accuracy_m: fix.accuracy_m,
             recorded_at: fix.recorded_at.naive_utc(),
             updated_at: now,
-            cell: grid::cell_of(fix.lat, fix.lon),
         }
     }
 }

@@ -12,9 +12,9 @@ const ROW: i64 = 360 * 100 + 1;
 
 /// The cell of a position (valid coordinates: latitude -90..=90, longitude -180..=180).
 ///
-/// The migration that fills the column for older rows computes the same expression in SQL,
-/// `floor((lat + 90) * 100) * 36001 + floor((lon + 180) * 100)` in the same double arithmetic:
-/// change both together.
+/// The database computes each stored location's cell with the same expression in SQL (a
+/// generated column, migration 7), `floor((lat + 90) * 100) * 36001 + floor((lon + 180) * 100)`
+/// in the same double arithmetic: change both together (a test compares them).
 pub fn cell_of(lat: f64, lon: f64) -> i64 {
     lat_row(lat) * ROW + lon_column(lon)
 }

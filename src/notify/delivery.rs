@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
+use diesel::Connection;
 use futures_util::future::join_all;
 use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -67,8 +68,14 @@ impl Delivery {
             let rows = db::notifications::claim(&mut conn, now, lease_until, self.settings.batch)?;
             let left = self.settings.batch - i64::try_from(rows.len()).unwrap_or(self.settings.batch);
             let prompts = if left > 0 {
-                let claimed = db::prompt_emails::claim(&mut conn, now, lease_until, left)?;
-                prompt_messages::prepare(&mut conn, claimed, now)?
+                // The outbox rows just claimed (a contact's email among them) go out even if
+                // this fails; prompt emails claimed before the failure wait for their lease.
+                db::prompt_emails::claim(&mut conn, now, lease_until, left)
+                    .and_then(|claimed| prompt_messages::prepare(&mut conn, claimed, now))
+                    .unwrap_or_else(|error| {
+                        tracing::warn!(error = %error, "could not claim prompt emails; will retry");
+                        Vec::new()
+                    })
             } else {
                 Vec::new()
             };
@@ -96,8 +103,11 @@ impl Delivery {
             }
         }
         let mut conn = pool.get()?;
-        db::notifications::record(&mut conn, &outbox, lease_until, self.clock.now())?;
-        db::prompt_emails::record(&mut conn, &unsendable, lease_until, self.clock.now())?;
+        let recorded_at = self.clock.now();
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            db::notifications::record(conn, &outbox, lease_until, recorded_at)?;
+            db::prompt_emails::record(conn, &unsendable, lease_until, recorded_at)
+        })?;
         Ok(claimed)
     }
 

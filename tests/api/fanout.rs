@@ -181,3 +181,41 @@ async fn the_location_rows_a_fanout_read_are_a_metric() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// The database computes each location's cell (a generated column); the fan-out computes the
+/// runs of cells to read with `domain::grid` in Rust. They must agree to the last cell, on cell
+/// borders, at the poles and on the antimeridian.
+#[tokio::test]
+async fn the_database_and_the_grid_compute_the_same_cell() {
+    let app = spawn_app_with(Options::default()).await;
+    let positions = [
+        (48.8630, 2.3708),
+        (48.86, 2.37),
+        (-33.8688, 151.2093),
+        (0.0, 0.0),
+        (-0.005, -0.005),
+        (89.999_999, 179.999_999),
+        (90.0, 180.0),
+        (-90.0, -180.0),
+        (12.34, -180.0),
+        (-45.67, 180.0),
+        (0.1 + 0.2, 0.7),
+    ];
+    let mut users = Vec::new();
+    for (lat, lon) in positions {
+        users.push((app.user_at(lat, lon).await.id, lat, lon));
+    }
+    let url = app.database_url().clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use safecheck::db::schema::user_locations;
+        let mut conn = db::pool_connect(&url).unwrap();
+        for (id, lat, lon) in users {
+            let stored: Option<i64> =
+                user_locations::table.find(&id).select(user_locations::cell).first(&mut conn).unwrap();
+            assert_eq!(stored, Some(safecheck::domain::grid::cell_of(lat, lon)), "({lat}, {lon})");
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -94,7 +94,7 @@ struct IndexColumn {
 /// (other than INTEGER PRIMARY KEY) that is not declared NOT NULL, so that shows as a difference.
 const SQLITE_COLUMNS: &str = r#"
     SELECT m.name AS table_name, c.name AS column_name, c.type AS column_type, c."notnull" AS not_null
-    FROM sqlite_master m JOIN pragma_table_info(m.name) c
+    FROM sqlite_master m JOIN pragma_table_xinfo(m.name) c
     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'
       AND m.name <> '__diesel_schema_migrations'
     ORDER BY m.name, c.cid"#;
