@@ -49,7 +49,7 @@ pub struct Config {
     /// Login throttling.
     pub login_throttle: LoginThrottle,
     /// Locations older than this at activation are not prompted.
-    pub location_staleness: Duration,
+    pub location_staleness: chrono::Duration,
     /// Candidate users read per fan-out chunk.
     pub fanout_chunk: i64,
     /// A crashed process's fan-out is taken over this long after its last chunk.
@@ -239,17 +239,9 @@ impl Config {
                 max_failures_per_ip: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_IP", 50)?,
                 window: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_WINDOW_SECS", 900)?),
             },
-            location_staleness: Duration::from_secs(positive(
-                &get,
-                "SAFECHECK_LOCATION_STALENESS_SECS",
-                24 * 3600,
-            )?),
+            location_staleness: positive_seconds(&get, "SAFECHECK_LOCATION_STALENESS_SECS", 24 * 3600)?,
             fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
-            fanout_lease: chrono::Duration::seconds(positive(
-                &get,
-                "SAFECHECK_FANOUT_LEASE_SECS",
-                DEFAULT_FANOUT_LEASE_SECS,
-            )?),
+            fanout_lease: positive_seconds(&get, "SAFECHECK_FANOUT_LEASE_SECS", DEFAULT_FANOUT_LEASE_SECS)?,
             run_workers: parse(&get, "SAFECHECK_RUN_WORKERS", Some(true))?,
             jobs: job_names(get("SAFECHECK_JOBS"))?,
             delivery: DeliveryConfig {
@@ -394,6 +386,16 @@ where
     } else {
         Err(ConfigError { variable, problem: "must be greater than 0".into() })
     }
+}
+
+/// A positive number of seconds, as a duration to add to or take from stored times.
+fn positive_seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: i64,
+) -> Result<chrono::Duration, ConfigError> {
+    chrono::Duration::try_seconds(positive(get, variable, default)?)
+        .ok_or(ConfigError { variable, problem: "is too large".into() })
 }
 
 #[cfg(test)]

@@ -340,14 +340,19 @@ pub fn record(
     })
 }
 
-/// Messages of the incident by state.
-pub fn count_by_state(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(NotificationState, i64)>> {
-    let counts = notifications::table
-        .filter(notifications::incident_id.eq(incident_id))
+/// Messages by state: the incident's, or (`None`) all incidents' for metrics.
+pub fn count_by_state(
+    conn: &mut DbConn,
+    incident_id: Option<&str>,
+) -> QueryResult<Vec<(NotificationState, i64)>> {
+    let mut query = notifications::table
         .group_by(notifications::state)
         .select((notifications::state, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(known_states(counts))
+        .into_boxed();
+    if let Some(incident_id) = incident_id {
+        query = query.filter(notifications::incident_id.eq(incident_id));
+    }
+    Ok(known_states(query.load(conn)?))
 }
 
 /// The counts of the states this version knows. Rows in another state (written by a newer
@@ -363,15 +368,6 @@ pub(super) fn known_states(counts: Vec<(String, i64)>) -> Vec<(NotificationState
             }
         })
         .collect()
-}
-
-/// Messages of all incidents by state, for metrics.
-pub fn count_all_by_state(conn: &mut DbConn) -> QueryResult<Vec<(NotificationState, i64)>> {
-    let counts = notifications::table
-        .group_by(notifications::state)
-        .select((notifications::state, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(known_states(counts))
 }
 
 /// When the longest-waiting message that is due became due: queued or to retry, or taken by a

@@ -130,24 +130,20 @@ pub fn record(
     })
 }
 
-/// The incident's prompt emails by state.
-pub fn count_by_state(conn: &mut DbConn, incident_id: &str) -> QueryResult<Vec<(NotificationState, i64)>> {
-    let counts: Vec<(Option<String>, i64)> = prompts::table
-        .filter(prompts::incident_id.eq(incident_id))
+/// Prompt emails by state: the incident's, or (`None`) all incidents' for metrics.
+pub fn count_by_state(
+    conn: &mut DbConn,
+    incident_id: Option<&str>,
+) -> QueryResult<Vec<(NotificationState, i64)>> {
+    let mut query = prompts::table
         .filter(prompts::email_state.is_not_null())
         .group_by(prompts::email_state)
         .select((prompts::email_state, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(known_states(counts.into_iter().filter_map(|(state, n)| Some((state?, n))).collect()))
-}
-
-/// Prompt emails of all incidents by state, for metrics.
-pub fn count_all_by_state(conn: &mut DbConn) -> QueryResult<Vec<(NotificationState, i64)>> {
-    let counts: Vec<(Option<String>, i64)> = prompts::table
-        .filter(prompts::email_state.is_not_null())
-        .group_by(prompts::email_state)
-        .select((prompts::email_state, diesel::dsl::count_star()))
-        .load(conn)?;
+        .into_boxed();
+    if let Some(incident_id) = incident_id {
+        query = query.filter(prompts::incident_id.eq(incident_id));
+    }
+    let counts: Vec<(Option<String>, i64)> = query.load(conn)?;
     Ok(known_states(counts.into_iter().filter_map(|(state, n)| Some((state?, n))).collect()))
 }
 

@@ -94,6 +94,17 @@ pub struct Recipient {
     pub locale: String,
 }
 
+impl Recipient {
+    /// The recipient's language, or, when the stored word is unknown, why their email cannot be
+    /// written (and it is logged).
+    pub fn language(&self) -> Result<Locale, String> {
+        self.locale.parse().map_err(|_| {
+            tracing::error!(user = %self.id, locale = %self.locale, "a user's stored locale is unknown");
+            format!("the user's stored locale {:?} is unknown", self.locale)
+        })
+    }
+}
+
 /// The users among `ids` that still exist, as recipients.
 pub fn recipients(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<Recipient>> {
     users::table.filter(users::id.eq_any(ids)).select(Recipient::as_select()).load(conn)

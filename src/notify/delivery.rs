@@ -85,13 +85,14 @@ impl Delivery {
         if claimed == 0 {
             return Ok(0);
         }
-        let mut unsendable: Vec<(PromptKey, Outcome)> = Vec::new();
+        // Prompt emails' outcomes, those that could not be built (failed) first.
+        let mut prompt_outcomes: Vec<(PromptKey, Outcome)> = Vec::new();
         let mut messages: Vec<(Source, NotificationRow)> =
             rows.into_iter().map(|row| (Source::Outbox(row.id.clone()), row)).collect();
         for (key, message) in prompts {
             match message {
                 Ok(row) => messages.push((Source::Prompt(key), row)),
-                Err(error) => unsendable.push((key, Outcome::Failed { error })),
+                Err(error) => prompt_outcomes.push((key, Outcome::Failed { error })),
             }
         }
         let outcomes = self.send_all(pool, messages)?;
@@ -99,14 +100,14 @@ impl Delivery {
         for (source, outcome) in outcomes {
             match source {
                 Source::Outbox(id) => outbox.push((id, outcome)),
-                Source::Prompt(key) => unsendable.push((key, outcome)),
+                Source::Prompt(key) => prompt_outcomes.push((key, outcome)),
             }
         }
         let mut conn = pool.get()?;
         let recorded_at = self.clock.now();
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             db::notifications::record(conn, &outbox, lease_until, recorded_at)?;
-            db::prompt_emails::record(conn, &unsendable, lease_until, recorded_at)
+            db::prompt_emails::record(conn, &prompt_outcomes, lease_until, recorded_at)
         })?;
         Ok(claimed)
     }

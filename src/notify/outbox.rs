@@ -40,7 +40,7 @@ pub fn enqueue_reminders(
                 incident_description: incident.description.clone(),
                 activated_at: rfc3339(incident.created_at),
             };
-            let (locale, state, error) = match user.locale.parse::<Locale>() {
+            let (locale, state, error) = match user.language() {
                 Ok(locale) if suppressed.contains(&user.email) => {
                     (locale, NotificationState::Suppressed, None)
                 }
@@ -49,11 +49,7 @@ pub fn enqueue_reminders(
                     (locale, NotificationState::Queued, None)
                 }
                 // Recorded as failed, visibly, and never sent: its placeholder locale is unused.
-                Err(_) => {
-                    tracing::error!(user = %user.id, locale = %user.locale, "a user's stored locale is unknown");
-                    let error = format!("the user's stored locale {:?} is unknown", user.locale);
-                    (Locale::En, NotificationState::Failed, Some(error))
-                }
+                Err(error) => (Locale::En, NotificationState::Failed, Some(error)),
             };
             let new = NewNotification {
                 kind: NotificationKind::Reminder,

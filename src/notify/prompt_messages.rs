@@ -12,7 +12,7 @@ use crate::db::incidents::IncidentRow;
 use crate::db::notifications::NotificationRow;
 use crate::db::prompt_emails::{ClaimedPromptEmail, PromptKey};
 use crate::db::{self, DbConn};
-use crate::domain::{Locale, NotificationKind, NotificationState};
+use crate::domain::{NotificationKind, NotificationState};
 use crate::notify::templates::PromptPayload;
 
 /// Each claimed prompt email as a message to send (in the outbox's row shape, in memory only),
@@ -51,10 +51,7 @@ fn message(
     incident: &IncidentRow,
     now: NaiveDateTime,
 ) -> Result<NotificationRow, String> {
-    let locale: Locale = user.locale.parse().map_err(|_| {
-        tracing::error!(user = %user.id, locale = %user.locale, "a user's stored locale is unknown");
-        format!("the user's stored locale {:?} is unknown", user.locale)
-    })?;
+    let locale = user.language()?;
     let payload = PromptPayload {
         user_name: user.display_name.clone(),
         incident_title: incident.title.clone(),

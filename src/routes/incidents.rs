@@ -122,9 +122,7 @@ async fn parse_activation(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let staleness = chrono::Duration::from_std(state.config.location_staleness)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Activation { text, area, expires_at, fresh_since: now - staleness })
+    Ok(Activation { text, area, expires_at, fresh_since: now - state.config.location_staleness })
 }
 
 /// 404 unless the incident exists.

@@ -159,9 +159,7 @@ pub async fn update_location(
     let now = state.clock.now();
     let fix = Fix::parse(body.lat, body.lon, body.accuracy_m, body.recorded_at, now.and_utc())
         .map_err(ApiError::Validation)?;
-    let fresh_since = now
-        - chrono::Duration::from_std(state.config.location_staleness)
-            .map_err(|e| ApiError::Internal(e.into()))?;
+    let fresh_since = now - state.config.location_staleness;
     let arrival_state = state.clone();
     let (updated, stored, prompts) = with_db(&state, move |conn| {
         let row = LocationRow::new(&caller.id, &fix, now);

@@ -48,8 +48,8 @@ async fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
         Ok(OutboxSnapshot {
             // The outbox's rows and the emails prompts carry: one figure per state.
             notifications_by_state: [
-                db::notifications::count_all_by_state(conn)?,
-                db::prompt_emails::count_all_by_state(conn)?,
+                db::notifications::count_by_state(conn, None)?,
+                db::prompt_emails::count_by_state(conn, None)?,
             ]
             .concat(),
             oldest_due: db::notifications::oldest_due(conn, now)?

@@ -90,8 +90,8 @@ pub async fn get_incident_stats(
             }
         }
         // The outbox's rows (contacts' emails, reminders) and the emails prompts carry.
-        let outbox = db::notifications::count_by_state(conn, &id)?;
-        for (state, count) in outbox.into_iter().chain(db::prompt_emails::count_by_state(conn, &id)?) {
+        let outbox = db::notifications::count_by_state(conn, Some(&id))?;
+        for (state, count) in outbox.into_iter().chain(db::prompt_emails::count_by_state(conn, Some(&id))?) {
             stats.notifications.add(state, count);
         }
         Ok(stats)
