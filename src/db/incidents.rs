@@ -192,6 +192,25 @@ pub fn lock_if_held(conn: &mut DbConn, id: &str, held: NaiveDateTime) -> QueryRe
     .map(|n| n > 0)
 }
 
+/// Extends the caller's fan-out lease from `held` to `until`, if it is still theirs and the
+/// incident still active. False otherwise.
+pub fn renew_fanout_lease(
+    conn: &mut DbConn,
+    id: &str,
+    held: NaiveDateTime,
+    until: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        incidents::table
+            .find(id)
+            .filter(incidents::status.eq(IncidentStatus::Active.as_str()))
+            .filter(incidents::fanout_lease_until.eq(held)),
+    )
+    .set(incidents::fanout_lease_until.eq(until))
+    .execute(conn)
+    .map(|n| n > 0)
+}
+
 /// Records a chunk of the fan-out: the cursor moves, the count grows, the lease is renewed (or
 /// released when done).
 pub fn advance_fanout(

@@ -66,20 +66,6 @@ pub struct GridPosition {
     pub user_id: String,
 }
 
-impl GridPosition {
-    /// As stored in an incident's `fanout_cursor`: `cell:user_id`.
-    pub fn encode(&self) -> String {
-        format!("{}:{}", self.cell, self.user_id)
-    }
-
-    /// `None` for anything else (a cursor of an older version: the walk starts over, and the
-    /// prompts' primary key makes that harmless).
-    pub fn decode(text: &str) -> Option<Self> {
-        let (cell, user_id) = text.split_once(':')?;
-        Some(Self { cell: cell.parse().ok()?, user_id: user_id.to_owned() })
-    }
-}
-
 /// A stored location the fan-out reads: whose, where and how fresh.
 #[derive(Clone, Debug, QueryableByName)]
 pub struct Candidate {

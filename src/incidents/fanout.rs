@@ -1,103 +1,146 @@
 //! The fan-out: every user whose fresh location lies inside an active incident's area gets one
-//! prompt. Background work in chunks; each chunk's prompts and the cursor past them commit in
-//! one transaction, so a crash or restart continues where it stopped, and the (incident, user)
-//! primary key makes a repeated chunk harmless.
+//! prompt. Background work in two steps. One walk over the area's grid cells collects the ids
+//! of the users inside (each location read once, [`inside::walk`]); then their prompts are
+//! inserted in id order, the order of the prompts' keys, so that each insert lands beside the
+//! last one instead of on a random index page. Each chunk's prompts and the cursor past them
+//! (the last id) commit in one transaction: after a crash or restart the next worker walks
+//! again and continues after the cursor, and the (incident, user) primary key makes a repeated
+//! chunk harmless.
 
 use chrono::NaiveDateTime;
 use diesel::Connection;
 
+use super::inside::{self, SortedUserIds, UserIds};
 use crate::clock::Clock;
 use crate::db::incidents::IncidentRow;
-use crate::db::locations::GridPosition;
 use crate::db::{self, DbConn};
-use crate::domain::{Area, IncidentStatus, PromptSource, grid};
+use crate::domain::{Area, IncidentStatus, PromptSource};
 
-/// Fans out the next incident that needs it, if any, chunk by chunk while this worker holds
-/// its lease. Returns `None` when no incident needed it, else how many location rows it read
-/// (more incidents may be waiting).
-pub fn fan_out_next(conn: &mut DbConn, clock: &dyn Clock, size: ChunkSize) -> anyhow::Result<Option<u64>> {
-    let now = clock.now();
-    let Some(incident) = db::incidents::claim_fanout(conn, now, now + size.lease)? else {
-        return Ok(None);
-    };
-    let area = parse_area(&incident)?;
-    let mut cursor = incident.fanout_cursor.clone();
-    let mut held = incident.fanout_lease_until.unwrap_or(now + size.lease);
-    let mut rows_read = 0;
-    // Work through the incident while we hold it; the lease is renewed with every chunk.
-    loop {
-        let run = run_chunk(conn, &incident, &area, cursor.as_deref(), size, clock.now(), held)?;
-        rows_read += run.rows_read;
-        match run.next {
-            Chunk::Continue { next_cursor, lease } => {
-                cursor = Some(next_cursor);
-                held = lease;
-            }
-            Chunk::Finished => return Ok(Some(rows_read)),
-        }
-    }
-}
-
-/// How much one chunk reads, and how long its holder keeps the incident afterwards.
+/// How much one chunk reads or writes, and how long its holder keeps the incident afterwards.
 #[derive(Clone, Copy, Debug)]
 pub struct ChunkSize {
     pub users: i64,
     pub lease: chrono::Duration,
 }
 
+/// What fanning out one incident took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FanOutRun {
+    /// Location rows read by the walk.
+    pub rows_read: u64,
+    /// Reads the walk took.
+    pub reads: u64,
+    /// Chunks of prompts committed.
+    pub chunks: u64,
+}
+
+/// Fans out the next incident that needs it, if any, while this worker holds its lease.
+/// Returns `None` when no incident needed it (more incidents may be waiting otherwise).
+pub fn fan_out_next(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    size: ChunkSize,
+) -> anyhow::Result<Option<FanOutRun>> {
+    let now = clock.now();
+    let Some(incident) = db::incidents::claim_fanout(conn, now, now + size.lease)? else {
+        return Ok(None);
+    };
+    let mut held = incident.fanout_lease_until.unwrap_or(now + size.lease);
+    let mut run = FanOutRun::default();
+    let Some(inside) = collect_inside(conn, clock, &incident, size, &mut held, &mut run)? else {
+        give_up(conn, &incident)?;
+        return Ok(Some(run));
+    };
+    let cursor = resume_after(&incident);
+    let chunk = usize::try_from(size.users).unwrap_or(usize::MAX).max(1);
+    let mut pending = inside.after(cursor.as_deref()).peekable();
+    loop {
+        let batch: Vec<String> = pending.by_ref().take(chunk).collect();
+        let finished = pending.peek().is_none();
+        run.chunks += 1;
+        match run_chunk(conn, &incident, &batch, finished, clock.now(), held, size.lease)? {
+            Chunk::Continue { lease, .. } => held = lease,
+            Chunk::Finished => return Ok(Some(run)),
+        }
+    }
+}
+
+/// Walks the incident's area once and returns who is inside, sorted; renews the lease while it
+/// walks. `None` when the lease was lost meanwhile (or the incident resolved).
+pub fn collect_inside(
+    conn: &mut DbConn,
+    clock: &dyn Clock,
+    incident: &IncidentRow,
+    size: ChunkSize,
+    held: &mut NaiveDateTime,
+    run: &mut FanOutRun,
+) -> anyhow::Result<Option<SortedUserIds>> {
+    let area = parse_area(incident)?;
+    let mut ids = UserIds::default();
+    let walked = inside::walk(
+        conn,
+        &area,
+        incident.location_cutoff,
+        size.users,
+        |id| ids.insert(id),
+        |conn| {
+            run.reads += 1;
+            let now = clock.now();
+            if now + size.lease / 2 < *held {
+                return Ok(true);
+            }
+            let renewed = now + size.lease;
+            let still_held = db::incidents::renew_fanout_lease(conn, &incident.id, *held, renewed)?;
+            if still_held {
+                *held = renewed;
+            }
+            Ok(still_held)
+        },
+    )?;
+    run.reads += 1;
+    run.rows_read += walked.rows_read;
+    Ok(walked.complete.then(|| ids.sorted()))
+}
+
 /// What one chunk did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Chunk {
-    /// More users may follow the cursor; the lease now runs until `lease`.
+    /// More users follow the cursor; the lease now runs until `lease`.
     Continue { next_cursor: String, lease: NaiveDateTime },
-    /// Every user was visited, the incident was resolved meanwhile, or another worker took the
+    /// Every user was prompted, the incident was resolved meanwhile, or another worker took the
     /// fan-out over (our lease had run out).
     Finished,
 }
 
-/// What one chunk did, and the location rows it read to do it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChunkRun {
-    pub next: Chunk,
-    pub rows_read: u64,
+/// The cursor stored after prompting `user_id`: the walk's users up to it are prompted.
+pub fn cursor_after(user_id: &str) -> String {
+    format!("user:{user_id}")
 }
 
-/// Where the walk stands after `cursor`, as stored on the incident. A cursor written by an
-/// older version (a bare user id) starts the walk over: the prompts' primary key makes the
-/// repeated part harmless.
-fn position_after(incident: &IncidentRow, cursor: Option<&str>) -> Option<GridPosition> {
-    let text = cursor?;
-    let position = GridPosition::decode(text);
-    if position.is_none() {
-        tracing::warn!(incident = %incident.id, "fan-out cursor of an older version; walking the area again");
+/// Where to continue, from the incident's stored cursor. A cursor of an older version (a cell
+/// position or a bare user id, from walks in another order) starts over: the prompts' primary
+/// key makes the repeated part harmless.
+fn resume_after(incident: &IncidentRow) -> Option<String> {
+    let text = incident.fanout_cursor.as_deref()?;
+    let resumed = text.strip_prefix("user:").map(str::to_owned);
+    if resumed.is_none() {
+        tracing::warn!(incident = %incident.id, "fan-out cursor of an older version; prompting from the start");
     }
-    position
+    resumed
 }
 
-/// Reads up to `chunk` candidates after `cursor`, prompts those inside the area, and commits
-/// the prompts with the new cursor, provided this worker still holds the lease `held`.
+/// Prompts `batch` (the next users in id order) and commits them with the cursor past them,
+/// provided this worker still holds the lease `held`. `finished`: no user follows.
 pub fn run_chunk(
     conn: &mut DbConn,
     incident: &IncidentRow,
-    area: &Area,
-    cursor: Option<&str>,
-    size: ChunkSize,
+    batch: &[String],
+    finished: bool,
     now: NaiveDateTime,
     held: NaiveDateTime,
-) -> anyhow::Result<ChunkRun> {
-    let ChunkSize { users: chunk, lease } = size;
-    let runs = grid::runs(&area.bounding_box());
-    let candidates =
-        db::locations::in_cells_after(conn, &runs, position_after(incident, cursor).as_ref(), chunk)?;
-    let rows_read = candidates.len() as u64;
-    let finished = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
-    let next_cursor = candidates.last().map(|c| c.position().encode()).or_else(|| cursor.map(str::to_owned));
-    let fresh_since = incident.location_cutoff;
-    let inside: Vec<String> = candidates
-        .into_iter()
-        .filter(|c| c.recorded_at >= fresh_since && area.contains(c.lat, c.lon))
-        .map(|c| c.user_id)
-        .collect();
+    lease: chrono::Duration,
+) -> anyhow::Result<Chunk> {
+    let next_cursor = batch.last().map(|id| cursor_after(id));
     let lease = (!finished).then_some(now + lease);
     let still_held = conn.transaction::<_, diesel::result::Error, _>(|conn| {
         // The incident row is written first: it serialises with a concurrent resolve or
@@ -106,30 +149,35 @@ pub fn run_chunk(
             return Ok(false);
         }
         // Each new prompt carries its email, queued: delivery builds it when it sends it.
-        let inserted = db::prompts::insert_batch(conn, &incident.id, &inside, PromptSource::Activation, now)?;
+        let inserted = db::prompts::insert_batch(conn, &incident.id, batch, PromptSource::Activation, now)?;
         let inserted = i64::try_from(inserted.len()).unwrap_or(i64::MAX);
         db::incidents::advance_fanout(conn, &incident.id, next_cursor.as_deref(), inserted, finished, lease)?;
         Ok(true)
     })?;
     if !still_held {
-        let resolved =
-            db::incidents::find(conn, &incident.id)?.is_none_or(|i| i.status != IncidentStatus::Active);
-        if resolved {
-            db::incidents::stop_fanout(conn, &incident.id)?;
-        } else {
-            tracing::warn!(incident = %incident.id, "fan-out lease lost to another worker; leaving it to them");
-        }
-        return Ok(ChunkRun { next: Chunk::Finished, rows_read });
+        give_up(conn, incident)?;
+        return Ok(Chunk::Finished);
     }
     match (finished, next_cursor, lease) {
-        (false, Some(next_cursor), Some(lease)) => {
-            Ok(ChunkRun { next: Chunk::Continue { next_cursor, lease }, rows_read })
-        }
+        (false, Some(next_cursor), Some(lease)) => Ok(Chunk::Continue { next_cursor, lease }),
         _ => {
             tracing::info!(incident = %incident.id, "fan-out complete");
-            Ok(ChunkRun { next: Chunk::Finished, rows_read })
+            Ok(Chunk::Finished)
         }
     }
+}
+
+/// After this worker lost the incident: ends the fan-out if the incident was resolved, else
+/// leaves it to the worker that took it over.
+fn give_up(conn: &mut DbConn, incident: &IncidentRow) -> anyhow::Result<()> {
+    let resolved =
+        db::incidents::find(conn, &incident.id)?.is_none_or(|i| i.status != IncidentStatus::Active);
+    if resolved {
+        db::incidents::stop_fanout(conn, &incident.id)?;
+    } else {
+        tracing::warn!(incident = %incident.id, "fan-out lease lost to another worker; leaving it to them");
+    }
+    Ok(())
 }
 
 /// The incident's stored area.
@@ -146,18 +194,7 @@ pub fn count_inside(
     fresh_since: NaiveDateTime,
     chunk: i64,
 ) -> diesel::QueryResult<u64> {
-    let runs = grid::runs(&area.bounding_box());
-    let mut after: Option<GridPosition> = None;
     let mut count = 0u64;
-    loop {
-        let candidates = db::locations::in_cells_after(conn, &runs, after.as_ref(), chunk)?;
-        let finished = candidates.len() < usize::try_from(chunk).unwrap_or(usize::MAX);
-        count +=
-            candidates.iter().filter(|c| c.recorded_at >= fresh_since && area.contains(c.lat, c.lon)).count()
-                as u64;
-        match candidates.last() {
-            Some(last) if !finished => after = Some(last.position()),
-            _ => return Ok(count),
-        }
-    }
+    inside::walk(conn, area, fresh_since, chunk, |_| count += 1, |_| Ok(true))?;
+    Ok(count)
 }

@@ -5,6 +5,7 @@ pub mod active_areas;
 pub mod arrival;
 pub mod check_in;
 pub mod fanout;
+pub mod inside;
 pub mod reminders;
 pub mod triage;
 

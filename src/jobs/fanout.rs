@@ -36,8 +36,8 @@ impl Job for FanOutJob {
     fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
         let mut conn = pool.get()?;
         match fanout::fan_out_next(&mut conn, self.clock.as_ref(), self.size)? {
-            Some(rows_read) => {
-                self.metrics.count_fanout_rows_read(rows_read);
+            Some(run) => {
+                self.metrics.count_fanout_rows_read(run.rows_read);
                 Ok(Progress::More)
             }
             None => Ok(Progress::Idle),

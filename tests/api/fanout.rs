@@ -39,25 +39,24 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
             .unwrap()
             .unwrap();
         assert_eq!(incident.id, incident_id);
-        let held = incident.fanout_lease_until.unwrap();
-        let area = fanout::parse_area(&incident).unwrap();
+        let mut held = incident.fanout_lease_until.unwrap();
         let size = fanout::ChunkSize {
             users: 2,
             lease: chrono::Duration::seconds(safecheck::config::DEFAULT_FANOUT_LEASE_SECS),
         };
-        let chunk = fanout::run_chunk(&mut conn, &incident, &area, None, size, now, held).unwrap();
-        let Chunk::Continue { next_cursor, .. } = chunk.next.clone() else {
-            panic!("expected more after 2 of 5")
-        };
+        let mut run = fanout::FanOutRun::default();
+        let inside = fanout::collect_inside(&mut conn, clock.as_ref(), &incident, size, &mut held, &mut run)
+            .unwrap()
+            .expect("the lease is ours");
+        assert_eq!(inside.len(), 5);
+        let mut pending = inside.after(None);
+        let batch: Vec<String> = pending.by_ref().take(2).collect();
+        let chunk = fanout::run_chunk(&mut conn, &incident, &batch, false, now, held, size.lease).unwrap();
+        let Chunk::Continue { next_cursor, .. } = chunk.clone() else { panic!("expected more after 2 of 5") };
+        assert_eq!(next_cursor, fanout::cursor_after(&batch[1]));
         // A prompt beyond the cursor already exists too (as if a chunk had been cut short):
         // the resumed fan-out must not duplicate it.
-        let runs = safecheck::domain::grid::runs(&area.bounding_box());
-        let after = db::locations::GridPosition::decode(&next_cursor).unwrap();
-        let beyond: Vec<String> = db::locations::in_cells_after(&mut conn, &runs, Some(&after), 1)
-            .unwrap()
-            .into_iter()
-            .map(|candidate| candidate.user_id)
-            .collect();
+        let beyond: Vec<String> = pending.take(1).collect();
         db::prompts::insert_batch(
             &mut conn,
             &incident_id,
@@ -70,7 +69,7 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     })
     .await
     .unwrap();
-    assert!(matches!(first.next, Chunk::Continue { .. }));
+    assert!(matches!(first, Chunk::Continue { .. }));
     let shown: Value = app.incident(&operator, &id).await;
     assert_eq!(shown["fanout"]["complete"], false);
     assert_eq!(shown["fanout"]["prompts_created"], 2);
@@ -122,34 +121,19 @@ async fn the_fanout_reads_each_location_of_its_cells_once_over_several_chunks() 
     let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
 
     let (url, clock) = (app.database_url().clone(), app.clock.clone());
-    let (rows_read, chunks) = tokio::task::spawn_blocking(move || {
+    let run = tokio::task::spawn_blocking(move || {
         let mut conn = db::pool_connect(&url).unwrap();
-        let now = clock.now();
-        let lease = chrono::Duration::seconds(30);
-        let incident = db::incidents::claim_fanout(&mut conn, now, now + lease).unwrap().unwrap();
-        let area = fanout::parse_area(&incident).unwrap();
-        let size = fanout::ChunkSize { users: 3, lease };
-        let (mut cursor, mut held) = (None, incident.fanout_lease_until.unwrap());
-        let (mut rows_read, mut chunks) = (0, 0);
-        loop {
-            let run =
-                fanout::run_chunk(&mut conn, &incident, &area, cursor.as_deref(), size, clock.now(), held)
-                    .unwrap();
-            rows_read += run.rows_read;
-            chunks += 1;
-            match run.next {
-                Chunk::Continue { next_cursor, lease } => (cursor, held) = (Some(next_cursor), lease),
-                Chunk::Finished => return (rows_read, chunks),
-            }
-        }
+        let size = fanout::ChunkSize { users: 3, lease: chrono::Duration::seconds(30) };
+        fanout::fan_out_next(&mut conn, clock.as_ref(), size).unwrap().expect("an incident to fan out")
     })
     .await
     .unwrap();
 
     let candidates = 14;
-    assert!(chunks >= 5, "several chunks ({chunks})");
-    assert!(rows_read <= candidates + chunks, "read {rows_read} rows for {candidates} candidates");
-    assert_eq!(rows_read, candidates, "each location in the area's cells read once, none outside");
+    assert!(run.reads >= 5, "several reads ({run:?})");
+    assert!(run.rows_read <= candidates + run.reads, "read {run:?} for {candidates} candidates");
+    assert_eq!(run.rows_read, candidates, "each location in the area's cells read once, none outside");
+    assert_eq!(run.chunks, 4, "10 prompts in chunks of 3");
     let shown: Value = app.incident(&operator, &id).await;
     assert_eq!(shown["fanout"]["complete"], true);
     assert_eq!(shown["fanout"]["prompts_created"], 10);
