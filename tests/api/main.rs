@@ -27,6 +27,7 @@ mod postgres_only;
 mod problems;
 mod reminders;
 mod roles;
+mod rsa_tokens;
 mod smtp_harness;
 mod smtp_pool;
 mod smtp_throughput;
