@@ -9,6 +9,10 @@
 //!
 //! cargo bench --bench activation -- --backend sqlite --users 1000000 --inside 100000 --runs 3
 //! cargo bench --bench activation -- --backend postgres --users 1000000 --inside 100000 --runs 3
+//!
+//! `--kept NAME` seeds into a database that is kept (see `BenchDb::open`) unless it already
+//! holds the users, and `--seed-only` stops after seeding: a large seed made once, measured
+//! later on a quiet machine (each measurement adds incidents to the kept database).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
 
@@ -30,6 +34,8 @@ struct Args {
     users: usize,
     inside: usize,
     runs: usize,
+    kept: Option<String>,
+    seed_only: bool,
 }
 
 fn args() -> Args {
@@ -38,6 +44,8 @@ fn args() -> Args {
         users: flag_or("--users", 1_000_000),
         inside: flag_or("--inside", 100_000),
         runs: flag_or("--runs", 3),
+        kept: common::flag("--kept"),
+        seed_only: std::env::args().any(|a| a == "--seed-only"),
     };
     assert!(args.inside <= args.users, "--inside must not exceed --users");
     args
@@ -46,7 +54,7 @@ fn args() -> Args {
 #[tokio::main]
 async fn main() {
     let args = args();
-    let db = BenchDb::create(&args.backend);
+    let db = BenchDb::open(&args.backend, args.kept.as_deref());
     println!(
         "backend: {}; users: {}; inside: {}; runs: {}",
         args.backend, args.users, args.inside, args.runs
@@ -55,18 +63,26 @@ async fn main() {
     let started = Instant::now();
     let seed_url = db.url.clone();
     let (users, inside) = (args.users, args.inside);
-    tokio::task::spawn_blocking(move || {
-        seed::users_and_locations(&seed_url, users, inside, CENTER, RADIUS_M)
+    let seeded = tokio::task::spawn_blocking(move || {
+        let present = seed::users_present(&seed_url);
+        if present == 0 {
+            seed::users_and_locations(&seed_url, users, inside, CENTER, RADIUS_M);
+            seed::operator(&seed_url, "operator@bench.test", "bench password");
+            return false;
+        }
+        assert_eq!(present, users + 1, "the kept database holds another seed");
+        true
     })
     .await
     .unwrap();
-    println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
-    let operator_url = db.url.clone();
-    tokio::task::spawn_blocking(move || {
-        seed::operator(&operator_url, "operator@bench.test", "bench password")
-    })
-    .await
-    .unwrap();
+    if seeded {
+        println!("the kept database is seeded already");
+    } else {
+        println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    if args.seed_only {
+        return;
+    }
 
     let explain_url = db.url.clone();
     tokio::task::spawn_blocking(move || {

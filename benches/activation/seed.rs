@@ -124,6 +124,13 @@ fn insert_chunk(
     }
 }
 
+/// How many accounts the database holds (a kept seed: its users and the operator).
+pub fn users_present(url: &DatabaseUrl) -> usize {
+    let mut conn = db::pool_connect(url).unwrap();
+    let n: i64 = safecheck::db::schema::users::table.count().get_result(&mut conn).unwrap();
+    usize::try_from(n).unwrap()
+}
+
 /// An operator account with a cheap hash (the benchmark logs in once).
 pub fn operator(url: &DatabaseUrl, email: &str, password: &str) {
     let mut conn = db::pool_connect(url).unwrap();

@@ -16,23 +16,48 @@ pub struct BenchDb {
     pub url: DatabaseUrl,
     /// The URL as the server's `SAFECHECK_DATABASE_URL` takes it.
     pub env_url: String,
+    /// The PostgreSQL database to drop at the end: (admin URL, name); `None` when kept.
     pg: Option<(String, String)>,
     pub dir: tempfile::TempDir,
 }
 
 impl BenchDb {
+    /// A new database, dropped at the end.
     pub fn create(backend: &str) -> Self {
+        Self::open(backend, None)
+    }
+
+    /// A database named `kept` that outlives the bench (created when missing): SQLite
+    /// `$TMPDIR/safecheck-bench-<kept>.db`, PostgreSQL `safecheck_bench_<kept>`. So a large seed
+    /// can be made once (for example while the machine is busy) and measured later.
+    pub fn open(backend: &str, kept: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let admin_url = std::env::var("BENCH_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let (url, pg) = match backend {
-            "sqlite" => (DatabaseUrl::Sqlite(dir.path().join("bench.db")), None),
+            "sqlite" => match kept {
+                Some(kept) => (
+                    DatabaseUrl::Sqlite(std::env::temp_dir().join(format!("safecheck-bench-{kept}.db"))),
+                    None,
+                ),
+                None => (DatabaseUrl::Sqlite(dir.path().join("bench.db")), None),
+            },
             "postgres" => {
-                let name = format!("safecheck_bench_{}", uuid::Uuid::new_v4().simple());
+                let name = match kept {
+                    Some(kept) => format!("safecheck_bench_{kept}"),
+                    None => format!("safecheck_bench_{}", uuid::Uuid::new_v4().simple()),
+                };
                 let mut conn = PgConnection::establish(&admin_url).expect("BENCH_DATABASE_URL reachable");
-                conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create database");
+                let exists = diesel::sql_query(format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"))
+                    .execute(&mut conn)
+                    .expect("list databases")
+                    > 0;
+                if !exists {
+                    conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create database");
+                }
                 let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b).to_owned();
-                (DatabaseUrl::Postgresql(format!("{base}/{name}")), Some((admin_url, name)))
+                let drop_at_end = kept.is_none().then(|| (admin_url.clone(), name.clone()));
+                (DatabaseUrl::Postgresql(format!("{base}/{name}")), drop_at_end)
             }
             other => panic!("--backend sqlite|postgres, not {other}"),
         };
