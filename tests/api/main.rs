@@ -7,6 +7,7 @@ mod support;
 
 mod accounts;
 mod admin_cli;
+mod audit_trail;
 mod authorization;
 mod bad_input;
 mod check_ins;
