@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod metrics;
 pub mod notify;
+pub mod retention;
 pub mod routes;
 pub mod secret_file;
 pub mod startup;

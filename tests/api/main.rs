@@ -27,6 +27,7 @@ mod people;
 mod postgres_only;
 mod problems;
 mod reminders;
+mod retention;
 mod roles;
 mod smtp_harness;
 mod smtp_pool;

@@ -1,0 +1,221 @@
+//! Retention: housekeeping deletes idempotency keys after a day, stale locations, and an
+//! incident's per-person rows N days after it ended, keeping its counts and the audit log. Every
+//! purge is shown with the app's clock moved forward, running the housekeeping job itself.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use reqwest::Method;
+use safecheck::db::DatabaseUrl;
+use safecheck::jobs::housekeeping::Housekeeping;
+use safecheck::jobs::{Job, Progress};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, TestUser, paris_circle, spawn_app_with};
+
+/// An app whose housekeeping deletes in batches of `batch` rows.
+async fn app_with_batch(batch: usize) -> TestApp {
+    spawn_app_with(Options {
+        env: vec![("SAFECHECK_RETENTION_BATCH", batch.to_string())],
+        ..Options::default()
+    })
+    .await
+}
+
+/// Runs the app's housekeeping job (as configured, on the app's clock) until it finds nothing
+/// more to do; returns how many runs that took.
+async fn housekeeping(app: &TestApp) -> usize {
+    let job = Housekeeping::new(&app.config, app.clock.clone());
+    let pool = safecheck::db::build_pool(app.database_url(), 2, Duration::from_secs(5));
+    tokio::task::spawn_blocking(move || {
+        for run in 1..=10_000 {
+            if job.run_once(&pool).unwrap() == Progress::Idle {
+                return run;
+            }
+        }
+        panic!("housekeeping never ran out of work");
+    })
+    .await
+    .unwrap()
+}
+
+/// The incident's rows in each per-person table, read from the database.
+fn per_person_rows(url: &DatabaseUrl, incident: &str) -> [i64; 4] {
+    use safecheck::db::schema::{check_ins, notifications, prompts, responses};
+    let mut conn = safecheck::db::pool_connect(url).unwrap();
+    [
+        prompts::table.filter(prompts::incident_id.eq(incident)).count().get_result(&mut conn).unwrap(),
+        check_ins::table.filter(check_ins::incident_id.eq(incident)).count().get_result(&mut conn).unwrap(),
+        responses::table.filter(responses::incident_id.eq(incident)).count().get_result(&mut conn).unwrap(),
+        notifications::table
+            .filter(notifications::incident_id.eq(incident))
+            .count()
+            .get_result(&mut conn)
+            .unwrap(),
+    ]
+}
+
+fn idempotency_keys(url: &DatabaseUrl) -> i64 {
+    use safecheck::db::schema::idempotency_keys;
+    let mut conn = safecheck::db::pool_connect(url).unwrap();
+    idempotency_keys::table.count().get_result(&mut conn).unwrap()
+}
+
+async fn check_in(
+    app: &TestApp,
+    user: &TestUser,
+    incident: &str,
+    status: &str,
+    key: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .authed(Method::POST, &format!("/v1/incidents/{incident}/check-ins"), user)
+        .json(&json!({ "status": status, "message": format!("{status}: details only the operators need") }));
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_for_a_day_then_are_deleted() {
+    let app = app_with_batch(1000).await;
+    let operator = app.new_user_with_role("operator").await;
+    let user = app.user_at(48.8630, 2.3708).await;
+    let incident = app.activate(&operator, &paris_circle("Storm")).await;
+    let incident = incident["id"].as_str().unwrap();
+    assert_eq!(check_in(&app, &user, incident, "safe", Some("k-1")).await.status(), 201);
+
+    app.clock.advance(chrono::Duration::hours(23));
+    housekeeping(&app).await;
+    let replay = check_in(&app, &user, incident, "safe", Some("k-1")).await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true", "kept for a day");
+    assert_eq!(idempotency_keys(app.database_url()), 1);
+
+    app.clock.advance(chrono::Duration::hours(2));
+    housekeeping(&app).await;
+    assert_eq!(idempotency_keys(app.database_url()), 0, "deleted after a day");
+}
+
+#[tokio::test]
+async fn stale_locations_are_deleted_and_fresh_ones_kept() {
+    let app = app_with_batch(1).await;
+    let old = app.user_at(48.8630, 2.3708).await;
+    let older = app.user_at(48.8631, 2.3709).await;
+    app.clock.advance(chrono::Duration::hours(23));
+    let fresh = app.user_at(48.8632, 2.3710).await;
+
+    housekeeping(&app).await;
+    for user in [&old, &older, &fresh] {
+        assert!(app.get_json("/v1/me", user).await["location"].is_object(), "within the staleness window");
+    }
+    app.clock.advance(chrono::Duration::hours(2));
+    let runs = housekeeping(&app).await;
+    assert!(runs >= 3, "one location a batch: {runs} runs");
+    assert_eq!(app.get_json("/v1/me", &old).await["location"], Value::Null);
+    assert_eq!(app.get_json("/v1/me", &older).await["location"], Value::Null);
+    assert!(app.get_json("/v1/me", &fresh).await["location"].is_object());
+}
+
+/// An operator, an incident over `n` people of whom the first answers safe (their contact is
+/// emailed), the second needs help (handled), and someone outside the area who answers
+/// unprompted; then resolved. Returns the operator and the incident's id.
+async fn ended_incident(app: &TestApp, n: usize) -> (TestUser, String) {
+    let operator = app.new_user_with_role("operator").await;
+    let mut users = Vec::new();
+    for _ in 0..n {
+        users.push(app.user_at(48.8630, 2.3708).await);
+    }
+    let contact =
+        json!({ "name": "Mum", "email": format!("mum-{}@example.org", uuid::Uuid::new_v4().simple()) });
+    let added = app.authed(Method::POST, "/v1/me/contacts", &users[0]).json(&contact).send().await.unwrap();
+    assert_eq!(added.status(), 201);
+    let incident = app.activate(&operator, &paris_circle("Flood")).await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    assert_eq!(check_in(app, &users[0], &id, "safe", None).await.status(), 201);
+    assert_eq!(check_in(app, &users[1], &id, "need_help", None).await.status(), 201);
+    let handled = format!("/v1/incidents/{id}/people/{}/handled", users[1].id);
+    assert_eq!(app.authed(Method::POST, &handled, &operator).send().await.unwrap().status(), 200);
+    let away = app.user_at(43.2965, 5.3698).await;
+    assert_eq!(check_in(app, &away, &id, "not_in_area", None).await.status(), 201);
+    let resolved =
+        app.authed(Method::POST, &format!("/v1/incidents/{id}/resolve"), &operator).send().await.unwrap();
+    assert_eq!(resolved.status(), 200);
+    app.wait_for_outbox_settled(Duration::from_secs(30)).await;
+    (operator, id)
+}
+
+/// Logs the user in again: access tokens last a day, and these tests move weeks ahead.
+async fn log_in_again(app: &TestApp, user: &mut TestUser) {
+    let tokens: Value = app.login(&user.email, &user.password).await.json().await.unwrap();
+    user.access_token = tokens["access_token"].as_str().unwrap().to_owned();
+}
+
+fn without_purged_at(stats: &Value) -> Value {
+    let mut stats = stats.clone();
+    stats.as_object_mut().unwrap().remove("purged_at");
+    stats
+}
+
+#[tokio::test]
+async fn an_ended_incident_loses_its_per_person_rows_after_30_days_and_keeps_its_counts() {
+    let app = app_with_batch(2).await;
+    let (mut operator, incident) = ended_incident(&app, 4).await;
+    let before = app.stats(&operator, &incident).await;
+    let figures = ["prompted", "safe", "need_help", "need_help_handled", "not_in_area", "no_response"];
+    let figures: Vec<i64> = figures.iter().map(|f| before[f].as_i64().unwrap()).collect();
+    assert_eq!(figures, [5, 1, 1, 1, 1, 2]);
+    assert!(before["notifications"]["sent"].as_i64().unwrap() >= 5, "{before}");
+    assert_eq!(before["purged_at"], Value::Null);
+    let rows_before = per_person_rows(app.database_url(), &incident);
+    assert!(rows_before.iter().all(|n| *n > 0), "{rows_before:?}");
+
+    app.clock.advance(chrono::Duration::days(29));
+    log_in_again(&app, &mut operator).await;
+    let (_, recent) = ended_incident(&app, 2).await;
+    let recent_rows = per_person_rows(app.database_url(), &recent);
+    housekeeping(&app).await;
+    assert_eq!(per_person_rows(app.database_url(), &incident), rows_before, "kept for 30 days");
+    assert_eq!(app.stats(&operator, &incident).await, before);
+
+    app.clock.advance(chrono::Duration::days(2));
+    log_in_again(&app, &mut operator).await;
+    let runs = housekeeping(&app).await;
+
+    // 5 prompts in batches of 2 take 3 runs; a 4th finds none left and marks the incident done.
+    assert!(runs >= 4, "batches of 2 rows a table: {runs} runs");
+    assert_eq!(per_person_rows(app.database_url(), &incident), [0, 0, 0, 0]);
+    assert_eq!(per_person_rows(app.database_url(), &recent), recent_rows, "ended 2 days ago: kept");
+    let after = app.stats(&operator, &incident).await;
+    assert!(after["purged_at"].is_string(), "{after}");
+    assert_eq!(without_purged_at(&after), without_purged_at(&before), "the counts are kept");
+    let people = app.get_json(&format!("/v1/incidents/{incident}/people"), &operator).await;
+    assert_eq!(people["items"], json!([]));
+    let shown = app.incident(&operator, &incident).await;
+    assert_eq!((shown["title"].as_str(), shown["status"].as_str()), (Some("Flood"), Some("resolved")));
+    let actions = app.audit_actions(&operator).await;
+    for kept in ["incident.activate", "incident.resolve", "need_help.handled"] {
+        assert!(actions.contains(&kept.to_owned()), "the audit log keeps {kept}: {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn two_housekeepers_at_once_purge_every_row_once_and_keep_one_summary() {
+    let app = app_with_batch(3).await;
+    let (mut operator, incident) = ended_incident(&app, 12).await;
+    let before = app.stats(&operator, &incident).await;
+    app.clock.advance(chrono::Duration::days(31));
+    log_in_again(&app, &mut operator).await;
+
+    let (first, second) = tokio::join!(housekeeping(&app), housekeeping(&app));
+
+    assert!(first + second > 2, "{first} and {second} runs");
+    assert_eq!(per_person_rows(app.database_url(), &incident), [0, 0, 0, 0]);
+    let after = app.stats(&operator, &incident).await;
+    assert!(after["purged_at"].is_string(), "{after}");
+    assert_eq!(without_purged_at(&after), without_purged_at(&before));
+    // Nothing is left to do, and running again changes nothing.
+    assert_eq!(housekeeping(&app).await, 1);
+    assert_eq!(without_purged_at(&app.stats(&operator, &incident).await), without_purged_at(&before));
+}
