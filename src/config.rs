@@ -66,6 +66,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// How long data is kept: housekeeping deletes it after that.
     pub retention: RetentionConfig,
+    /// How often one user may answer and send locations.
+    pub user_limits: UserLimits,
 }
 
 /// How long data is kept once it is no longer of use (locations: `location_staleness`).
@@ -78,6 +80,15 @@ pub struct RetentionConfig {
     pub incident_data: chrono::Duration,
     /// Rows one housekeeping statement deletes at most.
     pub batch: i64,
+}
+
+/// Requests one user may make per `window`, each kind on its own: far more than a person makes,
+/// so that only scripts meet them.
+#[derive(Clone, Copy, Debug)]
+pub struct UserLimits {
+    pub check_ins: u32,
+    pub location_updates: u32,
+    pub window: chrono::Duration,
 }
 
 /// Limits on reminder emails to prompted users who have not answered.
@@ -285,6 +296,11 @@ impl Config {
                 incident_data: positive_days(&get, "SAFECHECK_INCIDENT_RETENTION_DAYS", 30)?,
                 batch: positive(&get, "SAFECHECK_RETENTION_BATCH", 1000)?,
             },
+            user_limits: UserLimits {
+                check_ins: positive(&get, "SAFECHECK_CHECK_IN_LIMIT", 30)?,
+                location_updates: positive(&get, "SAFECHECK_LOCATION_UPDATE_LIMIT", 120)?,
+                window: positive_seconds(&get, "SAFECHECK_USER_LIMIT_WINDOW_SECS", 600)?,
+            },
         })
     }
 
@@ -463,14 +479,19 @@ mod tests {
     }
 
     #[test]
-    fn retention_has_defaults_and_refuse_nonsense_by_name() {
+    fn retention_and_user_limits_have_defaults_and_refuse_nonsense_by_name() {
         let config = with(&[]).unwrap();
         assert_eq!(config.retention.idempotency_key_ttl, chrono::Duration::hours(24));
         assert_eq!(config.retention.incident_data, chrono::Duration::days(30));
+        assert_eq!((config.user_limits.check_ins, config.user_limits.location_updates), (30, 120));
+        assert_eq!(config.user_limits.window, chrono::Duration::minutes(10));
         for variable in [
             "SAFECHECK_IDEMPOTENCY_KEY_TTL_SECS",
             "SAFECHECK_INCIDENT_RETENTION_DAYS",
             "SAFECHECK_RETENTION_BATCH",
+            "SAFECHECK_CHECK_IN_LIMIT",
+            "SAFECHECK_LOCATION_UPDATE_LIMIT",
+            "SAFECHECK_USER_LIMIT_WINDOW_SECS",
         ] {
             assert_eq!(with(&[(variable, "0")]).unwrap_err().variable, variable);
             assert_eq!(with(&[(variable, "soon")]).unwrap_err().variable, variable);

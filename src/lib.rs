@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod incidents;
 pub mod jobs;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod retention;

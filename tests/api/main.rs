@@ -24,6 +24,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod people;
+mod per_user_limits;
 mod postgres_only;
 mod problems;
 mod reminders;
