@@ -219,3 +219,86 @@ async fn two_housekeepers_at_once_purge_every_row_once_and_keep_one_summary() {
     assert_eq!(housekeeping(&app).await, 1);
     assert_eq!(without_purged_at(&app.stats(&operator, &incident).await), without_purged_at(&before));
 }
+
+/// Fills the database with an ended incident of `n` people, each prompted, answered once and
+/// with a current answer, straight in SQL (the API would take minutes).
+fn large_ended_incident(url: &DatabaseUrl, n: i64, ended: chrono::NaiveDateTime) -> String {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    let mut conn = safecheck::db::pool_connect(url).unwrap();
+    let id = uuid::Uuid::now_v7().to_string();
+    let numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)";
+    let statements = [
+        "INSERT INTO incidents (id, title, area, status, created_at, resolved_at, resolution, location_cutoff, \
+         fanout_done, fanout_prompts) VALUES ($1, 'Large', '{}', 'resolved', $3, $3, 'resolved', $3, TRUE, $2)"
+            .to_owned(),
+        format!(
+            "{numbers} INSERT INTO users (id, email, password_hash, display_name, locale, role, created_at, updated_at) \
+             SELECT $1 || '-u' || i, $1 || '-' || i || '@example.org', 'x', 'Someone', 'en', 'user', $3, $3 FROM n"
+        ),
+        format!(
+            "{numbers} INSERT INTO prompts (incident_id, user_id, source, created_at, closed_at, closed_reason) \
+             SELECT $1, $1 || '-u' || i, 'activation', $3, $3, 'answered' FROM n"
+        ),
+        format!(
+            "{numbers} INSERT INTO check_ins (id, incident_id, user_id, status, message, created_at) \
+             SELECT $1 || '-c' || i, $1, $1 || '-u' || i, 'safe', 'at home with the kids', $3 FROM n"
+        ),
+        format!(
+            "{numbers} INSERT INTO responses (incident_id, user_id, status, message, check_in_id, answered_at) \
+             SELECT $1, $1 || '-u' || i, 'safe', 'at home with the kids', $1 || '-c' || i, $3 FROM n"
+        ),
+    ];
+    for sql in statements {
+        // Every statement uses the same three values: the incident, n, and when it ended.
+        diesel::sql_query(safecheck::db::native_placeholders(&conn, &sql))
+            .bind::<Text, _>(&id)
+            .bind::<BigInt, _>(n)
+            .bind::<Timestamp, _>(ended)
+            .execute(&mut conn)
+            .unwrap();
+    }
+    id
+}
+
+/// A measurement, not a check: how long purging a 50,000-person incident takes in batches of
+/// 1,000, and the longest single run (one batch from each table, each its own statement).
+/// `cargo test --test api -- --ignored --nocapture purge_timing` (and with TEST_DATABASE_URL).
+#[tokio::test]
+#[ignore = "a measurement: run it on purpose"]
+async fn purge_timing() {
+    let app = app_with_batch(1000).await;
+    let n = 50_000;
+    let url = app.database_url().clone();
+    let ended = {
+        use safecheck::clock::Clock;
+        app.clock.now()
+    };
+    let incident = tokio::task::spawn_blocking(move || large_ended_incident(&url, n, ended)).await.unwrap();
+    assert_eq!(per_person_rows(app.database_url(), &incident)[..3], [n, n, n]);
+    app.clock.advance(chrono::Duration::days(31));
+
+    let job = Housekeeping::new(&app.config, app.clock.clone());
+    let pool = safecheck::db::build_pool(app.database_url(), 2, Duration::from_secs(5));
+    let (runs, total, longest) = tokio::task::spawn_blocking(move || {
+        let (mut runs, mut longest) = (0, Duration::ZERO);
+        let start = std::time::Instant::now();
+        loop {
+            let run = std::time::Instant::now();
+            let progress = job.run_once(&pool).unwrap();
+            longest = longest.max(run.elapsed());
+            runs += 1;
+            if progress == Progress::Idle {
+                return (runs, start.elapsed(), longest);
+            }
+        }
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(per_person_rows(app.database_url(), &incident), [0, 0, 0, 0]);
+    let rows = 3 * n;
+    println!(
+        "purged {rows} rows of a {n}-person incident in {runs} runs, {total:?} ({:.0} rows/s); longest run {longest:?}",
+        rows as f64 / total.as_secs_f64()
+    );
+}
