@@ -101,21 +101,56 @@ async fn idempotency_keys_replay_for_a_day_then_are_deleted() {
 #[tokio::test]
 async fn stale_locations_are_deleted_and_fresh_ones_kept() {
     let app = app_with_batch(1).await;
-    let old = app.user_at(48.8630, 2.3708).await;
-    let older = app.user_at(48.8631, 2.3709).await;
+    let mut old = app.user_at(48.8630, 2.3708).await;
+    let mut older = app.user_at(48.8631, 2.3709).await;
     app.clock.advance(chrono::Duration::hours(23));
-    let fresh = app.user_at(48.8632, 2.3710).await;
+    let mut fresh = app.user_at(48.8632, 2.3710).await;
 
     housekeeping(&app).await;
     for user in [&old, &older, &fresh] {
-        assert!(app.get_json("/v1/me", user).await["location"].is_object(), "within the staleness window");
+        assert!(location_of(&app, user).await.is_object(), "within the staleness window");
     }
     app.clock.advance(chrono::Duration::hours(2));
     let runs = housekeeping(&app).await;
     assert!(runs >= 3, "one location a batch: {runs} runs");
-    assert_eq!(app.get_json("/v1/me", &old).await["location"], Value::Null);
-    assert_eq!(app.get_json("/v1/me", &older).await["location"], Value::Null);
-    assert!(app.get_json("/v1/me", &fresh).await["location"].is_object());
+    for user in [&mut old, &mut older, &mut fresh] {
+        log_in_again(&app, user).await;
+    }
+    assert_eq!(location_of(&app, &old).await, Value::Null);
+    assert_eq!(location_of(&app, &older).await, Value::Null);
+    assert!(location_of(&app, &fresh).await.is_object());
+}
+
+/// The user's stored location as `GET /v1/me` shows it (null: none).
+async fn location_of(app: &TestApp, user: &TestUser) -> Value {
+    let response = app.authed(Method::GET, "/v1/me", user).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.unwrap()["location"].clone()
+}
+
+#[tokio::test]
+async fn a_fan_out_still_walking_keeps_the_locations_it_may_read() {
+    // No fan-out job: the incident's fan-out stays unfinished.
+    let jobs = ("SAFECHECK_JOBS", "housekeeping,expiry,delivery".to_owned());
+    let app = spawn_app_with(Options { env: vec![jobs], ..Options::default() }).await;
+    let mut operator = app.new_user_with_role("operator").await;
+    let mut user = app.user_at(48.8630, 2.3708).await;
+    app.clock.advance(chrono::Duration::hours(23));
+    // Activated while the fix is 23 h old: within the 24 h window, so its fan-out may read it.
+    let created = app.create_incident(&operator, &paris_circle("Flood")).await;
+    assert_eq!(created.status(), 201);
+    let incident = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    app.clock.advance(chrono::Duration::hours(2));
+    log_in_again(&app, &mut operator).await;
+    log_in_again(&app, &mut user).await;
+
+    housekeeping(&app).await;
+    assert!(location_of(&app, &user).await.is_object(), "the walking fan-out may read it");
+
+    let resolve = format!("/v1/incidents/{incident}/resolve");
+    assert_eq!(app.authed(Method::POST, &resolve, &operator).send().await.unwrap().status(), 200);
+    housekeeping(&app).await;
+    assert_eq!(location_of(&app, &user).await, Value::Null, "no reader is left");
 }
 
 /// An operator, an incident over `n` people of whom the first answers safe (their contact is
