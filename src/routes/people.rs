@@ -115,8 +115,13 @@ pub async fn list_people(
     // Who read whose names, addresses and messages: each page is a read. Recorded beside the
     // response, not before it: on SQLite the record waits for the write lock, which a large
     // fan-out can hold, and operators must be able to read the list during one.
-    let read =
-        Export { actor, incident_id: id.clone(), status: status.clone(), rows: rows.len(), complete: true };
+    let read = PeopleRead {
+        actor,
+        incident_id: id.clone(),
+        status: status.clone(),
+        rows: rows.len(),
+        complete: true,
+    };
     tokio::spawn(audit_read(state.clone(), "people.list", read));
     let full = i64::try_from(rows.len()).is_ok_and(|n| n >= limit);
     let next_cursor = rows
@@ -238,7 +243,7 @@ async fn csv_export(
                 }
             };
         };
-        let export = Export { actor, incident_id, status, rows: rows_sent, complete };
+        let export = PeopleRead { actor, incident_id, status, rows: rows_sent, complete };
         audit_read(state, "people.export", export).await;
     });
     let body =
@@ -251,7 +256,7 @@ async fn csv_export(
 
 /// A read of the list as the audit log keeps it: who, which incident, how many rows left the
 /// server (for an export: whether it reached its end).
-struct Export {
+struct PeopleRead {
     actor: Actor,
     incident_id: String,
     status: Option<String>,
@@ -261,7 +266,7 @@ struct Export {
 
 /// Audits a read once its rows are sent. Best effort (a failure is logged): the list stays
 /// readable when the audit log cannot be written at once.
-async fn audit_read(state: web::Data<AppState>, action: &'static str, read: Export) {
+async fn audit_read(state: web::Data<AppState>, action: &'static str, read: PeopleRead) {
     let now = state.clock.now();
     let recorded = with_db(&state, move |conn| {
         let mut details = serde_json::json!({ "rows": read.rows, "status": read.status });
