@@ -64,6 +64,31 @@ pub struct Config {
     pub reminders: ReminderConfig,
     /// Who may read `GET /metrics`.
     pub metrics: MetricsConfig,
+    /// How long data is kept: housekeeping deletes it after that.
+    pub retention: RetentionConfig,
+    /// How often one user may answer and send locations.
+    pub user_limits: UserLimits,
+}
+
+/// How long data is kept once it is no longer of use (locations: `location_staleness`).
+#[derive(Clone, Copy, Debug)]
+pub struct RetentionConfig {
+    /// An `Idempotency-Key` replays its response this long, then is deleted.
+    pub idempotency_key_ttl: chrono::Duration,
+    /// An incident's per-person rows (prompts, check-ins and their messages, answers, outbox
+    /// rows) are deleted this long after it ended; its counts and the audit log are kept.
+    pub incident_data: chrono::Duration,
+    /// Rows one housekeeping statement deletes at most.
+    pub batch: i64,
+}
+
+/// Requests one user may make per `window`, each kind on its own: far more than a person makes,
+/// so that only scripts meet them.
+#[derive(Clone, Copy, Debug)]
+pub struct UserLimits {
+    pub check_ins: u32,
+    pub location_updates: u32,
+    pub window: chrono::Duration,
 }
 
 /// Limits on reminder emails to prompted users who have not answered.
@@ -266,6 +291,16 @@ impl Config {
                     .map(|_| parse(&get, "SAFECHECK_METRICS_LISTEN", None))
                     .transpose()?,
             },
+            retention: RetentionConfig {
+                idempotency_key_ttl: positive_seconds(&get, "SAFECHECK_IDEMPOTENCY_KEY_TTL_SECS", 24 * 3600)?,
+                incident_data: positive_days(&get, "SAFECHECK_INCIDENT_RETENTION_DAYS", 30)?,
+                batch: positive(&get, "SAFECHECK_RETENTION_BATCH", 1000)?,
+            },
+            user_limits: UserLimits {
+                check_ins: positive(&get, "SAFECHECK_CHECK_IN_LIMIT", 30)?,
+                location_updates: positive(&get, "SAFECHECK_LOCATION_UPDATE_LIMIT", 120)?,
+                window: positive_seconds(&get, "SAFECHECK_USER_LIMIT_WINDOW_SECS", 600)?,
+            },
         })
     }
 
@@ -398,6 +433,16 @@ fn positive_seconds(
         .ok_or(ConfigError { variable, problem: "is too large".into() })
 }
 
+/// A positive number of days, as a duration.
+fn positive_days(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: i64,
+) -> Result<chrono::Duration, ConfigError> {
+    chrono::Duration::try_days(positive(get, variable, default)?)
+        .ok_or(ConfigError { variable, problem: "is too large".into() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,5 +476,27 @@ mod tests {
         assert_eq!(err.variable, "SAFECHECK_DB_POOL_SIZE");
         let err = with(&[("SAFECHECK_SMTP_URL", "http://mail")]).unwrap_err();
         assert_eq!(err.variable, "SAFECHECK_SMTP_URL");
+    }
+
+    #[test]
+    fn retention_and_user_limits_have_defaults_and_refuse_nonsense_by_name() {
+        let config = with(&[]).unwrap();
+        assert_eq!(config.retention.idempotency_key_ttl, chrono::Duration::hours(24));
+        assert_eq!(config.retention.incident_data, chrono::Duration::days(30));
+        assert_eq!((config.user_limits.check_ins, config.user_limits.location_updates), (30, 120));
+        assert_eq!(config.user_limits.window, chrono::Duration::minutes(10));
+        for variable in [
+            "SAFECHECK_IDEMPOTENCY_KEY_TTL_SECS",
+            "SAFECHECK_INCIDENT_RETENTION_DAYS",
+            "SAFECHECK_RETENTION_BATCH",
+            "SAFECHECK_CHECK_IN_LIMIT",
+            "SAFECHECK_LOCATION_UPDATE_LIMIT",
+            "SAFECHECK_USER_LIMIT_WINDOW_SECS",
+        ] {
+            assert_eq!(with(&[(variable, "0")]).unwrap_err().variable, variable);
+            assert_eq!(with(&[(variable, "soon")]).unwrap_err().variable, variable);
+        }
+        let err = with(&[("SAFECHECK_INCIDENT_RETENTION_DAYS", "999999999999999")]).unwrap_err();
+        assert_eq!(err.variable, "SAFECHECK_INCIDENT_RETENTION_DAYS");
     }
 }

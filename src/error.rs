@@ -44,6 +44,10 @@ pub enum ApiError {
     /// 429: too many attempts. Carries `Retry-After`.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429: a per-user limit is reached (`limit` names it, also in the body). Carries
+    /// `Retry-After`.
+    #[error("too many requests")]
+    RateLimited { limit: &'static str, max: u32, window_secs: i64, retry_after_secs: u64 },
     /// 503: the database (or another dependency) is unreachable. Carries `Retry-After`.
     #[error("service unavailable")]
     Unavailable,
@@ -76,6 +80,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
+            ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
             ApiError::Unavailable => ("service-unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal-error", "Internal server error"),
         }
@@ -96,6 +101,9 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after_secs } => {
                 format!("too many attempts; try again in {retry_after_secs} seconds")
             }
+            ApiError::RateLimited { limit, max, window_secs, retry_after_secs } => format!(
+                "{limit}: at most {max} per {window_secs} seconds per user; try again in {retry_after_secs} seconds"
+            ),
             ApiError::Unavailable => {
                 "the service cannot reach its database right now; try again shortly".to_owned()
             }
@@ -128,6 +136,9 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    /// The limit that refused the request (429 from a per-user limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'static str>,
 }
 
 impl ResponseError for ApiError {
@@ -142,7 +153,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -160,6 +171,10 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail: self.detail(),
             errors: self.errors(),
+            limit: match self {
+                ApiError::RateLimited { limit, .. } => Some(limit),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
@@ -170,7 +185,8 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unavailable => {
@@ -181,6 +197,17 @@ impl ResponseError for ApiError {
         // Serializing this struct cannot fail; the fallback keeps the signature honest.
         let body = serde_json::to_string(&problem).unwrap_or_else(|_| "{}".to_owned());
         response.body(body)
+    }
+}
+
+impl From<crate::limits::Refused> for ApiError {
+    fn from(refused: crate::limits::Refused) -> Self {
+        ApiError::RateLimited {
+            limit: refused.limit,
+            max: refused.max,
+            window_secs: refused.window_secs,
+            retry_after_secs: refused.retry_after_secs,
+        }
     }
 }
 

@@ -142,6 +142,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     let passwords = PasswordHasher::new(config.argon2)?;
     let unsubscribe = UnsubscribeKeys::new(&config.jwt_keys);
     Ok(AppState {
+        user_limits: crate::limits::UserLimiters::new(&config.user_limits),
         config: Arc::new(config),
         pool,
         tokens,

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::incidents::ActiveAreas;
+use crate::limits::UserLimiters;
 use crate::metrics::Metrics;
 use crate::notify::unsubscribe::UnsubscribeKeys;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub wakeups: Wakeups,
     pub unsubscribe: UnsubscribeKeys,
     pub metrics: Arc<Metrics>,
+    /// Per-user limits on check-ins and location updates (this process's count).
+    pub user_limits: UserLimiters,
 }
 
 /// Signals this process's requests give its jobs, so they start at once instead of at their

@@ -3,10 +3,56 @@
 
 use chrono::NaiveDateTime;
 use diesel::Connection;
+use serde_json::json;
 
 use crate::db::users::UserRow;
 use crate::db::{self, DbConn};
 use crate::domain::{DisplayName, Email, Locale, Role};
+use crate::incidents::{Actor, audit};
+
+/// Who changes a role, for the audit log.
+#[derive(Clone, Copy, Debug)]
+pub enum RoleChanger<'a> {
+    /// An admin, over the API.
+    Admin(&'a Actor),
+    /// Whoever runs `safecheck user` on the server (no account: the database itself).
+    CommandLine,
+}
+
+impl RoleChanger<'_> {
+    fn actor(&self) -> Option<&Actor> {
+        match self {
+            RoleChanger::Admin(actor) => Some(actor),
+            RoleChanger::CommandLine => None,
+        }
+    }
+
+    fn via(&self) -> &'static str {
+        match self {
+            RoleChanger::Admin(_) => "api",
+            RoleChanger::CommandLine => "cli",
+        }
+    }
+}
+
+/// Records a change of `user`'s role from `previous` (none: a new account) in the audit log.
+fn audit_role_change(
+    conn: &mut DbConn,
+    by: RoleChanger<'_>,
+    action: &str,
+    user: &UserRow,
+    previous: Option<Role>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<()> {
+    let details = json!({
+        "user_id": user.id,
+        "user_email": user.email,
+        "role": user.role.as_str(),
+        "previous_role": previous.map(Role::as_str),
+        "via": by.via(),
+    });
+    audit(conn, by.actor(), action, None, details, now)
+}
 
 /// What a new account is made of, already validated; its password is hashed by the caller
 /// (off the database connection: hashing is slow by design).
@@ -27,7 +73,8 @@ pub enum CreateAccountError {
     Database(#[from] diesel::result::Error),
 }
 
-/// Stores the account; a taken email is [`CreateAccountError::EmailTaken`].
+/// Stores the account; a taken email is [`CreateAccountError::EmailTaken`]. An account made
+/// with more than the user role (only the command line does that) is a grant, audited with it.
 pub fn create(
     conn: &mut DbConn,
     account: NewAccount,
@@ -43,11 +90,42 @@ pub fn create(
         created_at: now,
         updated_at: now,
     };
-    match db::users::insert(conn, &row) {
+    let stored = conn.transaction(|conn| {
+        db::users::insert(conn, &row)?;
+        if row.role != Role::User {
+            audit_role_change(conn, RoleChanger::CommandLine, "role.grant", &row, None, now)?;
+        }
+        Ok(())
+    });
+    match stored {
         Ok(()) => Ok(row),
         Err(e) if db::is_unique_violation(&e) => Err(CreateAccountError::EmailTaken),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Gives the account exactly `role` (roles nest), and audits the change if there is one, in one
+/// transaction. `None` if there is no such account.
+pub fn grant_role(
+    conn: &mut DbConn,
+    id: &str,
+    role: Role,
+    by: RoleChanger<'_>,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Option<UserRow>> {
+    conn.transaction(|conn| {
+        // The write first: it takes the lock (SQLite's, or the row's), so the role read next is
+        // the one this grant replaces.
+        db::users::touch(conn, id, now)?;
+        let Some(before) = db::users::find(conn, id)? else { return Ok(None) };
+        let user = db::users::set_role(conn, id, role, now)?;
+        if let Some(user) = &user
+            && user.role != before.role
+        {
+            audit_role_change(conn, by, "role.grant", user, Some(before.role), now)?;
+        }
+        Ok(user)
+    })
 }
 
 /// Sets a new password hash and ends every session of the account (its refresh tokens), in one
@@ -76,12 +154,13 @@ pub enum RevokeRoleError {
     Database(#[from] diesel::result::Error),
 }
 
-/// Takes `role` away: an operator becomes a user, an admin an operator. An account without the
-/// role is returned unchanged.
+/// Takes `role` away: an operator becomes a user, an admin an operator, audited in the same
+/// transaction. An account without the role is returned unchanged.
 pub fn revoke_role(
     conn: &mut DbConn,
     id: &str,
     role: Role,
+    by: RoleChanger<'_>,
     now: NaiveDateTime,
 ) -> Result<UserRow, RevokeRoleError> {
     conn.transaction(|conn| {
@@ -95,6 +174,8 @@ pub fn revoke_role(
             Role::Admin if user.role == Role::Admin => Role::Operator,
             _ => return Ok(user),
         };
-        db::users::set_role(conn, id, lowered, now)?.ok_or(RevokeRoleError::NotFound)
+        let lowered = db::users::set_role(conn, id, lowered, now)?.ok_or(RevokeRoleError::NotFound)?;
+        audit_role_change(conn, by, "role.revoke", &lowered, Some(user.role), now)?;
+        Ok(lowered)
     })
 }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use crate::auth::PasswordHasher;
-use crate::auth::accounts::{self, CreateAccountError, NewAccount};
+use crate::auth::accounts::{self, CreateAccountError, NewAccount, RoleChanger};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, DatabaseUrl};
@@ -74,7 +74,7 @@ pub fn run(command: UserCommand, config: &Config) -> anyhow::Result<()> {
             let mut conn = connect(&config.database_url)?;
             let user = db::users::find_by_email(&mut conn, email.as_str())?
                 .with_context(|| format!("no account with email {email}"))?;
-            db::users::set_role(&mut conn, &user.id, role, SystemClock.now())?;
+            accounts::grant_role(&mut conn, &user.id, role, RoleChanger::CommandLine, SystemClock.now())?;
             println!("{email} now has role {role}");
         }
     }

@@ -102,8 +102,8 @@ pub fn abandon(conn: &mut DbConn, user_id: &str, key: &str) -> QueryResult<()> {
     .map(|_| ())
 }
 
-/// Deletes keys older than `cutoff`. Nothing calls it yet: purging old rows is part of the
-/// exposure issue (16), with the retention rules for every table.
-pub fn delete_before(conn: &mut DbConn, cutoff: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(cutoff))).execute(conn)
+/// Deletes up to `batch` keys made before `cutoff` (housekeeping; keys that old are expired and
+/// would be replaced anyway).
+pub fn delete_before(conn: &mut DbConn, cutoff: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    super::delete_older_batch(conn, ("idempotency_keys", "user_id, key", "created_at"), cutoff, batch)
 }

@@ -140,6 +140,16 @@ pub fn due_to_expire(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<S
         .load(conn)
 }
 
+/// The oldest location cutoff of an active incident whose fan-out is not finished: locations
+/// recorded since then may still be read by it.
+pub fn oldest_unfinished_fanout_cutoff(conn: &mut DbConn) -> QueryResult<Option<NaiveDateTime>> {
+    incidents::table
+        .filter(incidents::status.eq(IncidentStatus::Active.as_str()))
+        .filter(incidents::fanout_done.eq(false))
+        .select(diesel::dsl::min(incidents::location_cutoff))
+        .first(conn)
+}
+
 /// Takes the fan-out of one unfinished active incident for `lease` (no other worker holds it).
 pub fn claim_fanout(
     conn: &mut DbConn,

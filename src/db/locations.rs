@@ -55,6 +55,12 @@ pub fn upsert_if_newer(conn: &mut DbConn, row: &LocationRow) -> QueryResult<bool
     Ok(changed > 0)
 }
 
+/// Deletes up to `batch` locations recorded before `cutoff` (housekeeping: too stale for any
+/// fan-out or arrival to use).
+pub fn delete_recorded_before(conn: &mut DbConn, cutoff: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    super::delete_older_batch(conn, ("user_locations", "user_id", "recorded_at"), cutoff, batch)
+}
+
 pub fn find(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<LocationRow>> {
     user_locations::table.find(user_id).select(LocationRow::as_select()).first(conn).optional()
 }

@@ -46,6 +46,28 @@ pub fn native_placeholders(conn: &DbConn, sql: &str) -> String {
     }
 }
 
+/// Deletes up to `batch` rows of `table` whose `column` is before `cutoff`, chosen by `key` (its
+/// primary key, as a row value): one bounded statement for housekeeping. The outer test of
+/// `column` is repeated so that a row renewed meanwhile is kept (PostgreSQL re-checks the outer
+/// condition on the newest version of a row it is about to delete).
+fn delete_older_batch(
+    conn: &mut DbConn,
+    (table, key, column): (&str, &str, &str),
+    cutoff: chrono::NaiveDateTime,
+    batch: i64,
+) -> diesel::QueryResult<usize> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::{BigInt, Timestamp};
+    let sql = format!(
+        "DELETE FROM {table} WHERE {column} < $1 AND ({key}) IN \
+         (SELECT {key} FROM {table} WHERE {column} < $1 LIMIT $2)"
+    );
+    diesel::sql_query(native_placeholders(conn, &sql))
+        .bind::<Timestamp, _>(cutoff)
+        .bind::<BigInt, _>(batch)
+        .execute(conn)
+}
+
 /// A parsed `SAFECHECK_DATABASE_URL`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
@@ -186,6 +208,7 @@ pub mod audit;
 pub mod check_ins;
 pub mod contacts;
 pub mod idempotency;
+pub mod incident_summaries;
 pub mod incidents;
 pub mod locations;
 pub mod login_failures;

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 
 use super::DbConn;
+use crate::domain::PromptSource;
 
 /// One prompted user and their answer as of the list's time.
 #[derive(Clone, Debug, QueryableByName)]
@@ -28,6 +29,9 @@ pub struct PersonRow {
     pub handled_at: Option<NaiveDateTime>,
     #[diesel(sql_type = Nullable<Text>)]
     pub handled_by: Option<String>,
+    /// How they came to be prompted: by the fan-out, by arriving, or by answering unprompted.
+    #[diesel(sql_type = Text)]
+    pub prompt_source: PromptSource,
     /// The row's group in the list order (need_help first).
     #[diesel(sql_type = Integer)]
     pub rank: i32,
@@ -56,9 +60,10 @@ fn people_sql(filter: &str) -> String {
     format!(
         "SELECT x.user_id AS user_id, u.display_name AS display_name, u.email AS email, \
             x.status AS status, x.answered_at AS answered_at, x.message AS message, \
-            x.handled_at AS handled_at, x.handled_by AS handled_by, $3 AS rank \
+            x.handled_at AS handled_at, x.handled_by AS handled_by, x.prompt_source AS prompt_source, \
+            $3 AS rank \
         FROM ( \
-            SELECT p.user_id AS user_id, COALESCE(c.status, 'no_response') AS status, \
+            SELECT p.user_id AS user_id, p.source AS prompt_source, COALESCE(c.status, 'no_response') AS status, \
                 c.created_at AS answered_at, c.message AS message, c.handled_at AS handled_at, \
                 c.handled_by AS handled_by \
             FROM prompts p \

@@ -180,6 +180,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// An incident's counts, kept when its per-person rows are purged (retention).
+    incident_summaries (incident_id) {
+        incident_id -> Text,
+        prompted -> BigInt,
+        safe -> BigInt,
+        not_in_area -> BigInt,
+        need_help -> BigInt,
+        need_help_handled -> BigInt,
+        no_response -> BigInt,
+        emails_queued -> BigInt,
+        emails_sending -> BigInt,
+        emails_retrying -> BigInt,
+        emails_sent -> BigInt,
+        emails_failed -> BigInt,
+        emails_suppressed -> BigInt,
+        emails_dropped -> BigInt,
+        summarized_at -> Timestamp,
+        purged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     suppressions (email) {
         email -> Text,
         created_at -> Timestamp,
@@ -190,6 +212,7 @@ diesel::joinable!(prompts -> incidents (incident_id));
 diesel::joinable!(prompts -> users (user_id));
 diesel::joinable!(responses -> users (user_id));
 diesel::joinable!(check_ins -> incidents (incident_id));
+diesel::joinable!(incident_summaries -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -205,5 +228,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     responses,
     notifications,
     idempotency_keys,
+    incident_summaries,
     suppressions,
 );

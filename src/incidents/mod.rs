@@ -4,6 +4,7 @@
 pub mod active_areas;
 pub mod arrival;
 pub mod check_in;
+pub mod counts;
 pub mod fanout;
 pub mod inside;
 pub mod reminders;

@@ -1,17 +1,32 @@
 //! Housekeeping: deletes expired refresh tokens and login failures older than the throttle
-//! window, so those tables stay small.
+//! window, so those tables stay small, and whatever retention says is no longer of use (old
+//! idempotency keys, stale locations, the per-person rows of incidents long over).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Job, Progress};
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::db::{self, DbPool};
+use crate::retention::{self, Policy};
 
 pub struct Housekeeping {
     pub clock: Arc<dyn Clock>,
     /// Failures older than this no longer count.
     pub login_window: Duration,
+    pub retention: Policy,
+}
+
+impl Housekeeping {
+    /// The job as `config` sets it up.
+    pub fn new(config: &Config, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            login_window: config.login_throttle.window,
+            retention: Policy { retention: config.retention, location_staleness: config.location_staleness },
+        }
+    }
 }
 
 impl Job for Housekeeping {
@@ -34,6 +49,17 @@ impl Job for Housekeeping {
         if tokens + failures > 0 {
             tracing::info!(expired_refresh_tokens = tokens, old_login_failures = failures, "housekeeping");
         }
-        Ok(Progress::Idle)
+        let purged = retention::purge_once(&mut conn, &self.retention, now)?;
+        if purged != retention::Purged::default() {
+            tracing::info!(
+                idempotency_keys = purged.idempotency_keys,
+                locations = purged.locations,
+                incident_rows = purged.incident_rows,
+                incidents_done = purged.incidents_done,
+                "retention"
+            );
+        }
+        // A full batch: run again at once, each batch in statements of its own.
+        Ok(if purged.more_waiting(self.retention.retention.batch) { Progress::More } else { Progress::Idle })
     }
 }

@@ -3,7 +3,7 @@
 mod delivery;
 mod expiry;
 mod fanout;
-mod housekeeping;
+pub mod housekeeping;
 mod scheduler;
 
 pub use scheduler::{Job, Progress, Workers};
@@ -37,10 +37,7 @@ pub fn all(
         mail_from: config.mail_from.parse()?,
     };
     let jobs: Vec<Arc<dyn Job>> = vec![
-        Arc::new(housekeeping::Housekeeping {
-            clock: clock.clone(),
-            login_window: config.login_throttle.window,
-        }),
+        Arc::new(housekeeping::Housekeeping::new(config, clock.clone())),
         Arc::new(fanout::FanOutJob {
             clock: clock.clone(),
             size: ChunkSize { users: config.fanout_chunk, lease: config.fanout_lease },

@@ -3,13 +3,13 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use crate::auth::accounts::{self, RevokeRoleError};
-use crate::db;
+use crate::auth::accounts::{self, RevokeRoleError, RoleChanger};
 use crate::domain::Role;
 use crate::error::ApiError;
 use crate::routes::caller::Caller;
 use crate::routes::dto::UserDto;
 use crate::routes::extract::Json;
+use crate::routes::incidents::actor_of;
 use crate::routes::with_db;
 use crate::state::AppState;
 
@@ -32,8 +32,11 @@ pub async fn grant_role(
         return Err(own_role());
     }
     let now = state.clock.now();
+    let admin = caller.clone();
     let user = with_db(&state, move |conn| {
-        db::users::set_role(conn, &id, body.role, now)?.ok_or(ApiError::NotFound)
+        let actor = actor_of(conn, &admin)?;
+        let by = RoleChanger::Admin(&actor);
+        accounts::grant_role(conn, &id, body.role, by, now)?.ok_or(ApiError::NotFound)
     })
     .await?;
     tracing::info!(admin = %caller.id, user = %user.id, role = %user.role, "role granted");
@@ -59,11 +62,15 @@ pub async fn revoke_role(
         return Err(own_role());
     }
     let now = state.clock.now();
-    let user = with_db(&state, move |conn| match accounts::revoke_role(conn, &id, role, now) {
-        Ok(user) => Ok(user),
-        Err(RevokeRoleError::NotFound) => Err(ApiError::NotFound),
-        Err(e @ RevokeRoleError::UserRole) => Err(ApiError::invalid("role", e.to_string())),
-        Err(RevokeRoleError::Database(e)) => Err(e.into()),
+    let admin = caller.clone();
+    let user = with_db(&state, move |conn| {
+        let actor = actor_of(conn, &admin)?;
+        match accounts::revoke_role(conn, &id, role, RoleChanger::Admin(&actor), now) {
+            Ok(user) => Ok(user),
+            Err(RevokeRoleError::NotFound) => Err(ApiError::NotFound),
+            Err(e @ RevokeRoleError::UserRole) => Err(ApiError::invalid("role", e.to_string())),
+            Err(RevokeRoleError::Database(e)) => Err(e.into()),
+        }
     })
     .await?;
     tracing::info!(admin = %caller.id, user = %user.id, role = %user.role, "role revoked");

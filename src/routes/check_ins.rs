@@ -54,6 +54,7 @@ struct CreatedDto {
 /// `POST /v1/incidents/{id}/check-ins`: records the answer (201) while the incident is active
 /// (409 once resolved). With `Idempotency-Key`, a retry with the same body replays the first
 /// response and changes nothing; another body is 422; a retry while the first runs is 409.
+/// Beyond the caller's `check_ins` limit, 429 with `Retry-After` (a replay does not count).
 pub async fn create_check_in(
     state: web::Data<AppState>,
     caller: Caller,
@@ -72,6 +73,13 @@ pub async fn create_check_in(
         Claim::Answered(response) => return Ok(response),
         Claim::Run(held) => held,
     };
+    // Counted once the key (if any) says the request runs: a replay is not a new answer.
+    if let Err(refused) = state.user_limits.check_ins.check(&caller.id, state.clock.now()) {
+        if let Some(held) = held {
+            held.release(&state).await;
+        }
+        return Err(refused.into());
+    }
     let answer = Answer { incident_id, user_id: caller.id.clone(), status: parsed.status, message };
     let recorded = match record(&state, answer, held.clone()).await {
         Ok(recorded) => recorded,

@@ -13,8 +13,6 @@ use crate::error::ApiError;
 use crate::routes::with_db;
 use crate::state::AppState;
 
-/// Keys live this long (the draft's and Stripe's 24 h).
-const KEY_TTL: chrono::Duration = chrono::Duration::hours(24);
 /// A first request still "running" after this is taken to have died with its process.
 const KEY_ABANDONED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 const MAX_KEY_LEN: usize = 255;
@@ -60,9 +58,11 @@ pub async fn claim(
     let hash = hex::encode(Sha256::digest(fingerprint.join(&b"\0"[..])));
     let held = HeldKey { user_id: user_id.to_owned(), key };
     let now = state.clock.now();
+    // Keys live this long (by default the draft's and Stripe's 24 h); housekeeping then deletes them.
+    let ttl = state.config.retention.idempotency_key_ttl;
     let (user, k) = (held.user_id.clone(), held.key.clone());
     let begun = with_db(state, move |conn| {
-        Ok(db::idempotency::begin(conn, &user, &k, &hash, now, KEY_TTL, KEY_ABANDONED_AFTER)?)
+        Ok(db::idempotency::begin(conn, &user, &k, &hash, now, ttl, KEY_ABANDONED_AFTER)?)
     })
     .await?;
     match begun {

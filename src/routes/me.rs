@@ -151,6 +151,7 @@ pub struct LocationUpdated {
 }
 
 /// `PUT /v1/me/location`: keeps only the latest fix; an older fix is ignored, not an error.
+/// Beyond the caller's `location_updates` limit, 429 with `Retry-After`.
 pub async fn update_location(
     state: web::Data<AppState>,
     caller: Caller,
@@ -159,6 +160,7 @@ pub async fn update_location(
     let now = state.clock.now();
     let fix = Fix::parse(body.lat, body.lon, body.accuracy_m, body.recorded_at, now.and_utc())
         .map_err(ApiError::Validation)?;
+    state.user_limits.location_updates.check(&caller.id, now)?;
     let fresh_since = now - state.config.location_staleness;
     let arrival_state = state.clone();
     let (updated, stored, prompts) = with_db(&state, move |conn| {

@@ -8,9 +8,10 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 use crate::db::people::{self, Filter, PersonRow, Position};
-use crate::domain::{FieldError, Role};
+use crate::domain::{FieldError, PromptSource, Role};
 use crate::error::ApiError;
 use crate::incidents::triage::{self, TriageError};
+use crate::incidents::{Actor, audit};
 use crate::routes::caller::Caller;
 use crate::routes::csv;
 use crate::routes::dto::rfc3339;
@@ -24,8 +25,18 @@ use crate::state::AppState;
 /// pages.
 const SNAPSHOT_LAG: chrono::Duration = chrono::Duration::seconds(2);
 
-const CSV_HEADER: [&str; 8] =
-    ["user_id", "display_name", "email", "status", "answered_at", "message", "handled_at", "handled_by"];
+/// `prompt_source` last: columns added later go at the end, so existing imports keep working.
+const CSV_HEADER: [&str; 9] = [
+    "user_id",
+    "display_name",
+    "email",
+    "status",
+    "answered_at",
+    "message",
+    "handled_at",
+    "handled_by",
+    "prompt_source",
+];
 
 /// One row of the list.
 #[derive(Serialize)]
@@ -38,6 +49,9 @@ pub struct PersonDto {
     message: Option<String>,
     handled_at: Option<String>,
     handled_by: Option<String>,
+    /// `activation` (the fan-out found them in the area), `arrival` (a later location update
+    /// put them inside) or `check_in` (they answered without having been prompted).
+    prompt_source: PromptSource,
 }
 
 impl From<PersonRow> for PersonDto {
@@ -51,6 +65,7 @@ impl From<PersonRow> for PersonDto {
             message: row.message,
             handled_at: row.handled_at.map(rfc3339),
             handled_by: row.handled_by,
+            prompt_source: row.prompt_source,
         }
     }
 }
@@ -89,14 +104,25 @@ pub async fn list_people(
     };
     incident_exists(&state, &id).await?;
     if wants_csv(&request) {
-        return csv_export(state, id, status, as_of, after).await;
+        return csv_export(state, caller, id, status, as_of, after).await;
     }
     let (incident, wanted) = (id.clone(), status.clone());
-    let rows = with_db(&state, move |conn| {
+    let (actor, rows) = with_db(&state, move |conn| {
         let filter = Filter { incident_id: &incident, as_of, status: wanted.as_deref() };
-        Ok(people::page(conn, &filter, after.as_ref(), limit)?)
+        Ok((actor_of(conn, &caller)?, people::page(conn, &filter, after.as_ref(), limit)?))
     })
     .await?;
+    // Who read whose names, addresses and messages: each page is a read. Recorded beside the
+    // response, not before it: on SQLite the record waits for the write lock, which a large
+    // fan-out can hold, and operators must be able to read the list during one.
+    let read = PeopleRead {
+        actor,
+        incident_id: id.clone(),
+        status: status.clone(),
+        rows: rows.len(),
+        complete: true,
+    };
+    tokio::spawn(audit_read(state.clone(), "people.list", read));
     let full = i64::try_from(rows.len()).is_ok_and(|n| n >= limit);
     let next_cursor = rows
         .last()
@@ -178,26 +204,34 @@ const CSV_STALL: std::time::Duration = std::time::Duration::from_secs(60);
 /// before the response starts, so an unreachable database is still a 503.
 async fn csv_export(
     state: web::Data<AppState>,
+    caller: Caller,
     incident_id: String,
     status: Option<String>,
     as_of: NaiveDateTime,
     after: Option<Position>,
 ) -> Result<HttpResponse, ApiError> {
     let filename = format!("attachment; filename=\"incident-{incident_id}-people.csv\"");
+    let actor = with_db(&state, move |conn| actor_of(conn, &caller)).await?;
     let mut next = read_batch(&state, &incident_id, &status, as_of, after).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::spawn(async move {
         let mut chunk = String::new();
         csv::push_record(&mut chunk, CSV_HEADER);
-        loop {
+        let mut rows_sent = 0;
+        let complete = loop {
             let full = i64::try_from(next.len()).is_ok_and(|n| n >= CSV_BATCH);
             let last = next.last().map(|row| (row.rank, row.user_id.clone()));
+            let rows = next.len();
             for row in next {
                 push_person(&mut chunk, row);
             }
             let sent = tx.send_timeout(Ok(Bytes::from(std::mem::take(&mut chunk))), CSV_STALL).await;
-            if sent.is_err() || !full {
-                return; // done, or the client went away or stalled
+            if sent.is_err() {
+                break false; // the client went away or stalled
+            }
+            rows_sent += rows;
+            if !full {
+                break true;
             }
             next = match read_batch(&state, &incident_id, &status, as_of, last).await {
                 Ok(rows) => rows,
@@ -205,10 +239,12 @@ async fn csv_export(
                     tracing::error!(%error, "people export failed");
                     // Ends the body abnormally, so the client sees an incomplete download.
                     let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
-                    return;
+                    break false;
                 }
             };
-        }
+        };
+        let export = PeopleRead { actor, incident_id, status, rows: rows_sent, complete };
+        audit_read(state, "people.export", export).await;
     });
     let body =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
@@ -216,6 +252,33 @@ async fn csv_export(
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, filename))
         .streaming(body))
+}
+
+/// A read of the list as the audit log keeps it: who, which incident, how many rows left the
+/// server (for an export: whether it reached its end).
+struct PeopleRead {
+    actor: Actor,
+    incident_id: String,
+    status: Option<String>,
+    rows: usize,
+    complete: bool,
+}
+
+/// Audits a read once its rows are sent. Best effort (a failure is logged): the list stays
+/// readable when the audit log cannot be written at once.
+async fn audit_read(state: web::Data<AppState>, action: &'static str, read: PeopleRead) {
+    let now = state.clock.now();
+    let recorded = with_db(&state, move |conn| {
+        let mut details = serde_json::json!({ "rows": read.rows, "status": read.status });
+        if action == "people.export" {
+            details["complete"] = read.complete.into();
+        }
+        Ok(audit(conn, Some(&read.actor), action, Some(&read.incident_id), details, now)?)
+    })
+    .await;
+    if let Err(error) = recorded {
+        tracing::error!(%error, action, "a read of the people list could not be audited");
+    }
 }
 
 async fn read_batch(
@@ -247,6 +310,7 @@ fn push_person(out: &mut String, row: PersonRow) {
             row.message.as_deref().unwrap_or(""),
             &handled_at,
             row.handled_by.as_deref().unwrap_or(""),
+            row.prompt_source.as_str(),
         ],
     );
 }

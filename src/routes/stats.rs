@@ -1,16 +1,19 @@
 //! Live counts for an incident: who was prompted, who answered what, and how the emails fare.
+//! Once retention has deleted an incident's per-person rows, the counts kept before.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 use crate::db;
-use crate::domain::{IncidentStatus, NotificationState, Role, SafetyStatus};
+use crate::domain::{IncidentStatus, Role};
 use crate::error::ApiError;
+use crate::incidents::counts::{self, EmailCounts};
 use crate::routes::caller::Caller;
+use crate::routes::dto::rfc3339;
 use crate::routes::with_db;
 use crate::state::AppState;
 
-#[derive(Default, Serialize)]
+#[derive(Serialize)]
 struct Notifications {
     queued: i64,
     sending: i64,
@@ -21,18 +24,17 @@ struct Notifications {
     dropped: i64,
 }
 
-impl Notifications {
-    fn add(&mut self, state: NotificationState, count: i64) {
-        let field = match state {
-            NotificationState::Queued => &mut self.queued,
-            NotificationState::Sending => &mut self.sending,
-            NotificationState::Retrying => &mut self.retrying,
-            NotificationState::Sent => &mut self.sent,
-            NotificationState::Failed => &mut self.failed,
-            NotificationState::Suppressed => &mut self.suppressed,
-            NotificationState::Dropped => &mut self.dropped,
-        };
-        *field += count;
+impl From<EmailCounts> for Notifications {
+    fn from(e: EmailCounts) -> Self {
+        Self {
+            queued: e.queued,
+            sending: e.sending,
+            retrying: e.retrying,
+            sent: e.sent,
+            failed: e.failed,
+            suppressed: e.suppressed,
+            dropped: e.dropped,
+        }
     }
 }
 
@@ -56,6 +58,9 @@ struct Stats {
     no_response: i64,
     notifications: Notifications,
     fanout: Fanout,
+    /// When retention began deleting the incident's per-person rows; the counts are then the
+    /// ones kept at that time.
+    purged_at: Option<String>,
 }
 
 /// `GET /v1/incidents/{id}/stats` (operator).
@@ -66,36 +71,22 @@ pub async fn get_incident_stats(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let id = path.into_inner();
-    let stats = with_db(&state, move |conn| {
+    let (incident, counts) = with_db(&state, move |conn| {
         let incident = db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound)?;
-        let prompted = db::prompts::count(conn, &id)?;
-        let answered = db::prompts::count_answered(conn, &id)?;
-        let mut stats = Stats {
-            incident_id: incident.id,
-            status: incident.status,
-            prompted,
-            safe: 0,
-            not_in_area: 0,
-            need_help: 0,
-            need_help_handled: db::check_ins::count_need_help_handled(conn, &id)?,
-            no_response: prompted - answered,
-            notifications: Notifications::default(),
-            fanout: Fanout { complete: incident.fanout_done, prompts_created: incident.fanout_prompts },
-        };
-        for (status, n) in db::check_ins::count_by_status(conn, &id)? {
-            match status {
-                SafetyStatus::Safe => stats.safe = n,
-                SafetyStatus::NotInArea => stats.not_in_area = n,
-                SafetyStatus::NeedHelp => stats.need_help = n,
-            }
-        }
-        // The outbox's rows (contacts' emails, reminders) and the emails prompts carry.
-        let outbox = db::notifications::count_by_state(conn, Some(&id))?;
-        for (state, count) in outbox.into_iter().chain(db::prompt_emails::count_by_state(conn, Some(&id))?) {
-            stats.notifications.add(state, count);
-        }
-        Ok(stats)
+        Ok((incident, counts::of(conn, &id)?))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(stats))
+    Ok(HttpResponse::Ok().json(Stats {
+        incident_id: incident.id,
+        status: incident.status,
+        prompted: counts.prompted,
+        safe: counts.safe,
+        not_in_area: counts.not_in_area,
+        need_help: counts.need_help,
+        need_help_handled: counts.need_help_handled,
+        no_response: counts.no_response,
+        notifications: counts.emails.into(),
+        fanout: Fanout { complete: incident.fanout_done, prompts_created: incident.fanout_prompts },
+        purged_at: counts.purged_at.map(rfc3339),
+    }))
 }

@@ -195,7 +195,10 @@ async fn an_operator_sees_who_needs_help_marks_it_handled_and_reminds_the_rest()
 
     let csv = admin.ok(&["incidents", "people", &id, "--csv"]).await;
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "user_id,display_name,email,status,answered_at,message,handled_at,handled_by");
+    assert_eq!(
+        lines[0],
+        "user_id,display_name,email,status,answered_at,message,handled_at,handled_by,prompt_source"
+    );
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[1].starts_with(&format!("{},", trapped.id)), "need help comes first: {csv}");
     assert!(lines[1].contains(",need_help,") && lines[1].contains("\"trapped, 3rd floor\""), "{csv}");

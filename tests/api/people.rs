@@ -148,7 +148,10 @@ async fn the_csv_export_quotes_fields_and_defuses_formulas() {
     assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
     let body = response.text().await.unwrap();
     let lines: Vec<&str> = body.split("\r\n").collect();
-    assert_eq!(lines[0], "user_id,display_name,email,status,answered_at,message,handled_at,handled_by");
+    assert_eq!(
+        lines[0],
+        "user_id,display_name,email,status,answered_at,message,handled_at,handled_by,prompt_source"
+    );
     assert!(
         lines[1].starts_with(&format!(
             "{},\"'=HYPERLINK(\"\"http://evil\"\")\",{},need_help,",
@@ -157,8 +160,12 @@ async fn the_csv_export_quotes_fields_and_defuses_formulas() {
         "{}",
         lines[1]
     );
-    assert!(lines[1].ends_with(",\"water rising, \"\"fast\"\"\nroof\",,"), "{}", lines[1]);
-    assert!(lines[2].contains(",safe,") && lines[2].ends_with(",\"'@home, +fine\",,"), "{}", lines[2]);
+    assert!(lines[1].ends_with(",\"water rising, \"\"fast\"\"\nroof\",,,activation"), "{}", lines[1]);
+    assert!(
+        lines[2].contains(",safe,") && lines[2].ends_with(",\"'@home, +fine\",,,activation"),
+        "{}",
+        lines[2]
+    );
     assert_eq!(lines.len(), 4, "header, two rows, and the final CRLF");
 }
 

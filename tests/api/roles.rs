@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, problem, spawn_app};
 
-fn cli(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
+pub(crate) fn cli(app: &TestApp, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_safecheck"))
         .args(args)
         .env("SAFECHECK_DATABASE_URL", app.db.url(None))
