@@ -9,6 +9,7 @@ pub mod grid;
 pub mod incident;
 pub mod location;
 pub mod outbox;
+pub mod text;
 
 pub use account::{DisplayName, Locale, Password, Role};
 pub use area::{Area, BoundingBox};
