@@ -44,6 +44,10 @@ pub enum ApiError {
     /// 429: too many attempts. Carries `Retry-After`.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429: a limit on what one user may do was reached; `errors` names the limit. Carries
+    /// `Retry-After`.
+    #[error("{message}")]
+    LimitReached { limit: &'static str, message: String, retry_after_secs: u64 },
     /// 503: the database (or another dependency) is unreachable. Carries `Retry-After`.
     #[error("service unavailable")]
     Unavailable,
@@ -76,6 +80,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
+            ApiError::LimitReached { .. } => ("limit-reached", "Limit reached"),
             ApiError::Unavailable => ("service-unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal-error", "Internal server error"),
         }
@@ -108,12 +113,13 @@ impl ApiError {
         }
     }
 
-    fn errors(&self) -> &[FieldError] {
+    fn errors(&self) -> Vec<FieldError> {
         match self {
+            ApiError::LimitReached { limit, message, .. } => vec![FieldError::new(*limit, message.clone())],
             ApiError::BadRequest { errors, .. }
             | ApiError::Conflict { errors, .. }
-            | ApiError::Validation(errors) => errors,
-            _ => &[],
+            | ApiError::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
         }
     }
 }
@@ -142,7 +148,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::LimitReached { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -159,7 +165,7 @@ impl ResponseError for ApiError {
             title,
             status: status.as_u16(),
             detail: self.detail(),
-            errors: self.errors(),
+            errors: &self.errors(),
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
@@ -170,7 +176,8 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::LimitReached { retry_after_secs, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unavailable => {

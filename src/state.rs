@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::db::DbPool;
 use crate::incidents::ActiveAreas;
 use crate::metrics::Metrics;
-use crate::notify::unsubscribe::UnsubscribeKeys;
+use crate::notify::links::LinkKeys;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -22,7 +22,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub active_areas: ActiveAreas,
     pub wakeups: Wakeups,
-    pub unsubscribe: UnsubscribeKeys,
+    /// Signs and checks the links in emails (unsubscribe, accept an invitation).
+    pub links: LinkKeys,
     pub metrics: Arc<Metrics>,
 }
 

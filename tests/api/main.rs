@@ -5,6 +5,7 @@
 mod helpers;
 mod support;
 
+mod abuse;
 mod accounts;
 mod admin_cli;
 mod authorization;
@@ -16,6 +17,7 @@ mod fanout;
 mod faults;
 mod health;
 mod incidents;
+mod invitations;
 mod lanes;
 mod logs;
 mod me;

@@ -1,0 +1,6 @@
+DROP INDEX notifications_due_invitations;
+DROP TABLE link_keys;
+DROP TABLE recipient_hours;
+DROP TABLE invited_addresses;
+DROP INDEX invitations_by_user_time;
+DROP TABLE invitations;
