@@ -104,7 +104,8 @@ pub fn add(
             kind: NotificationKind::Invitation,
             dedupe_key: format!("invitation:{}:{address}", row.user_id),
             recipient_email: row.email.clone(),
-            recipient_name: Some(row.name.clone()),
+            // The name the user gave them is the user's own words too: not in the To: header.
+            recipient_name: None,
             locale: row.locale,
             incident_id: None,
             user_id: Some(row.user_id.clone()),

@@ -163,7 +163,8 @@ fn notify_contacts(
                 check_in.incident_id, check_in.user_id, contact.email, check_in.status
             ),
             recipient_email: contact.email,
-            recipient_name: Some(contact.name),
+            // The name the user gave them is the user's own words: only once they accepted.
+            recipient_name: state.accepted().then_some(contact.name),
             locale: contact.locale,
             incident_id: Some(check_in.incident_id.clone()),
             user_id: Some(check_in.user_id.clone()),
