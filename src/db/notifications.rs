@@ -101,8 +101,9 @@ pub fn enqueue(
 }
 
 /// [`enqueue`] for several messages at once (one check-in's contacts): which recipients
-/// unsubscribed (under any alias), one counter update per message meant to send (the hourly
-/// cap, per canonical address: `db::recipient_hours`), and one multi-row insert. The outcomes
+/// unsubscribed (under any alias), the hourly cap's counters (per canonical address:
+/// `db::recipient_hours`, one statement and one conditional update a message), and one
+/// multi-row insert. The outcomes
 /// are in the order of `news`.
 ///
 /// A duplicate (its dedupe key used before) is found only by the insert, after its counter was
@@ -120,12 +121,16 @@ pub fn enqueue_all(
     }
     let emails: Vec<&str> = news.iter().map(|n| n.recipient_email.as_str()).collect();
     let suppressed = suppressed_among(conn, &emails)?;
+    let to_count: Vec<String> =
+        emails.iter().filter(|e| !suppressed.contains(**e)).map(|e| canonical(e)).collect();
+    let to_count: Vec<&str> = to_count.iter().map(String::as_str).collect();
+    let mut counted = super::recipient_hours::take(conn, &to_count, now, hourly_cap)?.into_iter();
     let mut outcomes = Vec::with_capacity(news.len());
     let mut rows = Vec::with_capacity(news.len());
     for new in news {
         let (state, outcome) = if suppressed.contains(&new.recipient_email) {
             (NotificationState::Suppressed, Enqueued::Suppressed)
-        } else if !super::recipient_hours::take(conn, &canonical(&new.recipient_email), now, hourly_cap)? {
+        } else if counted.next() != Some(true) {
             (NotificationState::Dropped, Enqueued::Dropped)
         } else {
             (NotificationState::Queued, Enqueued::Queued)
