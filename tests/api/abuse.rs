@@ -155,6 +155,33 @@ async fn concurrent_answers_never_pass_the_hourly_cap_of_an_address() {
 }
 
 #[tokio::test]
+async fn the_hourly_cap_counts_every_alias_of_an_address_as_one() {
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_MAX_EMAILS_PER_RECIPIENT_PER_HOUR", "2".into())],
+        ..Default::default()
+    })
+    .await;
+    let operator = app.new_user_with_role("operator").await;
+    let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
+    let incident = incident["id"].as_str().unwrap().to_owned();
+    let mut users = Vec::new();
+    for alias in ["target@gmail.com", "t.arget+a@gmail.com", "TARGET+b@googlemail.com", "ta.rget@gmail.com"] {
+        let user = app.new_user().await;
+        assert_eq!(app.add_contact(&user, "T", alias, "en").await.status(), 201);
+        users.push(user);
+    }
+    app.wait_for_outbox_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.smtp.count(), 1, "one invitation for the one mailbox");
+    app.clock.advance(chrono::Duration::hours(1));
+    app.smtp.clear();
+    for user in &users {
+        assert_eq!(answer(&app, user, &incident, "safe", "").await.status(), 201);
+    }
+    app.wait_for_outbox_settled(Duration::from_secs(10)).await;
+    assert_eq!(app.smtp.count(), 2, "two an hour to the mailbox, whichever spelling");
+}
+
+#[tokio::test]
 async fn names_titles_and_messages_that_hide_what_they_say_are_refused_naming_the_field() {
     let app = spawn_app().await;
     let user = app.new_user().await;

@@ -142,7 +142,7 @@ async fn an_address_invited_recently_by_someone_else_is_pending_until_the_period
 }
 
 #[tokio::test]
-async fn a_worker_with_its_own_data_dir_and_jwt_key_signs_and_accepts_the_same_links() {
+async fn a_worker_with_its_own_data_dir_and_jwt_key_accepts_the_same_links_a_year_later() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     app.add_contact(&user, "Mum", "mum@example.org", "en").await;
@@ -159,8 +159,13 @@ async fn a_worker_with_its_own_data_dir_and_jwt_key_signs_and_accepts_the_same_l
         ])
         .await;
     let accept = app.accept_path(&user.id, "mum@example.org").await;
+    // Over a year later.
+    app.clock.advance(chrono::Duration::days(400));
     assert_eq!(app.client.get(format!("{sibling}{path}")).send().await.unwrap().status(), 200);
     assert_eq!(app.client.post(format!("{sibling}{accept}")).send().await.unwrap().status(), 200);
     assert_eq!(app.client.post(format!("{sibling}{path}")).send().await.unwrap().status(), 200);
+    // The user's token ran out in that year: they log in again to look.
+    let tokens: Value = app.login(&user.email, &user.password).await.json().await.unwrap();
+    let user = TestUser { access_token: tokens["access_token"].as_str().unwrap().to_owned(), ..user };
     assert_eq!(contacts(&app, &user).await[0]["state"], "unsubscribed");
 }
