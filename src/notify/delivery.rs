@@ -88,15 +88,13 @@ impl Delivery {
                 Vec::new()
             };
             // Invitations last, after the prompts' own emails: nobody waits on one in a disaster.
+            // What was claimed above goes out even if this fails.
             let left = left - i64::try_from(prompts.len()).unwrap_or(left);
             if left > 0 {
-                rows.extend(db::notifications::claim(
-                    &mut conn,
-                    now,
-                    lease_until,
-                    left,
-                    &[Lane::Invitations],
-                )?);
+                match db::notifications::claim(&mut conn, now, lease_until, left, &[Lane::Invitations]) {
+                    Ok(invitations) => rows.extend(invitations),
+                    Err(error) => tracing::warn!(error = %error, "could not claim invitations; will retry"),
+                }
             }
             (rows, prompts)
         };
