@@ -40,6 +40,7 @@ pub enum AddError {
     NoUser,
     #[error("at most {0} contacts per user")]
     TooMany(i64),
+    /// The user lists this address already, in this spelling or another of the same mailbox.
     #[error("this email is already one of your contacts")]
     Duplicate,
     /// The user's invitations of the last 24 hours reached the cap.
@@ -63,8 +64,14 @@ pub fn add(
         // Serialises this user's adds: the counts below hold until commit.
         db::contacts::lock_user(conn, &new.user_id)?;
         let owner = db::users::find(conn, &new.user_id)?.ok_or(AddError::NoUser)?;
-        if db::contacts::count(conn, &new.user_id)? >= max_contacts {
+        let listed = db::contacts::list(conn, &new.user_id)?;
+        if i64::try_from(listed.len()).unwrap_or(i64::MAX) >= max_contacts {
             return Err(AddError::TooMany(max_contacts));
+        }
+        // Another spelling of a mailbox already listed is the same contact.
+        let address = new.email.canonical();
+        if listed.iter().any(|c| canonical(&c.email) == address) {
+            return Err(AddError::Duplicate);
         }
         let row = ContactRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -79,7 +86,6 @@ pub fn add(
             Err(e) if db::is_unique_violation(&e) => return Err(AddError::Duplicate),
             other => other?,
         }
-        let address = new.email.canonical();
         if db::suppressions::contains(conn, &row.email)? {
             return Ok((row, ContactState::Unsubscribed));
         }

@@ -35,10 +35,6 @@ pub fn lock_user(conn: &mut DbConn, user_id: &str) -> QueryResult<()> {
     Ok(())
 }
 
-pub fn count(conn: &mut DbConn, user_id: &str) -> QueryResult<i64> {
-    contacts::table.filter(contacts::user_id.eq(user_id)).count().get_result(conn)
-}
-
 /// Inserts the contact; a unique violation if the user already lists this address.
 pub fn insert(conn: &mut DbConn, row: &ContactRow) -> QueryResult<()> {
     diesel::insert_into(contacts::table).values(row.clone()).execute(conn).map(drop)

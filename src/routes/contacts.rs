@@ -35,7 +35,7 @@ pub struct ContactBody {
     locale: Option<String>,
 }
 
-/// `POST /v1/me/contacts`: at most 20 (422 beyond), one per email (409), and invitations
+/// `POST /v1/me/contacts`: at most 20 (422 beyond), one per mailbox (409), and invitations
 /// capped per user per day (429 with `Retry-After`).
 pub async fn create_contact(
     state: web::Data<AppState>,
