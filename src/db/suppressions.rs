@@ -1,6 +1,7 @@
 //! Addresses that unsubscribed: they get nothing again, whoever lists them, under any alias.
 //! Rows store the canonical form (`domain::email::canonical`); rows written before it was used
-//! hold the address as it was, so lookups try both.
+//! hold the address as it was, beside the canonical twin the opt-in migration added, and
+//! lookups try both forms.
 
 use std::collections::HashSet;
 

@@ -1,3 +1,4 @@
+-- The canonical twins up.sql added to suppressions stay: an address that unsubscribed stays so.
 DROP INDEX notifications_due_invitations;
 DROP TABLE link_keys;
 DROP TABLE recipient_hours;

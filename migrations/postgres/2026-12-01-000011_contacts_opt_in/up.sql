@@ -47,3 +47,27 @@ CREATE TABLE link_keys (
 -- Invitations have a lane of their own, claimed after every other lane (domain::Lane).
 CREATE INDEX notifications_due_invitations ON notifications (next_attempt_at)
     WHERE state IN ('queued', 'retrying') AND kind = 'invitation';
+
+-- Suppressions are looked up by canonical address (and by the address as it was, for rows
+-- written before). Each row gets its canonical twin, so an alias that unsubscribed before this
+-- (`victim+x@gmail.com`) also covers `victim@gmail.com` and every other alias. Addresses are
+-- stored lower-cased already, with one '@'. The same rule as domain::email::canonical.
+WITH parts AS (
+    SELECT substr(email, 1, strpos(email, '@') - 1) AS local,
+           substr(email, strpos(email, '@') + 1) AS domain,
+           created_at
+    FROM suppressions
+    WHERE strpos(email, '@') > 1
+), named AS (
+    SELECT CASE WHEN strpos(local, '+') > 1 THEN substr(local, 1, strpos(local, '+') - 1) ELSE local END AS name,
+           domain,
+           created_at
+    FROM parts
+)
+INSERT INTO suppressions (email, created_at)
+SELECT CASE WHEN domain IN ('gmail.com', 'googlemail.com') THEN replace(name, '.', '') || '@gmail.com'
+            ELSE name || '@' || domain END,
+       min(created_at)
+FROM named
+GROUP BY 1
+ON CONFLICT DO NOTHING;
