@@ -68,6 +68,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// How often one user may answer and send locations.
     pub user_limits: UserLimits,
+    /// Limits on invitations to newly listed contacts.
+    pub invitations: InvitationConfig,
 }
 
 /// How long data is kept once it is no longer of use (locations: `location_staleness`).
@@ -89,6 +91,16 @@ pub struct UserLimits {
     pub check_ins: u32,
     pub location_updates: u32,
     pub window: chrono::Duration,
+}
+
+/// Limits on invitations: a user invites at most so many addresses a day, and an address gets
+/// at most one invitation per period, whoever lists it.
+#[derive(Clone, Copy, Debug)]
+pub struct InvitationConfig {
+    /// Invitations one user may send in 24 hours (beyond: 429 with `Retry-After`).
+    pub max_per_user_per_day: i64,
+    /// An address invited by anyone is not invited again within this.
+    pub address_period: chrono::Duration,
 }
 
 /// Limits on reminder emails to prompted users who have not answered.
@@ -280,6 +292,10 @@ impl Config {
                 batch: positive(&get, "SAFECHECK_DELIVERY_BATCH", 16)?,
                 loops: positive(&get, "SAFECHECK_DELIVERY_LOOPS", 4)?,
                 lease: Duration::from_secs(positive(&get, "SAFECHECK_DELIVERY_LEASE_SECS", 60)?),
+            },
+            invitations: InvitationConfig {
+                max_per_user_per_day: positive(&get, "SAFECHECK_MAX_INVITATIONS_PER_USER_PER_DAY", 20)?,
+                address_period: positive_seconds(&get, "SAFECHECK_INVITATION_PERIOD_SECS", 30 * 24 * 3600)?,
             },
             reminders: ReminderConfig {
                 min_interval: Duration::from_secs(positive(&get, "SAFECHECK_REMINDER_INTERVAL_SECS", 1800)?),

@@ -44,10 +44,10 @@ pub enum ApiError {
     /// 429: too many attempts. Carries `Retry-After`.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
-    /// 429: a per-user limit is reached (`limit` names it, also in the body). Carries
-    /// `Retry-After`.
-    #[error("too many requests")]
-    RateLimited { limit: &'static str, max: u32, window_secs: i64, retry_after_secs: u64 },
+    /// 429: the named limit is reached. Carries `Retry-After`; the problem's `limit` names it,
+    /// and so does its one `errors` entry (as a field is named), with `detail`.
+    #[error("{detail}")]
+    RateLimited { limit: &'static str, detail: String, retry_after_secs: u64 },
     /// 503: the database (or another dependency) is unreachable. Carries `Retry-After`.
     #[error("service unavailable")]
     Unavailable,
@@ -101,9 +101,7 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after_secs } => {
                 format!("too many attempts; try again in {retry_after_secs} seconds")
             }
-            ApiError::RateLimited { limit, max, window_secs, retry_after_secs } => format!(
-                "{limit}: at most {max} per {window_secs} seconds per user; try again in {retry_after_secs} seconds"
-            ),
+            ApiError::RateLimited { detail, .. } => detail.clone(),
             ApiError::Unavailable => {
                 "the service cannot reach its database right now; try again shortly".to_owned()
             }
@@ -116,12 +114,13 @@ impl ApiError {
         }
     }
 
-    fn errors(&self) -> &[FieldError] {
+    fn errors(&self) -> Vec<FieldError> {
         match self {
+            ApiError::RateLimited { limit, detail, .. } => vec![FieldError::new(*limit, detail.clone())],
             ApiError::BadRequest { errors, .. }
             | ApiError::Conflict { errors, .. }
-            | ApiError::Validation(errors) => errors,
-            _ => &[],
+            | ApiError::Validation(errors) => errors.clone(),
+            _ => Vec::new(),
         }
     }
 }
@@ -170,7 +169,7 @@ impl ResponseError for ApiError {
             title,
             status: status.as_u16(),
             detail: self.detail(),
-            errors: self.errors(),
+            errors: &self.errors(),
             limit: match self {
                 ApiError::RateLimited { limit, .. } => Some(limit),
                 _ => None,
@@ -202,11 +201,13 @@ impl ResponseError for ApiError {
 
 impl From<crate::limits::Refused> for ApiError {
     fn from(refused: crate::limits::Refused) -> Self {
+        let crate::limits::Refused { limit, max, window_secs, retry_after_secs } = refused;
         ApiError::RateLimited {
-            limit: refused.limit,
-            max: refused.max,
-            window_secs: refused.window_secs,
-            retry_after_secs: refused.retry_after_secs,
+            limit,
+            detail: format!(
+                "{limit}: at most {max} per {window_secs} seconds per user; try again in {retry_after_secs} seconds"
+            ),
+            retry_after_secs,
         }
     }
 }

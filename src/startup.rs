@@ -18,7 +18,7 @@ use crate::error::{PROBLEM_JSON, status_problem};
 use crate::incidents::ActiveAreas;
 use crate::jobs::Workers;
 use crate::metrics::Metrics;
-use crate::notify::unsubscribe::UnsubscribeKeys;
+use crate::notify::links::LinkKeys;
 use crate::routes;
 use crate::state::{AppState, Wakeups};
 use crate::telemetry::RequestSpan;
@@ -140,7 +140,15 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout);
     let tokens = TokenKeys::from_config(&config)?;
     let passwords = PasswordHasher::new(config.argon2)?;
-    let unsubscribe = UnsubscribeKeys::new(&config.jwt_keys);
+    let links = {
+        let (pool, jwt_keys, now) = (pool.clone(), config.jwt_keys.clone(), clock.now());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<LinkKeys> {
+            let mut conn = pool.get()?;
+            Ok(LinkKeys::load(&mut conn, &jwt_keys, now)?)
+        })
+        .await?
+        .context("cannot read or store the key that signs links in emails")?
+    };
     Ok(AppState {
         user_limits: crate::limits::UserLimiters::new(&config.user_limits),
         config: Arc::new(config),
@@ -150,7 +158,7 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         clock,
         active_areas: ActiveAreas::new(ACTIVE_AREAS_MAX_AGE),
         wakeups: Wakeups::default(),
-        unsubscribe,
+        links,
         metrics: Arc::new(Metrics::new()?),
     })
 }

@@ -12,7 +12,7 @@ use crate::db::DbPool;
 use crate::incidents::ActiveAreas;
 use crate::limits::UserLimiters;
 use crate::metrics::Metrics;
-use crate::notify::unsubscribe::UnsubscribeKeys;
+use crate::notify::links::LinkKeys;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -23,7 +23,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub active_areas: ActiveAreas,
     pub wakeups: Wakeups,
-    pub unsubscribe: UnsubscribeKeys,
+    /// Signs and checks the links in emails (unsubscribe, accept an invitation).
+    pub links: LinkKeys,
     pub metrics: Arc<Metrics>,
     /// Per-user limits on check-ins and location updates (this process's count).
     pub user_limits: UserLimiters,

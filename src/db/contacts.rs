@@ -27,29 +27,17 @@ pub fn list(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<ContactRow>> {
         .load(conn)
 }
 
-/// Why a contact was not added.
-#[derive(Debug)]
-pub enum AddContact {
-    Added,
-    LimitReached,
+/// Writes to the user's row, which serialises what follows in the transaction against other
+/// transactions doing the same for this user, on both backends (a row lock on PostgreSQL, the
+/// write lock on SQLite): a count read afterwards holds until commit.
+pub fn lock_user(conn: &mut DbConn, user_id: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id)).set(users::updated_at.eq(users::updated_at)).execute(conn)?;
+    Ok(())
 }
 
-/// Adds the contact unless the user already has `max`. The transaction starts with a write to
-/// the user's row, which serialises concurrent adds for one user on both backends (a row lock
-/// on PostgreSQL, the write lock on SQLite), so the limit holds under races.
-pub fn add(conn: &mut DbConn, row: &ContactRow, max: i64) -> QueryResult<AddContact> {
-    conn.transaction(|conn| {
-        diesel::update(users::table.find(&row.user_id))
-            .set(users::updated_at.eq(users::updated_at))
-            .execute(conn)?;
-        let count: i64 =
-            contacts::table.filter(contacts::user_id.eq(&row.user_id)).count().get_result(conn)?;
-        if count >= max {
-            return Ok(AddContact::LimitReached);
-        }
-        diesel::insert_into(contacts::table).values(row.clone()).execute(conn)?;
-        Ok(AddContact::Added)
-    })
+/// Inserts the contact; a unique violation if the user already lists this address.
+pub fn insert(conn: &mut DbConn, row: &ContactRow) -> QueryResult<()> {
+    diesel::insert_into(contacts::table).values(row.clone()).execute(conn).map(drop)
 }
 
 /// Deletes the user's contact; false if they have none with that id.

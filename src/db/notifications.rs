@@ -2,14 +2,15 @@
 //! record each attempt's outcome. Claiming differs per backend (`FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL, one atomic UPDATE on single-writer SQLite).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 
 use super::DbConn;
-use super::schema::{notifications, suppressions};
+use super::schema::notifications;
+use crate::domain::email::canonical;
 use crate::domain::{Lane, Locale, NotificationKind, NotificationState};
 
 #[derive(Clone, Debug, Queryable, QueryableByName, Selectable, Insertable)]
@@ -89,7 +90,7 @@ pub enum Enqueued {
 }
 
 /// Queues `new`, unless its dedupe key exists. Suppressed addresses and addresses over
-/// `hourly_cap` messages in the last hour get a row in a final state instead, so stats show it.
+/// `hourly_cap` messages this hour get a row in a final state instead, so stats show it.
 pub fn enqueue(
     conn: &mut DbConn,
     new: NewNotification,
@@ -99,9 +100,16 @@ pub fn enqueue(
     Ok(enqueue_all(conn, vec![new], hourly_cap, now)?.pop().unwrap_or(Enqueued::Duplicate))
 }
 
-/// [`enqueue`] for several messages at once, in three statements whatever their number (one
-/// check-in's contacts): which recipients unsubscribed, how many messages each had in the last
-/// hour, and one multi-row insert. The outcomes are in the order of `news`.
+/// [`enqueue`] for several messages at once (one check-in's contacts): which recipients
+/// unsubscribed (under any alias), the hourly cap's counters (per canonical address:
+/// `db::recipient_hours`, one statement and one conditional update a message), and one
+/// multi-row insert. The outcomes
+/// are in the order of `news`.
+///
+/// A duplicate (its dedupe key used before) is found only by the insert, after its counter was
+/// taken: a retried enqueue may spend one place of the hour that sends nothing. Retries are
+/// rare (idempotency keys replay responses without enqueuing again); the cap errs on the side
+/// of sending less.
 pub fn enqueue_all(
     conn: &mut DbConn,
     news: Vec<NewNotification>,
@@ -113,33 +121,23 @@ pub fn enqueue_all(
     }
     let emails: Vec<&str> = news.iter().map(|n| n.recipient_email.as_str()).collect();
     let suppressed = suppressed_among(conn, &emails)?;
-    let not_meant_to_send = [NotificationState::Suppressed.as_str(), NotificationState::Dropped.as_str()];
-    let mut recent: HashMap<String, i64> = notifications::table
-        .filter(notifications::recipient_email.eq_any(&emails))
-        .filter(notifications::created_at.gt(now - chrono::Duration::hours(1)))
-        .filter(notifications::state.ne_all(not_meant_to_send))
-        .group_by(notifications::recipient_email)
-        .select((notifications::recipient_email, diesel::dsl::count_star()))
-        .load::<(String, i64)>(conn)?
-        .into_iter()
-        .collect();
+    let to_count: Vec<String> =
+        emails.iter().filter(|e| !suppressed.contains(**e)).map(|e| canonical(e)).collect();
+    let to_count: Vec<&str> = to_count.iter().map(String::as_str).collect();
+    let mut counted = super::recipient_hours::take(conn, &to_count, now, hourly_cap)?.into_iter();
     let mut outcomes = Vec::with_capacity(news.len());
-    let rows: Vec<NotificationRow> = news
-        .into_iter()
-        .map(|new| {
-            let count = recent.entry(new.recipient_email.clone()).or_insert(0);
-            let (state, outcome) = if suppressed.contains(&new.recipient_email) {
-                (NotificationState::Suppressed, Enqueued::Suppressed)
-            } else if *count >= hourly_cap {
-                (NotificationState::Dropped, Enqueued::Dropped)
-            } else {
-                *count += 1;
-                (NotificationState::Queued, Enqueued::Queued)
-            };
-            outcomes.push(outcome);
-            new.into_row(state, now)
-        })
-        .collect();
+    let mut rows = Vec::with_capacity(news.len());
+    for new in news {
+        let (state, outcome) = if suppressed.contains(&new.recipient_email) {
+            (NotificationState::Suppressed, Enqueued::Suppressed)
+        } else if counted.next() != Some(true) {
+            (NotificationState::Dropped, Enqueued::Dropped)
+        } else {
+            (NotificationState::Queued, Enqueued::Queued)
+        };
+        outcomes.push(outcome);
+        rows.push(new.into_row(state, now));
+    }
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
     let inserted = insert_new(conn, rows)?;
     Ok(ids
@@ -149,14 +147,9 @@ pub fn enqueue_all(
         .collect())
 }
 
-/// The addresses among `emails` that unsubscribed.
+/// The addresses among `emails` that unsubscribed, under that spelling or any alias.
 pub fn suppressed_among(conn: &mut DbConn, emails: &[&str]) -> QueryResult<HashSet<String>> {
-    Ok(suppressions::table
-        .filter(suppressions::email.eq_any(emails))
-        .select(suppressions::email)
-        .load::<String>(conn)?
-        .into_iter()
-        .collect())
+    super::suppressions::among(conn, emails)
 }
 
 /// Inserts the rows whose dedupe key is new, 2,000 a statement; returns the ids inserted.
@@ -181,9 +174,9 @@ pub fn insert_new(conn: &mut DbConn, mut rows: Vec<NotificationRow>) -> QueryRes
     Ok(inserted)
 }
 
-/// Takes up to `limit` due messages as `sending` until `lease_until`, counting the attempt:
-/// first any whose lease ran out, then the due messages lane by lane ([`Lane::ALL`]), each lane
-/// oldest first. Concurrent workers never take the same row.
+/// Takes up to `limit` due messages of `lanes` as `sending` until `lease_until`, counting the
+/// attempt: first any whose lease ran out, then the due messages lane by lane, in the order
+/// given, each lane oldest first. Concurrent workers never take the same row.
 ///
 /// One statement per step, each walking a partial index in order and stopping after what is
 /// left of `limit`: one query with the conditions OR-ed made PostgreSQL collect and sort every
@@ -193,6 +186,7 @@ pub fn claim(
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
+    lanes: &[Lane],
 ) -> QueryResult<Vec<NotificationRow>> {
     let (sending, queued, retrying) = (
         NotificationState::Sending.as_str(),
@@ -200,9 +194,9 @@ pub fn claim(
         NotificationState::Retrying.as_str(),
     );
     let expired = format!("state = '{sending}' AND lease_until < $2");
-    let mut rows =
-        claim_where(conn, &expired, &NotificationKind::ALL, "lease_until", now, lease_until, limit)?;
-    for lane in Lane::ALL {
+    let kinds: Vec<NotificationKind> = lanes.iter().flat_map(|lane| lane.kinds().iter().copied()).collect();
+    let mut rows = claim_where(conn, &expired, &kinds, "lease_until", now, lease_until, limit)?;
+    for &lane in lanes {
         let left = limit - i64::try_from(rows.len()).unwrap_or(limit);
         if left <= 0 {
             break;

@@ -208,6 +208,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invitations (user_id, email_canonical) {
+        user_id -> Text,
+        email_canonical -> Text,
+        created_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    invited_addresses (email_canonical) {
+        email_canonical -> Text,
+        last_invited_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recipient_hours (email_canonical, hour) {
+        email_canonical -> Text,
+        hour -> Timestamp,
+        sent -> Integer,
+    }
+}
+
+diesel::table! {
+    link_keys (name) {
+        name -> Text,
+        secret -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(prompts -> incidents (incident_id));
 diesel::joinable!(prompts -> users (user_id));
 diesel::joinable!(responses -> users (user_id));
@@ -230,4 +262,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     incident_summaries,
     suppressions,
+    invitations,
+    invited_addresses,
+    recipient_hours,
+    link_keys,
 );

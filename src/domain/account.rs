@@ -89,7 +89,8 @@ impl FromStr for Locale {
 }
 
 /// A name shown to contacts and operators: 1 to 100 characters after trimming, no control
-/// characters (they would break email headers and CSV).
+/// characters (they would break email headers and CSV), no invisible characters that reorder or
+/// hide text, and no web address (a name is in every email's subject).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -107,6 +108,9 @@ impl DisplayName {
         }
         if name.chars().any(char::is_control) {
             return Err("must not contain control characters");
+        }
+        if let Some(why) = super::text::hidden_characters(name).or_else(|| super::text::link_in_name(name)) {
+            return Err(why);
         }
         Ok(Self(name.to_owned()))
     }
@@ -175,5 +179,9 @@ mod tests {
         // Counted as sent, as the spec's maxLength is.
         assert!(DisplayName::parse(&format!(" {}", "x".repeat(100))).is_err());
         assert!(DisplayName::parse("a\nb").is_err());
+        assert!(DisplayName::parse("Ada \u{202E}evil").is_err());
+        assert!(DisplayName::parse("Ada\u{200B}").is_err());
+        assert!(DisplayName::parse("Ada https://evil.example").is_err());
+        assert!(DisplayName::parse("www.evil.example").is_err());
     }
 }

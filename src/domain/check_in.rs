@@ -47,7 +47,8 @@ impl fmt::Display for SafetyStatus {
 }
 
 /// The optional message sent to contacts: at most 280 characters, no control characters but
-/// line breaks, trimmed; an empty message is no message.
+/// line breaks, no bidirectional or zero-width characters, trimmed; an empty message is no
+/// message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckInMessage(String);
 
@@ -68,6 +69,9 @@ impl CheckInMessage {
         }
         if message.chars().any(|c| c.is_control() && c != '\n') {
             return Err("must not contain control characters");
+        }
+        if let Some(why) = super::text::hidden_characters(message) {
+            return Err(why);
         }
         Ok(Some(Self(message.to_owned())))
     }
@@ -96,5 +100,7 @@ mod tests {
         assert!(CheckInMessage::parse(&"x".repeat(281)).is_err());
         assert!(CheckInMessage::parse("a\u{7}b").is_err());
         assert!(CheckInMessage::parse("line one\nline two").unwrap().is_some());
+        assert!(CheckInMessage::parse("ok \u{202E}kcab").is_err());
+        assert!(CheckInMessage::parse("ok\u{FEFF}").is_err());
     }
 }

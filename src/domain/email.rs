@@ -49,9 +49,36 @@ impl Email {
         &self.0
     }
 
+    /// The mailbox this address delivers to, for suppression and caps (never for sending): lower
+    /// case, a `+tag` removed from the local part, and dots ignored where the provider ignores
+    /// them (gmail.com, googlemail.com, which are one provider). `Victim+x@Gmail.com`,
+    /// `v.ictim@googlemail.com` and `victim@gmail.com` all read `victim@gmail.com`.
+    pub fn canonical(&self) -> String {
+        canonical(&self.0)
+    }
+
     /// Wraps a value that came out of the database, where it was stored normalised.
     pub fn from_trusted(stored: String) -> Self {
         Self(stored)
+    }
+}
+
+/// [`Email::canonical`] for a stored address (already normalised, or not: it is lower-cased
+/// again). A string that is not an address comes back lower-cased.
+pub fn canonical(address: &str) -> String {
+    let address = address.trim().to_lowercase();
+    let Some((local, domain)) = address.rsplit_once('@') else { return address };
+    let local = match local.split_once('+') {
+        // "+tag@x" alone has no mailbox name to keep: left whole.
+        Some((name, _)) if !name.is_empty() => name,
+        _ => local,
+    };
+    match domain {
+        "gmail.com" | "googlemail.com" => {
+            let name: String = local.chars().filter(|c| *c != '.').collect();
+            format!("{name}@gmail.com")
+        }
+        _ => format!("{local}@{domain}"),
     }
 }
 
@@ -68,6 +95,20 @@ mod tests {
     #[test]
     fn normalises_case_and_whitespace() {
         assert_eq!(Email::parse("  Ada@Example.ORG ").unwrap().as_str(), "ada@example.org");
+    }
+
+    #[test]
+    fn aliases_of_one_mailbox_share_a_canonical_form() {
+        let canonical = |raw: &str| Email::parse(raw).unwrap().canonical();
+        assert_eq!(canonical("Victim+x@Gmail.com"), "victim@gmail.com");
+        assert_eq!(canonical("v.i.c.t.i.m@googlemail.com"), "victim@gmail.com");
+        assert_eq!(canonical("victim+a+b@example.org"), "victim@example.org");
+        // Other providers' dots are part of the name.
+        assert_eq!(canonical("first.last@example.org"), "first.last@example.org");
+        assert_ne!(canonical("firstlast@example.org"), canonical("first.last@example.org"));
+        assert_eq!(canonical("+only@example.org"), "+only@example.org");
+        // Sending keeps the address as typed (normalised only in case and white space).
+        assert_eq!(Email::parse("Victim+x@Gmail.com").unwrap().as_str(), "victim+x@gmail.com");
     }
 
     #[test]

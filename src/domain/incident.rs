@@ -13,7 +13,8 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 
 /// What an operator writes about an incident, checked: a title of 1 to 200 characters without
-/// control characters, and an optional description of at most 2,000 (empty means none). Lengths
+/// control, bidirectional or zero-width characters, and an optional description (without
+/// bidirectional or zero-width characters) of at most 2,000 (empty means none). Lengths
 /// are counted as sent, spaces included, as the spec's `maxLength` counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncidentText {
@@ -33,12 +34,16 @@ impl IncidentText {
                 "title",
                 format!("must be 1 to {MAX_TITLE_CHARS} characters, without control characters"),
             ));
+        } else if let Some(why) = super::text::hidden_characters(trimmed) {
+            errors.push(FieldError::new("title", why));
         }
         if description.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
             errors.push(FieldError::new(
                 "description",
                 format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
             ));
+        } else if let Some(why) = description.and_then(super::text::hidden_characters) {
+            errors.push(FieldError::new("description", why));
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -134,6 +139,8 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["title", "description"]);
         assert!(IncidentText::parse(" ", None).is_err());
+        let errors = IncidentText::parse("Fire\u{202E}", Some("zero\u{200B}width")).unwrap_err();
+        assert_eq!(errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["title", "description"]);
         assert!(IncidentText::parse(&"t".repeat(MAX_TITLE_CHARS + 1), None).is_err());
     }
 }

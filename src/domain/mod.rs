@@ -4,15 +4,18 @@ pub mod account;
 /// Areas live in a crate of their own (`crates/area`) so that the fuzz target builds without the server.
 pub use safecheck_area as area;
 pub mod check_in;
+pub mod contact;
 pub mod email;
 pub mod grid;
 pub mod incident;
 pub mod location;
 pub mod outbox;
+pub mod text;
 
 pub use account::{DisplayName, Locale, Password, Role};
 pub use area::{Area, BoundingBox};
 pub use check_in::{CheckInMessage, SafetyStatus};
+pub use contact::ContactState;
 pub use email::Email;
 pub use incident::{IncidentStatus, IncidentText, PromptSource};
 pub use location::Fix;

@@ -14,17 +14,25 @@ pub enum NotificationKind {
     Prompt,
     /// The same question again, to a user who has not answered.
     Reminder,
+    /// To an address a user listed as a contact: who listed it, what it will receive, and the
+    /// links to accept or never be emailed.
+    Invitation,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 3] =
-        [NotificationKind::CheckIn, NotificationKind::Prompt, NotificationKind::Reminder];
+    pub const ALL: [NotificationKind; 4] = [
+        NotificationKind::CheckIn,
+        NotificationKind::Prompt,
+        NotificationKind::Reminder,
+        NotificationKind::Invitation,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationKind::CheckIn => "check_in",
             NotificationKind::Prompt => "prompt",
             NotificationKind::Reminder => "reminder",
+            NotificationKind::Invitation => "invitation",
         }
     }
 }
@@ -36,30 +44,37 @@ impl FromStr for NotificationKind {
             "check_in" => Ok(NotificationKind::CheckIn),
             "prompt" => Ok(NotificationKind::Prompt),
             "reminder" => Ok(NotificationKind::Reminder),
-            _ => Err("must be check_in, prompt or reminder"),
+            "invitation" => Ok(NotificationKind::Invitation),
+            _ => Err("must be check_in, prompt, reminder or invitation"),
         }
     }
 }
 
-/// The outbox's lanes, first to last: every due message of a lane is claimed before any of the
-/// next one. A contact waiting for news comes first; the prompts of a large activation last.
+/// The outbox's lanes, first to last (`notify::delivery` claims the emails prompts carry between
+/// `People` and `Invitations`): every due message of a lane is claimed before any of the
+/// next one. A contact waiting for news comes first, then the prompts of a large activation;
+/// invitations last: nobody is waiting on one in a disaster, and a burst of new contacts (or of
+/// scripted accounts listing strangers) must never delay the check-in emails of anyone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
     /// A contact's check-in email.
     Contacts,
     /// Prompts and reminders to the people prompted.
     People,
+    /// Invitations to newly listed contacts.
+    Invitations,
 }
 
 impl Lane {
     /// Every lane, first to last.
-    pub const ALL: [Lane; 2] = [Lane::Contacts, Lane::People];
+    pub const ALL: [Lane; 3] = [Lane::Contacts, Lane::People, Lane::Invitations];
 
     /// The kinds of message the lane carries.
     pub fn kinds(self) -> &'static [NotificationKind] {
         match self {
             Lane::Contacts => &[NotificationKind::CheckIn],
             Lane::People => &[NotificationKind::Prompt, NotificationKind::Reminder],
+            Lane::Invitations => &[NotificationKind::Invitation],
         }
     }
 }

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::Connection;
 
 use crate::clock::{Clock, rfc3339};
+use crate::community;
 use crate::db::check_ins::{CheckInRow, ResponseRow};
 use crate::db::notifications::{Enqueued, NewNotification};
 use crate::db::{self, DbConn};
@@ -127,7 +128,8 @@ where
     Ok(recorded)
 }
 
-/// One outbox row per contact; each contact hears of each (incident, status) at most once.
+/// One outbox row per contact; each contact hears of each (incident, status) at most once. A
+/// contact who has not accepted the user's invitation gets the user's name and status only.
 fn notify_contacts(
     conn: &mut DbConn,
     check_in: &CheckInRow,
@@ -136,28 +138,37 @@ fn notify_contacts(
     now: NaiveDateTime,
 ) -> Result<usize, diesel::result::Error> {
     let Some(user) = db::users::find(conn, &check_in.user_id)? else { return Ok(0) };
-    let payload = serde_json::to_string(&CheckInPayload {
-        user_name: user.display_name,
-        status: check_in.status,
-        message: check_in.message.clone(),
-        incident_title: incident_title.to_owned(),
-        answered_at: rfc3339(check_in.created_at),
-    })
-    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    let news: Vec<NewNotification> = db::contacts::list(conn, &check_in.user_id)?
+    let payload = |accepted: bool| {
+        serde_json::to_string(&CheckInPayload {
+            user_name: user.display_name.clone(),
+            status: check_in.status,
+            // Only an accepted contact reads the user's own words.
+            message: check_in.message.clone().filter(|_| accepted),
+            incident_title: if accepted { incident_title.to_owned() } else { String::new() },
+            answered_at: rfc3339(check_in.created_at),
+            accepted,
+        })
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+    };
+    let (accepted, fixed) = (payload(true)?, payload(false)?);
+    let contacts = db::contacts::list(conn, &check_in.user_id)?;
+    let states = community::contacts::states(conn, &check_in.user_id, &contacts)?;
+    let news: Vec<NewNotification> = contacts
         .into_iter()
-        .map(|contact| NewNotification {
+        .zip(states)
+        .map(|(contact, state)| NewNotification {
             kind: NotificationKind::CheckIn,
             dedupe_key: format!(
                 "check_in:{}:{}:{}:{}",
                 check_in.incident_id, check_in.user_id, contact.email, check_in.status
             ),
             recipient_email: contact.email,
-            recipient_name: Some(contact.name),
+            // The name the user gave them is the user's own words: only once they accepted.
+            recipient_name: state.accepted().then_some(contact.name),
             locale: contact.locale,
             incident_id: Some(check_in.incident_id.clone()),
             user_id: Some(check_in.user_id.clone()),
-            payload: payload.clone(),
+            payload: if state.accepted() { accepted.clone() } else { fixed.clone() },
         })
         .collect();
     let outcomes = db::notifications::enqueue_all(conn, news, hourly_cap, now)?;

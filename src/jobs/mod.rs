@@ -16,7 +16,7 @@ use crate::incidents::fanout::ChunkSize;
 use crate::metrics::Metrics;
 use crate::notify::Mailer;
 use crate::notify::delivery::{Delivery, DeliverySettings};
-use crate::notify::unsubscribe::UnsubscribeKeys;
+use crate::notify::links::LinkKeys;
 use crate::state::Wakeups;
 
 /// The jobs `SAFECHECK_JOBS` names (all of them by default), configured.
@@ -25,6 +25,7 @@ pub fn all(
     clock: &Arc<dyn Clock>,
     wakeups: &Wakeups,
     metrics: &Arc<Metrics>,
+    links: &LinkKeys,
 ) -> anyhow::Result<Vec<Arc<dyn Job>>> {
     let mailer = Mailer::from_config(config)?;
     tracing::info!(mail = %mailer.describe(config), "email delivery");
@@ -53,7 +54,7 @@ pub fn all(
                 clock: clock.clone(),
                 mailer: mailer.clone(),
                 settings: settings.clone(),
-                unsubscribe: UnsubscribeKeys::new(&config.jwt_keys),
+                links: links.clone(),
             },
             wakeup: wakeups.delivery.clone(),
         })

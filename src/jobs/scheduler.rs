@@ -48,7 +48,7 @@ impl Workers {
             tracing::warn!("SAFECHECK_RUN_WORKERS=false: no background jobs in this process");
             return Ok(Self::start_jobs(Vec::new(), pool));
         }
-        let jobs = super::all(&state.config, &state.clock, &state.wakeups, &state.metrics)?;
+        let jobs = super::all(&state.config, &state.clock, &state.wakeups, &state.metrics, &state.links)?;
         Ok(Self::start_jobs(jobs, pool))
     }
 

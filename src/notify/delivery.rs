@@ -18,10 +18,11 @@ use crate::clock::Clock;
 use crate::db::notifications::{NotificationRow, Outcome};
 use crate::db::prompt_emails::PromptKey;
 use crate::db::{self, DbPool};
-use crate::domain::NotificationKind;
+use crate::domain::email::canonical;
+use crate::domain::{Lane, NotificationKind};
+use crate::notify::links::LinkKeys;
 use crate::notify::mailer::SendError;
-use crate::notify::templates::{self, CheckInPayload, PromptPayload};
-use crate::notify::unsubscribe::UnsubscribeKeys;
+use crate::notify::templates::{self, CheckInPayload, InvitationPayload, PromptPayload};
 use crate::notify::{Mailer, prompt_messages};
 
 /// Where a message to send was claimed from, so its outcome is recorded there.
@@ -52,20 +53,27 @@ pub struct Delivery {
     pub clock: Arc<dyn Clock>,
     pub mailer: Arc<Mailer>,
     pub settings: DeliverySettings,
-    pub unsubscribe: UnsubscribeKeys,
+    pub links: LinkKeys,
 }
 
 impl Delivery {
     /// Claims one batch of due messages, sends them and records each outcome; returns how many
     /// were claimed (0: nothing is due). The outbox's rows come first, lane by lane (contacts'
-    /// check-in emails before anything else); prompt emails, carried by their prompts, fill
-    /// what is left of the batch. Blocks: call it from the blocking pool, inside a Tokio runtime.
+    /// check-in emails before anything else, then prompts' and reminders' rows); prompt emails,
+    /// carried by their prompts, fill what is left of the batch, and invitations what is left
+    /// after them. Blocks: call it from the blocking pool, inside a Tokio runtime.
     pub fn deliver_batch(&self, pool: &DbPool) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.settings.lease)?;
         let (rows, prompts) = {
             let mut conn = pool.get()?;
-            let rows = db::notifications::claim(&mut conn, now, lease_until, self.settings.batch)?;
+            let mut rows = db::notifications::claim(
+                &mut conn,
+                now,
+                lease_until,
+                self.settings.batch,
+                &[Lane::Contacts, Lane::People],
+            )?;
             let left = self.settings.batch - i64::try_from(rows.len()).unwrap_or(self.settings.batch);
             let prompts = if left > 0 {
                 // The outbox rows just claimed (a contact's email among them) go out even if
@@ -79,6 +87,15 @@ impl Delivery {
             } else {
                 Vec::new()
             };
+            // Invitations last, after the prompts' own emails: nobody waits on one in a disaster.
+            // What was claimed above goes out even if this fails.
+            let left = left - i64::try_from(prompts.len()).unwrap_or(left);
+            if left > 0 {
+                match db::notifications::claim(&mut conn, now, lease_until, left, &[Lane::Invitations]) {
+                    Ok(invitations) => rows.extend(invitations),
+                    Err(error) => tracing::warn!(error = %error, "could not claim invitations; will retry"),
+                }
+            }
             (rows, prompts)
         };
         let claimed = rows.len() + prompts.len();
@@ -174,16 +191,24 @@ impl Delivery {
 
     fn build(&self, row: &NotificationRow) -> Result<Message, String> {
         let locale = row.locale;
-        let url = format!(
-            "{}/v1/unsubscribe/{}",
-            self.settings.public_url,
-            self.unsubscribe.token(&row.recipient_email)
-        );
+        let url =
+            format!("{}/v1/unsubscribe/{}", self.settings.public_url, self.links.token(&row.recipient_email));
         let rendered = match row.kind {
             NotificationKind::CheckIn => {
                 let payload: CheckInPayload =
                     serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
                 templates::check_in(locale, &payload, &url)
+            }
+            NotificationKind::Invitation => {
+                let payload: InvitationPayload =
+                    serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
+                let user_id = row.user_id.as_deref().ok_or("an invitation without its user")?;
+                let accept = format!(
+                    "{}/v1/invitations/{}",
+                    self.settings.public_url,
+                    self.links.accept_token(user_id, &canonical(&row.recipient_email))
+                );
+                templates::invitation(locale, &payload, &accept, &url)
             }
             NotificationKind::Prompt | NotificationKind::Reminder => {
                 let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;

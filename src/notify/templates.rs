@@ -1,5 +1,6 @@
 //! The emails, in English and French: fixed texts, the user's name and short message, the
-//! incident's title and the time. Never a location.
+//! incident's title and the time. Never a location. A contact who has not accepted the user's
+//! invitation gets fixed texts with the user's name and status only.
 
 use serde::Deserialize;
 
@@ -14,6 +15,21 @@ pub struct CheckInPayload {
     pub incident_title: String,
     /// RFC 3339, UTC.
     pub answered_at: String,
+    /// Whether the contact accepted the user's invitation. Until then the email carries the
+    /// user's name and status only: no message, no title. Rows queued before invitations
+    /// existed have no such field and are read as accepted (their text was chosen then).
+    #[serde(default = "accepted_before_invitations")]
+    pub accepted: bool,
+}
+
+fn accepted_before_invitations() -> bool {
+    true
+}
+
+/// What an invitation says: who listed the address.
+#[derive(Debug, serde::Serialize, Deserialize)]
+pub struct InvitationPayload {
+    pub user_name: String,
 }
 
 /// What a prompt email says.
@@ -62,6 +78,16 @@ pub fn check_in(locale: Locale, p: &CheckInPayload, unsubscribe_url: &str) -> Re
         Locale::En => ("Incident", "Answered at", "Their message", WHY_EN, STOP_EN),
         Locale::Fr => ("Incident", "Réponse à", "Son message", WHY_FR, STOP_FR),
     };
+    if !p.accepted {
+        let text = format!("{headline}\n\n{at}: {}\n\n{why}\n{stop}: {unsubscribe_url}\n", p.answered_at);
+        let html = format!(
+            "<p><strong>{}</strong></p>\n<p>{at}: {}</p>\n{}",
+            escape(&headline),
+            escape(&p.answered_at),
+            footer(why, stop, unsubscribe_url)
+        );
+        return Rendered { subject, text, html: page(&html) };
+    }
     let mut text = format!("{headline}\n\n{about}: {}\n{at}: {}\n", p.incident_title, p.answered_at);
     let mut html = format!(
         "<p><strong>{}</strong></p>\n<p>{about}: {}<br>{at}: {}</p>\n",
@@ -78,6 +104,68 @@ pub fn check_in(locale: Locale, p: &CheckInPayload, unsubscribe_url: &str) -> Re
     }
     text.push_str(&format!("\n{why}\n{stop}: {unsubscribe_url}\n"));
     html.push_str(&footer(why, stop, unsubscribe_url));
+    Rendered { subject, text, html: page(&html) }
+}
+
+/// Renders the invitation to an address a user listed: who listed it, what it will receive,
+/// and the links to accept or never be emailed.
+pub fn invitation(
+    locale: Locale,
+    p: &InvitationPayload,
+    accept_url: &str,
+    unsubscribe_url: &str,
+) -> Rendered {
+    let name = &p.user_name;
+    let (subject, lines, accept, never) = match locale {
+        Locale::En => (
+            format!("{name} listed you as a contact on safecheck"),
+            [
+                format!(
+                    "{name} listed this address as one of their contacts on safecheck, a service that tells \
+                     people's contacts whether they are safe when an incident (a fire, a flood, an attack) \
+                     is declared where they are."
+                ),
+                format!(
+                    "If you accept, you will receive an email each time {name} says during an incident \
+                     whether they are safe, with the short message they write. Until you accept, such an \
+                     email says only their name and status."
+                ),
+                format!("If you do nothing, {name} cannot send you another invitation."),
+            ],
+            "Accept",
+            "Never email me",
+        ),
+        Locale::Fr => (
+            format!("{name} vous a désigné(e) comme proche sur safecheck"),
+            [
+                format!(
+                    "{name} a désigné cette adresse comme l'un de ses proches sur safecheck, un service qui \
+                     dit à leurs proches si des personnes sont en sécurité lorsqu'un incident (incendie, \
+                     inondation, attentat) est déclaré là où elles se trouvent."
+                ),
+                format!(
+                    "Si vous acceptez, vous recevrez un e-mail chaque fois que {name} dira pendant un \
+                     incident s'il ou elle est en sécurité, avec le court message écrit. Tant que vous \
+                     n'avez pas accepté, cet e-mail ne dit que son nom et son état."
+                ),
+                format!("Si vous ne faites rien, {name} ne pourra pas vous envoyer d'autre invitation."),
+            ],
+            "Accepter",
+            "Ne plus jamais m'écrire",
+        ),
+    };
+    let text = format!(
+        "{}\n\n{}\n\n{accept}: {accept_url}\n{never}: {unsubscribe_url}\n\n{}\n",
+        lines[0], lines[1], lines[2]
+    );
+    let html = format!(
+        "<p>{}</p>\n<p>{}</p>\n<p><a href=\"{}\">{accept}</a> · <a href=\"{}\">{never}</a></p>\n<p>{}</p>\n",
+        escape(&lines[0]),
+        escape(&lines[1]),
+        escape(accept_url),
+        escape(unsubscribe_url),
+        escape(&lines[2])
+    );
     Rendered { subject, text, html: page(&html) }
 }
 
@@ -170,6 +258,33 @@ mod tests {
             message: message.map(str::to_owned),
             incident_title: "Fire".into(),
             answered_at: "2026-11-28T10:00:00Z".into(),
+            accepted: true,
+        }
+    }
+
+    #[test]
+    fn a_contact_who_has_not_accepted_reads_only_the_name_and_status() {
+        let mut p = payload(SafetyStatus::NeedHelp, Some("call me at evil.example"));
+        p.accepted = false;
+        for locale in Locale::ALL {
+            let r = check_in(locale, &p, "https://x/u");
+            assert!(r.text.contains("Ada <script>") && r.text.contains("https://x/u"));
+            for hidden in ["evil.example", "Fire"] {
+                assert!(!r.text.contains(hidden) && !r.html.contains(hidden), "{hidden}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_invitation_reads_in_each_language_with_both_links() {
+        let p = InvitationPayload { user_name: "Ada".into() };
+        let en = invitation(Locale::En, &p, "https://x/accept", "https://x/never");
+        let fr = invitation(Locale::Fr, &p, "https://x/accept", "https://x/never");
+        assert_eq!(en.subject, "Ada listed you as a contact on safecheck");
+        assert_ne!(en.subject, fr.subject);
+        for r in [&en, &fr] {
+            assert!(r.text.contains("https://x/accept") && r.text.contains("https://x/never"));
+            assert!(r.html.contains("https://x/accept") && r.html.contains("https://x/never"));
         }
     }
 

@@ -1,9 +1,10 @@
-//! The caller's contacts.
+//! The caller's contacts, each with where it stands (`pending`, `invited`, `accepted`,
+//! `unsubscribed`): adding one invites the address (`community::contacts`).
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use crate::db::contacts::{AddContact, ContactRow};
+use crate::community::contacts::{self, AddError, NewContact};
 use crate::db::{self};
 use crate::domain::{DisplayName, Email, FieldError, Locale};
 use crate::error::ApiError;
@@ -18,8 +19,12 @@ pub const MAX_CONTACTS: i64 = 20;
 
 /// `GET /v1/me/contacts`: oldest first.
 pub async fn list_contacts(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let rows = with_db(&state, move |conn| Ok(db::contacts::list(conn, &caller.id)?)).await?;
-    let items: Vec<ContactDto> = rows.into_iter().map(ContactDto::from).collect();
+    let items = with_db(&state, move |conn| {
+        let rows = db::contacts::list(conn, &caller.id)?;
+        let states = contacts::states(conn, &caller.id, &rows)?;
+        Ok(rows.into_iter().zip(states).map(|(row, state)| ContactDto::new(row, state)).collect::<Vec<_>>())
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }
 
@@ -30,7 +35,8 @@ pub struct ContactBody {
     locale: Option<String>,
 }
 
-/// `POST /v1/me/contacts`: at most 20 (422 beyond), one per email (409).
+/// `POST /v1/me/contacts`: at most 20 (422 beyond), one per mailbox (409), and invitations
+/// capped per user per day (429 with `Retry-After`).
 pub async fn create_contact(
     state: web::Data<AppState>,
     caller: Caller,
@@ -50,32 +56,35 @@ pub async fn create_contact(
         return Err(ApiError::Validation(errors));
     };
     let now = state.clock.now();
-    let contact = with_db(&state, move |conn| {
-        let owner = db::users::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;
-        let row = ContactRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            user_id: caller.id.clone(),
-            name: name.into_inner(),
-            email: email.as_str().to_owned(),
-            // A contact without a locale gets the user's.
-            locale: locale.unwrap_or(owner.locale),
-            created_at: now,
-        };
-        match db::contacts::add(conn, &row, MAX_CONTACTS) {
-            Ok(AddContact::Added) => Ok(row),
-            Ok(AddContact::LimitReached) => Err(ApiError::Validation(vec![FieldError::new(
-                "contacts",
-                format!("at most {MAX_CONTACTS} contacts per user"),
-            )])),
-            Err(e) if db::is_unique_violation(&e) => {
-                Err(ApiError::conflict("email", "this email is already one of your contacts"))
-            }
-            Err(e) => Err(e.into()),
-        }
+    let (limits, hourly_cap) = (state.config.invitations, state.config.delivery.max_per_recipient_per_hour);
+    let new = NewContact { user_id: caller.id.clone(), name, email, locale };
+    let (row, contact_state) = with_db(&state, move |conn| {
+        contacts::add(conn, new, MAX_CONTACTS, limits, hourly_cap, now).map_err(refusal)
     })
     .await?;
-    let location = format!("/v1/me/contacts/{}", contact.id);
-    Ok(HttpResponse::Created().insert_header(("Location", location)).json(ContactDto::from(contact)))
+    // An invitation may be waiting: this process's delivery starts at once.
+    state.wakeups.delivery.notify_one();
+    let location = format!("/v1/me/contacts/{}", row.id);
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", location))
+        .json(ContactDto::new(row, contact_state)))
+}
+
+/// The problem document for a contact not added.
+fn refusal(error: AddError) -> ApiError {
+    match error {
+        AddError::NoUser => ApiError::NotFound,
+        AddError::TooMany(max) => ApiError::invalid("contacts", format!("at most {max} contacts per user")),
+        AddError::Duplicate => ApiError::conflict("email", "this email is already one of your contacts"),
+        AddError::DailyCap { max, retry_after_secs } => ApiError::RateLimited {
+            limit: "invitations_per_day",
+            detail: format!(
+                "invitations_per_day: at most {max} invitations per user in 24 hours; try again in {retry_after_secs} seconds"
+            ),
+            retry_after_secs,
+        },
+        AddError::Db(e) => e.into(),
+    }
 }
 
 /// `DELETE /v1/me/contacts/{id}`: 404 unless it is one of the caller's contacts.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::db::contacts::ContactRow;
 use crate::db::locations::LocationRow;
 use crate::db::users::UserRow;
-use crate::domain::{Locale, Role};
+use crate::domain::{ContactState, Locale, Role};
 use crate::error::ApiError;
 
 pub use crate::clock::rfc3339;
@@ -67,16 +67,18 @@ pub struct ContactDto {
     pub email: String,
     pub locale: Locale,
     pub created_at: String,
+    pub state: ContactState,
 }
 
-impl From<ContactRow> for ContactDto {
-    fn from(row: ContactRow) -> Self {
+impl ContactDto {
+    pub fn new(row: ContactRow, state: ContactState) -> Self {
         Self {
             id: row.id,
             name: row.name,
             email: row.email,
             locale: row.locale,
             created_at: rfc3339(row.created_at),
+            state,
         }
     }
 }

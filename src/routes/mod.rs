@@ -13,6 +13,7 @@ mod fallback;
 mod health;
 mod idempotency;
 mod incidents;
+mod invitations;
 mod me;
 pub mod metrics;
 mod paging;
@@ -88,6 +89,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/v1/incidents/{id}/people/{user_id}/handled", "mark_handled", people::mark_handled),
         Route::new(M::POST, "/v1/incidents/{id}/reminders", "send_reminders", reminders::send_reminders),
         Route::new(M::GET, "/v1/audit", "list_audit", audit::list_audit),
+        Route::new(M::GET, "/v1/invitations/{token}", "get_invitation", invitations::get_invitation),
+        Route::new(M::POST, "/v1/invitations/{token}", "accept_invitation", invitations::accept_invitation),
         Route::new(M::GET, "/v1/unsubscribe/{token}", "get_unsubscribe", unsubscribe::get_unsubscribe),
         Route::new(M::POST, "/v1/unsubscribe/{token}", "post_unsubscribe", unsubscribe::post_unsubscribe),
         Route::new(M::POST, "/v1/admin/users/{id}/roles", "grant_role", admin::grant_role),

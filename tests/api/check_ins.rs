@@ -37,8 +37,9 @@ async fn check_in(
     request.send().await.unwrap()
 }
 
-/// An operator, an active incident nobody is prompted for, and a user with three contacts
-/// whose last fix is far from the area (so no prompt email of theirs mixes in).
+/// An operator, an active incident nobody is prompted for, and a user with three contacts who
+/// accepted their invitations, whose last fix is far from the area (so no prompt email of theirs
+/// mixes in). The sink is empty when it returns.
 async fn scene(app: &TestApp) -> (TestUser, String, TestUser) {
     let operator = app.new_user_with_role("operator").await;
     let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
@@ -48,6 +49,7 @@ async fn scene(app: &TestApp) -> (TestUser, String, TestUser) {
     add_contact(app, &user, "Mum", "mum@example.org", "fr").await;
     add_contact(app, &user, "Bob", "bob@example.org", "en").await;
     add_contact(app, &user, "Zoé", "zoe@example.org", "fr").await;
+    app.accept_all_invitations(&user).await;
     (operator, incident["id"].as_str().unwrap().to_owned(), user)
 }
 
@@ -282,6 +284,8 @@ async fn the_hourly_cap_per_recipient_stops_a_spam_relay() {
     })
     .await;
     let (operator, incident, user) = scene(&app).await;
+    // The invitations counted in the hour they went out.
+    app.clock.advance(chrono::Duration::hours(1));
     for status in ["safe", "need_help", "not_in_area"] {
         check_in(&app, &user, &incident, json!({ "status": status }), None).await;
     }

@@ -60,6 +60,9 @@ async fn a_duplicate_contact_email_is_a_409() {
     assert_eq!(add(&app, &user, json!({ "name": "Mum", "email": "mum@example.org" })).await.status(), 201);
     let response = add(&app, &user, json!({ "name": "Mother", "email": "MUM@example.org" })).await;
     assert_eq!(error_fields(&problem(response, 409).await), ["email"]);
+    // Another spelling of the same mailbox is the same contact.
+    let response = add(&app, &user, json!({ "name": "Mother", "email": "mum+home@example.org" })).await;
+    assert_eq!(error_fields(&problem(response, 409).await), ["email"]);
     // Another user may list the same person.
     let other = app.new_user().await;
     assert_eq!(add(&app, &other, json!({ "name": "Mum", "email": "mum@example.org" })).await.status(), 201);

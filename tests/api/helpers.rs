@@ -11,7 +11,7 @@ use safecheck::startup::Application;
 use serde_json::Value;
 
 pub use crate::support::chaos_proxy::ChaosProxy;
-pub use crate::support::smtp_sink::SmtpSink;
+pub use crate::support::smtp_sink::{ReceivedMail, SmtpSink};
 use crate::support::spec_proxy::SpecProxy;
 use crate::support::test_db::TestDb;
 
@@ -415,6 +415,7 @@ impl TestApp {
                     "incident_title": "Load", "answered_at": "2026-11-28T10:00:00Z"
                 }),
             ),
+            NotificationKind::Invitation => ("contact", serde_json::json!({ "user_name": "Ada" })),
             NotificationKind::Prompt | NotificationKind::Reminder => (
                 "person",
                 serde_json::json!({
@@ -444,6 +445,49 @@ impl TestApp {
         })
         .await
         .unwrap();
+    }
+
+    /// Adds a contact over HTTP; returns the response.
+    pub async fn add_contact(
+        &self,
+        user: &TestUser,
+        name: &str,
+        email: &str,
+        locale: &str,
+    ) -> reqwest::Response {
+        self.authed(reqwest::Method::POST, "/v1/me/contacts", user)
+            .json(&serde_json::json!({ "name": name, "email": email, "locale": locale }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The path of the accept link of `user_id`'s invitation of `email`, signed with the key the
+    /// app keeps in its database (as the invitation email's link is).
+    pub async fn accept_path(&self, user_id: &str, email: &str) -> String {
+        let (url, user_id, email) = (self.database_url().clone(), user_id.to_owned(), email.to_owned());
+        let token = tokio::task::spawn_blocking(move || {
+            let mut conn = safecheck::db::pool_connect(&url).unwrap();
+            let links = safecheck::notify::links::LinkKeys::load(&mut conn, &[], SystemClock.now()).unwrap();
+            links.accept_token(&user_id, &safecheck::domain::email::canonical(&email))
+        })
+        .await
+        .unwrap();
+        format!("/v1/invitations/{token}")
+    }
+
+    /// Lets every invitation of the user's contacts go out, has each invited contact accept it,
+    /// and forgets the mail received so far: a test about what contacts read starts here.
+    pub async fn accept_all_invitations(&self, user: &TestUser) {
+        self.wait_for_outbox_settled(Duration::from_secs(10)).await;
+        let contacts = self.get_json("/v1/me/contacts", user).await;
+        for contact in contacts["items"].as_array().unwrap() {
+            if contact["state"] == "invited" {
+                let path = self.accept_path(&user.id, contact["email"].as_str().unwrap()).await;
+                assert_eq!(self.client.post(self.url(&path)).send().await.unwrap().status(), 200);
+            }
+        }
+        self.smtp.clear();
     }
 
     /// The user's open prompts.

@@ -1,6 +1,6 @@
 //! The outbox's lanes: a contact's check-in email goes out before any prompt or reminder email
 //! that was already waiting, however many there are: the emails prompts carry, and the outbox's
-//! own rows of the people lane.
+//! own rows of the people lane. Invitations go last, after all of them.
 
 use std::time::Duration;
 
@@ -43,9 +43,17 @@ async fn a_contacts_check_in_email_overtakes_a_backlog_of_prompt_emails() {
         ("SAFECHECK_DELIVERY_BATCH", "10"),
     ])
     .await;
-    let mail = app.smtp.wait_for(301, Duration::from_secs(60)).await;
+    let mail = app.smtp.wait_for(302, Duration::from_secs(60)).await;
 
-    assert_eq!(mail.len(), 301, "every email was delivered: 100 prompts, 200 reminders, mum's");
-    let position = mail.iter().position(|m| m.to == ["mum@example.org"]).expect("mum's email arrived");
+    assert_eq!(mail.len(), 302, "every email was delivered: 100 prompts, 200 reminders, mum's two");
+    let is_invitation = |m: &crate::helpers::ReceivedMail| {
+        m.header_text("subject").unwrap().contains("listed you as a contact")
+    };
+    let position = mail
+        .iter()
+        .position(|m| m.to == ["mum@example.org"] && !is_invitation(m))
+        .expect("mum's check-in email arrived");
     assert!(position < 10, "the check-in email went out in the first batch, not after {position} prompts");
+    let invited = mail.iter().position(is_invitation).expect("mum's invitation arrived");
+    assert!(invited >= 300, "the invitation went out after every prompt and reminder, not at {invited}");
 }

@@ -5,6 +5,7 @@
 mod helpers;
 mod support;
 
+mod abuse;
 mod accounts;
 mod admin_cli;
 mod audit_trail;
@@ -17,6 +18,7 @@ mod fanout;
 mod faults;
 mod health;
 mod incidents;
+mod invitations;
 mod lanes;
 mod logs;
 mod me;

@@ -1,6 +1,6 @@
 //! Migrations run up, down and up again on the backend under test.
 
-use diesel::RunQueryDsl;
+use diesel::{ExpressionMethods, RunQueryDsl};
 use safecheck::db::{self, DbConn};
 
 use crate::support::test_db::TestDb;
@@ -43,4 +43,52 @@ fn migrations_run_up_down_and_up_again() {
     let again = db::run_migrations(&mut conn).unwrap();
     assert_eq!(again, applied);
     assert_eq!(count_tables(&mut conn), tables);
+}
+
+/// Suppressions written before addresses had a canonical form cover every alias afterwards.
+#[test]
+fn suppressions_from_before_cover_every_alias_after_the_opt_in_migration() {
+    use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+    const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+    const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let test_db = TestDb::create(dir.path());
+    let url = db::DatabaseUrl::parse(&test_db.url(None)).unwrap();
+    db::prepare(&url).unwrap();
+    let mut conn = db::pool_connect(&url).unwrap();
+    let reverted = match &mut conn {
+        DbConn::Postgresql(c) => c.revert_last_migration(POSTGRES).unwrap(),
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE).unwrap(),
+    };
+    assert_eq!(
+        reverted.to_string(),
+        "20261201000011",
+        "the opt-in migration (2026-12-01-000011_contacts_opt_in)"
+    );
+    let now = chrono::Utc::now().naive_utc();
+    for old in ["v.ictim+news@gmail.com", "someone+x@example.org", "plain@example.org"] {
+        diesel::insert_into(safecheck::db::schema::suppressions::table)
+            .values((
+                safecheck::db::schema::suppressions::email.eq(old),
+                safecheck::db::schema::suppressions::created_at.eq(now),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    db::run_migrations(&mut conn).unwrap();
+
+    let asked = [
+        "victim@googlemail.com",
+        "someone@example.org",
+        "someone+y@example.org",
+        "plain@example.org",
+        "other@example.org",
+    ];
+    let found = db::suppressions::among(&mut conn, &asked).unwrap();
+    let mut found: Vec<&str> = found.iter().map(String::as_str).collect();
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        ["plain@example.org", "someone+y@example.org", "someone@example.org", "victim@googlemail.com"]
+    );
 }

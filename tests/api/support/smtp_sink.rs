@@ -110,6 +110,12 @@ impl SmtpSink {
         self.shared.lock().unwrap().mail.clone()
     }
 
+    /// Forgets what was received so far (a test's setup mail, such as invitations), so that
+    /// what it asserts next counts only what follows.
+    pub fn clear(&self) {
+        self.shared.lock().unwrap().mail.clear();
+    }
+
     /// How many messages arrived so far (cheaper than `received().len()`).
     pub fn count(&self) -> usize {
         self.shared.lock().unwrap().mail.len()

@@ -1,0 +1,73 @@
+//! The hourly per-recipient cap, as one counter per (canonical address, clock hour).
+
+use chrono::{NaiveDateTime, Timelike};
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::schema::recipient_hours;
+
+/// The clock hour `at` falls in.
+pub fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
+    at.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(at)
+}
+
+/// Counts one message to each of `emails_canonical` (an address may appear more than once) in
+/// the hour of `now`, each only if fewer than `cap` were counted for its address there; whether
+/// each was counted, in order (false: the cap is reached, nothing counted).
+///
+/// Atomic under concurrency: the missing rows are made in one statement (a no-op for rows that
+/// exist), then one conditional `UPDATE ... SET sent = sent + 1 WHERE sent < cap` a message. On
+/// PostgreSQL concurrent updates of a row wait for each other and re-check `sent < cap` on the
+/// row as committed, so no two transactions both take the last place (a read-then-insert would
+/// let them).
+pub fn take(
+    conn: &mut DbConn,
+    emails_canonical: &[&str],
+    now: NaiveDateTime,
+    cap: i64,
+) -> QueryResult<Vec<bool>> {
+    if emails_canonical.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hour = hour_of(now);
+    let mut distinct: Vec<&str> = emails_canonical.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // Sorted, so that concurrent transactions lock the rows in one order (no deadlock).
+    for chunk in distinct.chunks(5_000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|email| {
+                (
+                    recipient_hours::email_canonical.eq(*email),
+                    recipient_hours::hour.eq(hour),
+                    recipient_hours::sent.eq(0),
+                )
+            })
+            .collect();
+        let create = diesel::insert_into(recipient_hours::table).values(rows).on_conflict_do_nothing();
+        // MultiConnection has neither upsert nor multi-row insert: the inner connection's.
+        match conn {
+            DbConn::Postgresql(pg) => create.execute(pg)?,
+            DbConn::Sqlite(lite) => create.execute(lite)?,
+        };
+    }
+    let cap = i32::try_from(cap).unwrap_or(i32::MAX);
+    // The updates lock their rows until commit: taken in address order, so two transactions
+    // counting the same addresses never wait for each other crosswise (a deadlock).
+    let mut order: Vec<usize> = (0..emails_canonical.len()).collect();
+    order.sort_by_key(|&i| emails_canonical[i]);
+    let mut counted = vec![false; emails_canonical.len()];
+    for i in order {
+        let taken = diesel::update(
+            recipient_hours::table
+                .filter(recipient_hours::email_canonical.eq(emails_canonical[i]))
+                .filter(recipient_hours::hour.eq(hour))
+                .filter(recipient_hours::sent.lt(cap)),
+        )
+        .set(recipient_hours::sent.eq(recipient_hours::sent + 1))
+        .execute(conn)?;
+        counted[i] = taken == 1;
+    }
+    Ok(counted)
+}
