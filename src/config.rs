@@ -187,18 +187,7 @@ impl Config {
             }
             jwt_keys.push(jwt_key("SAFECHECK_JWT_PREVIOUS_SECRET", "k0", secret)?);
         }
-        let smtp_url = match get("SAFECHECK_SMTP_URL") {
-            Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
-                Some(SecretString::from(url))
-            }
-            Some(_) => {
-                return Err(ConfigError {
-                    variable: "SAFECHECK_SMTP_URL",
-                    problem: "must start with smtp:// (STARTTLS) or smtps:// (TLS)".into(),
-                });
-            }
-            None => None,
-        };
+        let smtp_url = get("SAFECHECK_SMTP_URL").map(smtp_url).transpose()?;
         let log_format = match get("SAFECHECK_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -306,6 +295,39 @@ fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, 
         });
     }
     Ok(JwtKey { kid: kid.to_owned(), secret: SecretString::from(secret) })
+}
+
+/// `smtp://` (STARTTLS) or `smtps://` (TLS); mail may travel in clear text (`?tls=none`, or
+/// `?tls=opportunistic`, which a man in the middle downgrades) only to a relay on this machine.
+fn smtp_url(url: String) -> Result<SecretString, ConfigError> {
+    let refuse = |problem: &str| ConfigError { variable: "SAFECHECK_SMTP_URL", problem: problem.to_owned() };
+    if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+        return Err(refuse("must start with smtp:// (STARTTLS) or smtps:// (TLS)"));
+    }
+    // The URL may hold a password: the messages say what is wrong, never the URL.
+    let parsed = url::Url::parse(&url).map_err(|_| refuse("is not a valid URL"))?;
+    let tls = parsed.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    let clear_text = parsed.scheme() == "smtp" && matches!(tls.as_deref(), Some("none" | "opportunistic"));
+    if clear_text && !is_loopback_host(parsed.host()) {
+        return Err(refuse(
+            "sends mail without TLS (tls=none or tls=opportunistic), which is allowed only to a relay on \
+             loopback (127.0.0.0/8, ::1, localhost); use smtps:// or smtp:// with STARTTLS for any other host",
+        ));
+    }
+    Ok(SecretString::from(url))
+}
+
+fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
+    match host {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // `smtp` is not a scheme the URL standard knows, so its IPv4 hosts come as names.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
 }
 
 fn job_names(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
@@ -431,5 +453,30 @@ mod tests {
         assert_eq!(err.variable, "SAFECHECK_DB_POOL_SIZE");
         let err = with(&[("SAFECHECK_SMTP_URL", "http://mail")]).unwrap_err();
         assert_eq!(err.variable, "SAFECHECK_SMTP_URL");
+    }
+
+    #[test]
+    fn smtp_without_tls_is_refused_unless_the_relay_is_on_loopback() {
+        for url in [
+            "smtp://127.0.0.1:25?tls=none",
+            "smtp://127.0.0.2:2525?tls=none",
+            "smtp://[::1]:25?tls=none",
+            "smtp://localhost:25?tls=opportunistic",
+            "smtp://user:pass@mail.example.org:587",
+            "smtps://mail.example.org",
+        ] {
+            assert!(with(&[("SAFECHECK_SMTP_URL", url)]).is_ok(), "{url} should be accepted");
+        }
+        for url in [
+            "smtp://mail.example.org:25?tls=none",
+            "smtp://user:hunter2@10.0.0.5:25?tls=none",
+            "smtp://192.168.1.2?tls=opportunistic",
+            "smtp://localhost.example.org?tls=none",
+        ] {
+            let err = with(&[("SAFECHECK_SMTP_URL", url)]).unwrap_err();
+            assert_eq!(err.variable, "SAFECHECK_SMTP_URL");
+            assert!(err.to_string().contains("loopback"), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "the password leaked: {err}");
+        }
     }
 }

@@ -28,6 +28,7 @@ mod problems;
 mod reminders;
 mod roles;
 mod smtp_harness;
+mod smtp_plaintext;
 mod smtp_pool;
 mod smtp_throughput;
 mod stored_words;
