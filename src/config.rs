@@ -176,7 +176,7 @@ impl Config {
         };
         let mut jwt_keys = Vec::new();
         if let Some(secret) = get("SAFECHECK_JWT_SECRET") {
-            jwt_keys.push(jwt_key("SAFECHECK_JWT_SECRET", "k1", secret)?);
+            jwt_keys.push(jwt_key("SAFECHECK_JWT_SECRET", secret)?);
         }
         if let Some(secret) = get("SAFECHECK_JWT_PREVIOUS_SECRET") {
             if jwt_keys.is_empty() {
@@ -185,7 +185,7 @@ impl Config {
                     problem: "set only together with SAFECHECK_JWT_SECRET".into(),
                 });
             }
-            jwt_keys.push(jwt_key("SAFECHECK_JWT_PREVIOUS_SECRET", "k0", secret)?);
+            jwt_keys.push(jwt_key("SAFECHECK_JWT_PREVIOUS_SECRET", secret)?);
         }
         let smtp_url = get("SAFECHECK_SMTP_URL").map(smtp_url).transpose()?;
         let log_format = match get("SAFECHECK_LOG_FORMAT").as_deref() {
@@ -266,7 +266,7 @@ impl Config {
         }
         let path = self.data_dir.join("jwt_secret");
         let (secret, generated) = crate::secret_file::load_or_generate(&path)?;
-        self.jwt_keys.push(jwt_key("the data directory's jwt_secret", "k1", secret)?);
+        self.jwt_keys.push(jwt_key("the data directory's jwt_secret", secret)?);
         Ok(Some((path, generated)))
     }
 
@@ -287,14 +287,23 @@ impl Config {
     }
 }
 
-fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, ConfigError> {
+fn jwt_key(variable: &'static str, secret: String) -> Result<JwtKey, ConfigError> {
     if secret.len() < MIN_JWT_SECRET_BYTES {
         return Err(ConfigError {
             variable,
             problem: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
         });
     }
-    Ok(JwtKey { kid: kid.to_owned(), secret: SecretString::from(secret) })
+    Ok(JwtKey { kid: kid_of(&secret), secret: SecretString::from(secret) })
+}
+
+/// A key's id is derived from the key itself (the first 8 bytes of its SHA-256, in hex), so a
+/// key keeps its id whichever variable holds it: after a rotation, the previous key still
+/// recognises the tokens it signed when it was the current one. 64 bits of a hash of a secret of
+/// at least 256 bits tell an attacker nothing useful.
+fn kid_of(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(secret.as_bytes())[..8])
 }
 
 /// `smtp://` (STARTTLS) or `smtps://` (TLS); mail may travel in clear text (`?tls=none`, or
@@ -453,6 +462,16 @@ mod tests {
         assert_eq!(err.variable, "SAFECHECK_DB_POOL_SIZE");
         let err = with(&[("SAFECHECK_SMTP_URL", "http://mail")]).unwrap_err();
         assert_eq!(err.variable, "SAFECHECK_SMTP_URL");
+    }
+
+    #[test]
+    fn a_keys_id_follows_the_key_not_the_variable_holding_it() {
+        let (a, b) = ("a".repeat(MIN_JWT_SECRET_BYTES), "b".repeat(MIN_JWT_SECRET_BYTES));
+        let before = with(&[("SAFECHECK_JWT_SECRET", &a)]).unwrap();
+        let after = with(&[("SAFECHECK_JWT_SECRET", &b), ("SAFECHECK_JWT_PREVIOUS_SECRET", &a)]).unwrap();
+        assert_eq!(before.jwt_keys[0].kid, after.jwt_keys[1].kid);
+        assert_ne!(after.jwt_keys[0].kid, after.jwt_keys[1].kid);
+        assert_eq!(after.jwt_keys[0].kid.len(), 16);
     }
 
     #[test]
