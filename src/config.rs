@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::cidr::Cidr;
 use crate::db::DatabaseUrl;
 
 /// How long a worker holds an incident's fan-out without renewing it (each chunk renews it),
@@ -46,8 +47,18 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// Argon2 cost; tests lower it, production keeps OWASP's recommendation.
     pub argon2: Argon2Params,
-    /// Login throttling.
+    /// Login and registration throttling.
     pub login_throttle: LoginThrottle,
+    /// Registrations one client address may attempt within the throttling window.
+    pub max_registrations_per_ip: u32,
+    /// Proxies whose forwarding header names the client (empty: none is believed).
+    pub trusted_proxies: Vec<Cidr>,
+    /// The header those proxies append the client's address to.
+    pub forwarded_header: ForwardedHeader,
+    /// The threads that hash and verify passwords, apart from every other work.
+    pub password_pool: PasswordPoolConfig,
+    /// A refresh session (a login and its rotations) ends this long after the login at most.
+    pub refresh_session_max: Duration,
     /// Locations older than this at activation are not prompted.
     pub location_staleness: chrono::Duration,
     /// Candidate users read per fan-out chunk.
@@ -127,12 +138,34 @@ impl Default for Argon2Params {
     }
 }
 
-/// After `max_failures` failed logins within `window`, for one account or one IP, answer 429.
+/// Login throttling. Per (account, client address): `free_failures` attempts, then each
+/// further attempt waits `delay_base` doubled per failure beyond, at most `delay_max`; an
+/// account is never locked for every address. Per client address: `max_failures_per_ip`
+/// attempts within `window`.
 #[derive(Clone, Copy, Debug)]
 pub struct LoginThrottle {
-    pub max_failures_per_account: u32,
+    pub free_failures: u32,
+    pub delay_base: Duration,
+    pub delay_max: Duration,
     pub max_failures_per_ip: u32,
     pub window: Duration,
+}
+
+/// Which header trusted proxies write. Only one is read: a proxy that appends to one passes
+/// the other through as the client wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, ...`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, ...`
+    Forwarded,
+}
+
+/// The password hashing pool: `threads` hashing at once, `queue` more waiting; beyond, 503.
+#[derive(Clone, Copy, Debug)]
+pub struct PasswordPoolConfig {
+    pub threads: usize,
+    pub queue: usize,
 }
 
 /// Log line format.
@@ -198,7 +231,16 @@ impl Config {
                 });
             }
         };
+        if get("SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT").is_some() {
+            return Err(ConfigError {
+                variable: "SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                problem: "is gone: an account is no longer locked for every address; set \
+                          SAFECHECK_LOGIN_FREE_FAILURES (per account and client address) instead"
+                    .into(),
+            });
+        }
         let defaults = Argon2Params::default();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Ok(Self {
             database_url,
             listen,
@@ -224,10 +266,36 @@ impl Config {
                 parallelism: positive(&get, "SAFECHECK_ARGON2_PARALLELISM", defaults.parallelism)?,
             },
             login_throttle: LoginThrottle {
-                max_failures_per_account: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
+                free_failures: positive(&get, "SAFECHECK_LOGIN_FREE_FAILURES", 5)?,
+                delay_base: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_DELAY_BASE_SECS", 1)?),
+                delay_max: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_DELAY_MAX_SECS", 900)?),
                 max_failures_per_ip: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_IP", 50)?,
                 window: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_WINDOW_SECS", 900)?),
             },
+            max_registrations_per_ip: positive(&get, "SAFECHECK_REGISTER_MAX_PER_IP", 10)?,
+            trusted_proxies: trusted_proxies(get("SAFECHECK_TRUSTED_PROXIES"))?,
+            forwarded_header: match get("SAFECHECK_FORWARDED_HEADER")
+                .map(|h| h.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
+                Some("forwarded") => ForwardedHeader::Forwarded,
+                Some(_) => {
+                    return Err(ConfigError {
+                        variable: "SAFECHECK_FORWARDED_HEADER",
+                        problem: "must be `x-forwarded-for` or `forwarded`".into(),
+                    });
+                }
+            },
+            password_pool: PasswordPoolConfig {
+                threads: positive(&get, "SAFECHECK_PASSWORD_THREADS", cores)?,
+                queue: positive(&get, "SAFECHECK_PASSWORD_QUEUE", 4 * cores)?,
+            },
+            refresh_session_max: Duration::from_secs(positive(
+                &get,
+                "SAFECHECK_REFRESH_SESSION_MAX_SECS",
+                90 * 24 * 3600,
+            )?),
             location_staleness: positive_seconds(&get, "SAFECHECK_LOCATION_STALENESS_SECS", 24 * 3600)?,
             fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
             fanout_lease: positive_seconds(&get, "SAFECHECK_FANOUT_LEASE_SECS", DEFAULT_FANOUT_LEASE_SECS)?,
@@ -337,6 +405,17 @@ fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
         }
         None => false,
     }
+}
+
+fn trusted_proxies(raw: Option<String>) -> Result<Vec<Cidr>, ConfigError> {
+    raw.iter()
+        .flat_map(|raw| raw.split(','))
+        .map(str::trim)
+        .filter(|cidr| !cidr.is_empty())
+        .map(|cidr| {
+            cidr.parse().map_err(|problem| ConfigError { variable: "SAFECHECK_TRUSTED_PROXIES", problem })
+        })
+        .collect()
 }
 
 fn job_names(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
@@ -472,6 +551,17 @@ mod tests {
         assert_eq!(before.jwt_keys[0].kid, after.jwt_keys[1].kid);
         assert_ne!(after.jwt_keys[0].kid, after.jwt_keys[1].kid);
         assert_eq!(after.jwt_keys[0].kid.len(), 16);
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_and_none_by_default() {
+        assert!(with(&[]).unwrap().trusted_proxies.is_empty());
+        let config = with(&[("SAFECHECK_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        let err = with(&[("SAFECHECK_TRUSTED_PROXIES", "10.0.0.0/8,nope")]).unwrap_err();
+        assert_eq!(err.variable, "SAFECHECK_TRUSTED_PROXIES");
+        let err = with(&[("SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT", "5")]).unwrap_err();
+        assert!(err.to_string().contains("SAFECHECK_LOGIN_FREE_FAILURES"));
     }
 
     #[test]

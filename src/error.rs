@@ -44,6 +44,13 @@ pub enum ApiError {
     /// 429: too many attempts. Carries `Retry-After`.
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 429: the named limit is reached. Carries `Retry-After`; the problem's `limit` names it.
+    #[error("the limit {limit} is reached")]
+    RateLimited { limit: &'static str, retry_after_secs: u64 },
+    /// 503: the named capacity is full for now (password hashing). Carries `Retry-After`; the
+    /// problem's `limit` names it.
+    #[error("{limit} is at capacity")]
+    Busy { limit: &'static str, retry_after_secs: u64 },
     /// 503: the database (or another dependency) is unreachable. Carries `Retry-After`.
     #[error("service unavailable")]
     Unavailable,
@@ -75,7 +82,10 @@ impl ApiError {
             ApiError::Conflict { .. } => ("conflict", "Conflict"),
             ApiError::PayloadTooLarge { .. } => ("payload-too-large", "Request body too large"),
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
-            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => {
+                ("too-many-requests", "Too many requests")
+            }
+            ApiError::Busy { .. } => ("busy", "Busy"),
             ApiError::Unavailable => ("service-unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal-error", "Internal server error"),
         }
@@ -95,6 +105,12 @@ impl ApiError {
             }
             ApiError::TooManyRequests { retry_after_secs } => {
                 format!("too many attempts; try again in {retry_after_secs} seconds")
+            }
+            ApiError::RateLimited { limit, retry_after_secs } => {
+                format!("the limit {limit} is reached; try again in {retry_after_secs} seconds")
+            }
+            ApiError::Busy { limit, retry_after_secs } => {
+                format!("{limit} is at capacity; try again in {retry_after_secs} seconds")
             }
             ApiError::Unavailable => {
                 "the service cannot reach its database right now; try again shortly".to_owned()
@@ -128,6 +144,9 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    /// The limit reached (429, and 503 for a full capacity).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<&'static str>,
 }
 
 impl ResponseError for ApiError {
@@ -142,7 +161,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -160,6 +180,10 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail: self.detail(),
             errors: self.errors(),
+            limit: match self {
+                ApiError::RateLimited { limit, .. } | ApiError::Busy { limit, .. } => Some(*limit),
+                _ => None,
+            },
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
@@ -170,7 +194,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow } => {
                 response.insert_header((header::ALLOW, allow.as_str()));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::RateLimited { retry_after_secs, .. }
+            | ApiError::Busy { retry_after_secs, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unavailable => {

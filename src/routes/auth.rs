@@ -24,9 +24,11 @@ pub struct RegisterBody {
     locale: Option<String>,
 }
 
-/// `POST /v1/auth/register`: creates an account with the `user` role.
+/// `POST /v1/auth/register`: creates an account with the `user` role. Each client address may
+/// try a limited number of times per throttling window.
 pub async fn register_account(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Json(body): Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
@@ -43,8 +45,12 @@ pub async fn register_account(
     let (Some(email), Some(password), Some(name), Some(locale)) = (email, password, name, locale) else {
         return Err(ApiError::Validation(errors));
     };
-    let hasher = state.passwords.clone();
-    let password_hash = web::block(move || hasher.hash(password.expose())).await??;
+    // A place to hash first: in a burst, what the pool cannot take costs no database work.
+    let slot = state.passwords.reserve().map_err(throttle::pool_refusal)?;
+    let address = throttle::client_address(&req, &state.config);
+    throttle::begin_registration(&state, &address).await?;
+    let password_hash =
+        slot.run(move |hasher| hasher.hash(password.expose())).await.map_err(throttle::pool_refusal)??;
     let account = NewAccount { email, display_name: name, locale, role: Role::User, password_hash };
     let now = state.clock.now();
     let user = with_db(&state, move |conn| match accounts::create(conn, account, now) {
@@ -73,7 +79,8 @@ pub struct TokenPair {
 }
 
 /// `POST /v1/auth/login`: the same 401 for an unknown email and a wrong password, after the same
-/// work; 429 once an account or an address has failed too often.
+/// work; 429 once an account has failed too often from this client address (never from every
+/// address), or this address too often for any account.
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -84,20 +91,22 @@ pub async fn login(
     let email = Email::parse(&body.email)
         .map(|e| e.as_str().to_owned())
         .unwrap_or_else(|_| body.email.trim().to_lowercase());
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
-    throttle::check_login(&state, &email, &ip).await?;
+    let address = throttle::client_address(&req, &state.config);
+    // Recorded as a failure before the password is checked: parallel guesses see each other.
+    let attempt = throttle::begin_password_check(&state, &email, &address).await?;
 
-    let lookup_email = email.clone();
-    let user = with_db(&state, move |conn| Ok(db::users::find_by_email(conn, &lookup_email)?)).await?;
-    let hasher = state.passwords.clone();
+    let user = with_db(&state, move |conn| Ok(db::users::find_by_email(conn, &email)?)).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let password = body.password;
-    let matches = web::block(move || hasher.verify(&password, stored.as_deref())).await?;
+    let matches = state
+        .passwords
+        .run(move |hasher| hasher.verify(&password, stored.as_deref()))
+        .await
+        .map_err(throttle::pool_refusal)?;
     let Some(user) = user.filter(|_| matches) else {
-        throttle::record_login_failure(&state, &email, &ip).await?;
         return Err(BAD_LOGIN);
     };
-    throttle::clear_account(&state, &email).await?;
+    throttle::password_check_succeeded(&state, attempt).await?;
     let pair = issue_pair(&state, &user.id, user.role).await?;
     Ok(HttpResponse::Ok().json(pair))
 }

@@ -201,7 +201,12 @@ async fn no_user_reads_or_changes_another_users_data() {
     let me: Value = app.authed(Method::GET, "/v1/me", other).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["id"], other.id.as_str());
 
-    let erased = app.authed(Method::DELETE, "/v1/me", other).send().await.unwrap();
+    let erased = app
+        .authed(Method::DELETE, "/v1/me", other)
+        .json(&json!({ "current_password": other.password }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(erased.status(), 204);
     let owner: Value =
         app.authed(Method::GET, "/v1/me", &scene.owner).send().await.unwrap().json().await.unwrap();

@@ -83,6 +83,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         // Tokens are checked against the test's clock: a day keeps them valid while a test moves
         // it forward by hours.
         ("SAFECHECK_ACCESS_TOKEN_TTL_SECS", "86400".into()),
+        // Every test client comes from loopback; the throttling tests set their own limit.
+        ("SAFECHECK_REGISTER_MAX_PER_IP", "1000000".into()),
     ];
     env.extend(options.env);
     let config =
@@ -299,6 +301,10 @@ fn setting_of(config: &Config, name: &str) -> Option<String> {
         "SAFECHECK_ARGON2_MEMORY_KIB" => Some("256".into()),
         "SAFECHECK_ARGON2_ITERATIONS" => Some("1".into()),
         "SAFECHECK_FANOUT_CHUNK" => Some(config.fanout_chunk.to_string()),
+        "SAFECHECK_REGISTER_MAX_PER_IP" => Some(config.max_registrations_per_ip.to_string()),
+        "SAFECHECK_TRUSTED_PROXIES" => {
+            Some(config.trusted_proxies.iter().map(|c| format!("{c}")).collect::<Vec<_>>().join(","))
+        }
         _ => None,
     }
 }

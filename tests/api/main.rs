@@ -32,4 +32,5 @@ mod smtp_plaintext;
 mod smtp_pool;
 mod smtp_throughput;
 mod stored_words;
+mod throttling;
 mod tokens;

@@ -174,7 +174,12 @@ async fn a_token_the_server_signed_before_a_rotation_works_with_its_key_as_the_p
 async fn a_deleted_accounts_token_is_a_401_at_once() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let response = app.authed(reqwest::Method::DELETE, "/v1/me", &user).send().await.unwrap();
+    let response = app
+        .authed(reqwest::Method::DELETE, "/v1/me", &user)
+        .json(&json!({ "current_password": user.password }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 204);
     assert_rejected(&app, &user.access_token).await;
     problem(app.login(&user.email, &user.password).await, 401).await;
