@@ -50,8 +50,8 @@ pub fn create(
     }
 }
 
-/// Sets a new password hash and ends every session of the account (its refresh tokens), in one
-/// transaction: whoever held a session with the old password must log in again.
+/// Sets a new password hash and ends every session of the account, in one transaction:
+/// whoever held a session with the old password must log in again.
 pub fn change_password(
     conn: &mut DbConn,
     id: &str,
@@ -60,9 +60,28 @@ pub fn change_password(
 ) -> diesel::QueryResult<()> {
     conn.transaction(|conn| {
         db::users::set_password_hash(conn, id, hash, now)?;
-        db::refresh_tokens::revoke_all_for_user(conn, id, now)?;
-        Ok(())
+        end_sessions(conn, id, now)
     })
+}
+
+/// "Log out everywhere": every refresh token of the account is revoked and every access token
+/// issued before now is refused, in one transaction.
+pub fn end_all_sessions(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> diesel::QueryResult<()> {
+    conn.transaction(|conn| end_sessions(conn, id, now))
+}
+
+fn end_sessions(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> diesel::QueryResult<()> {
+    db::users::set_sessions_valid_after(conn, id, now)?;
+    db::refresh_tokens::revoke_all_for_user(conn, id, now)?;
+    Ok(())
+}
+
+/// Whether an access token issued at `iat` (whole seconds, as JWTs carry it) outlived its
+/// account's sessions. A token issued in the very second the sessions were ended is still
+/// accepted: tokens issued just after the change (a new login) must work, and the whole
+/// seconds cannot tell the two apart.
+pub fn token_outlived_sessions(iat: i64, sessions_valid_after: Option<NaiveDateTime>) -> bool {
+    sessions_valid_after.is_some_and(|after| iat < after.and_utc().timestamp())
 }
 
 /// Why a role was not taken away.

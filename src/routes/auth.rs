@@ -129,23 +129,33 @@ pub async fn refresh_session(
     let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
     let now = state.clock.now();
     let outcome = with_db(&state, move |conn| {
+        // The successor inherits the session's end: renewing never extends a login past it.
         let rotation = db::refresh_tokens::rotate(
             conn,
             &presented_hash,
-            |old| RefreshTokenRow::new(&old.family_id, &old.user_id, new_hash, now, now + ttl),
+            |old| {
+                RefreshTokenRow::new(
+                    &old.family_id,
+                    &old.user_id,
+                    new_hash,
+                    now,
+                    now + ttl,
+                    old.session_end(),
+                )
+            },
             now,
         )?;
         let role = match &rotation {
-            Rotation::Rotated { user_id } => user_role(conn, user_id)?,
+            Rotation::Rotated { user_id, .. } => user_role(conn, user_id)?,
             _ => None,
         };
         Ok((rotation, role))
     })
     .await?;
     match outcome {
-        (Rotation::Rotated { user_id }, Some(role)) => {
-            let access_token = state.tokens.issue(&user_id, role, state.clock.now())?;
-            Ok(HttpResponse::Ok().json(pair_of(&state, access_token, new_token)))
+        (Rotation::Rotated { user_id, expires_at }, Some(role)) => {
+            let access_token = state.tokens.issue(&user_id, role, now)?;
+            Ok(HttpResponse::Ok().json(pair_of(&state, access_token, new_token, expires_at - now)))
         }
         (Rotation::Reused, _) => {
             tracing::warn!("a used refresh token was presented again; its family is revoked");
@@ -173,6 +183,14 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `POST /v1/auth/logout-all`: "log out everywhere". Every refresh token of the account is
+/// revoked and every access token issued before now is refused, this one included. Idempotent.
+pub async fn logout_all(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    with_db(&state, move |conn| Ok(accounts::end_all_sessions(conn, &caller.id, now)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// Issues an access token and a refresh token of a new family (a new login).
 pub async fn issue_pair(
     state: &web::Data<AppState>,
@@ -181,21 +199,29 @@ pub async fn issue_pair(
 ) -> Result<TokenPair, ApiError> {
     let refresh = refresh_token::generate();
     let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
+    let session = chrono_ttl(state.config.refresh_session_max)?;
     let now = state.clock.now();
     let family = uuid::Uuid::new_v4().to_string();
-    let row = RefreshTokenRow::new(&family, user_id, refresh_token::hash(&refresh), now, now + ttl);
+    let row =
+        RefreshTokenRow::new(&family, user_id, refresh_token::hash(&refresh), now, now + ttl, now + session);
+    let refresh_ttl = row.expires_at - now;
     with_db(state, move |conn| Ok(db::refresh_tokens::insert(conn, &row)?)).await?;
     let access_token = state.tokens.issue(user_id, role, now)?;
-    Ok(pair_of(state, access_token, refresh))
+    Ok(pair_of(state, access_token, refresh, refresh_ttl))
 }
 
-fn pair_of(state: &AppState, access_token: String, refresh_token: String) -> TokenPair {
+fn pair_of(
+    state: &AppState,
+    access_token: String,
+    refresh_token: String,
+    refresh_ttl: Duration,
+) -> TokenPair {
     TokenPair {
         access_token,
         token_type: "Bearer",
         expires_in: state.tokens.ttl().as_secs(),
         refresh_token,
-        refresh_expires_in: state.config.refresh_token_ttl.as_secs(),
+        refresh_expires_in: u64::try_from(refresh_ttl.num_seconds()).unwrap_or(0),
     }
 }
 

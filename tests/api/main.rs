@@ -27,6 +27,7 @@ mod postgres_only;
 mod problems;
 mod reminders;
 mod roles;
+mod sessions;
 mod smtp_harness;
 mod smtp_plaintext;
 mod smtp_pool;
