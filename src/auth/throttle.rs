@@ -56,7 +56,7 @@ pub fn begin_password_check(
     now: NaiveDateTime,
 ) -> Result<Attempt, ThrottleError> {
     let window = chrono_duration(limits.window);
-    let since = now.checked_sub_signed(window).unwrap_or(NaiveDateTime::MIN);
+    let since = now.checked_sub_signed(window).unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
     let pair = format!("{address} {account}");
     // Both recorded first (own statements, committed at once): every concurrent attempt that
     // counts after this sees it, so the k-th attempt to be recorded counts at least k.
@@ -104,7 +104,7 @@ pub fn begin_registration(
         conn,
         Scope::Registration,
         address,
-        now.checked_sub_signed(window).unwrap_or(NaiveDateTime::MIN),
+        now.checked_sub_signed(window).unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc()),
     )?;
     if count > i64::from(max) {
         let free_at = oldest.unwrap_or(now) + window;
