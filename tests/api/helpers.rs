@@ -168,6 +168,14 @@ impl TestApp {
     /// `env` changes; returns its base URL, behind a spec proxy of its own whose findings fail
     /// the test as the app's do. It shares this app's clock.
     pub async fn spawn_sibling(&self, env: &[(&str, &str)]) -> String {
+        let sibling = self.spawn_sibling_direct(env).await;
+        format!("http://{}", self.spec_proxy.start_another(sibling).await)
+    }
+
+    /// As [`TestApp::spawn_sibling`], but its base URL is the server's own, with no spec proxy
+    /// in between: for timing measurements, where checking each response in the test's process
+    /// would be measured too. The test checks the responses it gets itself.
+    pub async fn spawn_sibling_direct(&self, env: &[(&str, &str)]) -> String {
         let base = self.config.clone();
         let config = Config::from_lookup(|name| {
             env.iter()
@@ -176,8 +184,7 @@ impl TestApp {
                 .or_else(|| setting_of(&base, name))
         })
         .expect("sibling configuration");
-        let (sibling, _) = start(config, self.clock.clone()).await;
-        format!("http://{}", self.spec_proxy.start_another(sibling).await)
+        start(config, self.clock.clone()).await.0
     }
 }
 
