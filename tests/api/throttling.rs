@@ -220,6 +220,48 @@ async fn the_current_password_is_guessed_under_the_login_throttle() {
     refused(erase, "login_failures_per_account_and_address").await;
 }
 
+#[tokio::test]
+async fn a_full_password_pool_answers_503_with_retry_after_and_creates_nothing() {
+    let app = spawn_app_with(Options {
+        env: vec![
+            // One thread, one waiting place, at the production cost: a burst overflows it.
+            ("SAFECHECK_PASSWORD_THREADS", "1".into()),
+            ("SAFECHECK_PASSWORD_QUEUE", "1".into()),
+            ("SAFECHECK_ARGON2_MEMORY_KIB", "19456".into()),
+            ("SAFECHECK_ARGON2_ITERATIONS", "2".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let burst = (0..30).map(|n| {
+        app.client
+            .post(app.url("/v1/auth/register"))
+            .json(&json!({
+                "email": format!("burst{n}@example.org"), "password": "a good long password", "display_name": "Burst",
+            }))
+            .send()
+    });
+    let (mut created, mut busy) = (0, 0);
+    for response in futures_util::future::join_all(burst).await {
+        let response = response.unwrap();
+        match response.status().as_u16() {
+            201 => created += 1,
+            503 => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                let body = problem(response, 503).await;
+                assert_eq!(body["limit"], "password_hashing");
+                busy += 1;
+            }
+            other => panic!("a registration got {other}"),
+        }
+    }
+    assert!(created >= 1 && busy >= 1, "{created} created, {busy} told to retry");
+    let mut conn = safecheck::db::pool_connect(app.database_url()).unwrap();
+    use diesel::prelude::*;
+    let users: i64 = safecheck::db::schema::users::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(users, created, "a refused registration made no account");
+}
+
 /// p99 of `samples`, in milliseconds.
 fn p99(mut samples: Vec<Duration>) -> u128 {
     samples.sort();
