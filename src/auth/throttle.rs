@@ -29,9 +29,10 @@ pub struct Refusal {
 }
 
 /// An admitted password check, recorded as a failure until [`succeeded`] says otherwise.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Attempt {
     pair: String,
+    pair_attempt: String,
     address_attempt: String,
 }
 
@@ -79,13 +80,20 @@ pub fn begin_password_check(
         let next = delay_after(limits, before.saturating_add(1));
         return Err(refuse(limits::ACCOUNT_ADDRESS, next.as_secs().max(1)));
     }
-    Ok(Attempt { pair, address_attempt })
+    Ok(Attempt { pair, pair_attempt, address_attempt })
 }
 
 /// The password was right: the pair's failures are forgotten, and this check does not count
 /// against the address.
 pub fn succeeded(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<()> {
     login_failures::clear(conn, Scope::AccountAddress, &attempt.pair)?;
+    login_failures::delete(conn, &attempt.address_attempt)?;
+    Ok(())
+}
+
+/// The password could not be checked (no hashing thread free): the attempt did not happen.
+pub fn abandoned(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<()> {
+    login_failures::delete(conn, &attempt.pair_attempt)?;
     login_failures::delete(conn, &attempt.address_attempt)?;
     Ok(())
 }

@@ -98,11 +98,9 @@ pub async fn login(
     let user = with_db(&state, move |conn| Ok(db::users::find_by_email(conn, &email)?)).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let password = body.password;
-    let matches = state
-        .passwords
-        .run(move |hasher| hasher.verify(&password, stored.as_deref()))
-        .await
-        .map_err(throttle::pool_refusal)?;
+    let matches =
+        throttle::check_password(&state, &attempt, move |hasher| hasher.verify(&password, stored.as_deref()))
+            .await?;
     let Some(user) = user.filter(|_| matches) else {
         return Err(BAD_LOGIN);
     };

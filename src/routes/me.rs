@@ -124,11 +124,9 @@ async fn check_current_password(
     let user = with_db(state, move |conn| db::users::find(conn, &id)?.ok_or(ApiError::NotFound)).await?;
     let attempt = throttle::begin_password_check(state, &user.email, address).await?;
     let stored = user.password_hash.clone();
-    let matches = state
-        .passwords
-        .run(move |hasher| hasher.verify(&current, Some(&stored)))
-        .await
-        .map_err(throttle::pool_refusal)?;
+    let matches =
+        throttle::check_password(state, &attempt, move |hasher| hasher.verify(&current, Some(&stored)))
+            .await?;
     if !matches {
         return Err(ApiError::invalid("current_password", "is not the current password"));
     }

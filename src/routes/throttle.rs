@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
 
+use crate::auth::PasswordHasher;
 use crate::auth::password_pool::PoolError;
 use crate::auth::throttle::{self, Attempt, ThrottleError};
 use crate::cidr::Cidr;
@@ -98,6 +99,23 @@ pub async fn begin_password_check(
 /// The password was right: forgets the pair's failures.
 pub async fn password_check_succeeded(state: &AppState, attempt: Attempt) -> Result<(), ApiError> {
     with_db(state, move |conn| Ok(throttle::succeeded(conn, &attempt)?)).await
+}
+
+/// Runs a password check admitted by `attempt` on the hashing pool. When the pool is full, the
+/// attempt is forgotten (no password was checked) and the answer is 503.
+pub async fn check_password<T: Send + 'static>(
+    state: &AppState,
+    attempt: &Attempt,
+    job: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    match state.passwords.run(job).await {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => {
+            let attempt = attempt.clone();
+            with_db(state, move |conn| Ok(throttle::abandoned(conn, &attempt)?)).await?;
+            Err(pool_refusal(error))
+        }
+    }
 }
 
 /// Records a registration from `address`; 429 naming the limit if refused.

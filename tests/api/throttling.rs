@@ -262,6 +262,45 @@ async fn a_full_password_pool_answers_503_with_retry_after_and_creates_nothing()
     assert_eq!(users, created, "a refused registration made no account");
 }
 
+#[tokio::test]
+async fn a_login_the_full_pool_turned_away_is_not_counted_as_a_failure() {
+    let app = spawn_app_with(Options {
+        env: vec![
+            ("SAFECHECK_PASSWORD_THREADS", "1".into()),
+            ("SAFECHECK_PASSWORD_QUEUE", "1".into()),
+            ("SAFECHECK_ARGON2_MEMORY_KIB", "19456".into()),
+            ("SAFECHECK_ARGON2_ITERATIONS", "2".into()),
+            ("SAFECHECK_LOGIN_FREE_FAILURES", "100".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let user = app.new_user().await;
+    let guesses = (0..30).map(|n| {
+        let body = json!({ "email": user.email, "password": format!("guess number {n}") });
+        app.client.post(app.url("/v1/auth/login")).json(&body).send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.as_ref().unwrap().status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    assert_eq!(checked + busy, 30, "{statuses:?}");
+    assert!(busy >= 1, "the pool was never full: {statuses:?}");
+
+    let mut conn = safecheck::db::pool_connect(app.database_url()).unwrap();
+    let (failures, _) = safecheck::db::login_failures::recent(
+        &mut conn,
+        safecheck::db::login_failures::Scope::AccountAddress,
+        &format!("127.0.0.1 {}", user.email),
+        chrono::DateTime::UNIX_EPOCH.naive_utc(),
+    )
+    .unwrap();
+    assert_eq!(failures, i64::try_from(checked).unwrap(), "only the checked guesses count");
+}
+
 /// p99 of `samples`, in milliseconds.
 fn p99(mut samples: Vec<Duration>) -> u128 {
     samples.sort();
