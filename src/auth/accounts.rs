@@ -4,6 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::Connection;
 
+use crate::auth::access_token::Claims;
 use crate::db::users::UserRow;
 use crate::db::{self, DbConn};
 use crate::domain::{DisplayName, Email, Locale, Role};
@@ -76,12 +77,50 @@ fn end_sessions(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> diesel::Quer
     Ok(())
 }
 
-/// Whether an access token issued at `iat` (whole seconds, as JWTs carry it) outlived its
-/// account's sessions. A token issued in the very second the sessions were ended is still
-/// accepted: tokens issued just after the change (a new login) must work, and the whole
-/// seconds cannot tell the two apart.
-pub fn token_outlived_sessions(iat: i64, sessions_valid_after: Option<NaiveDateTime>) -> bool {
-    sessions_valid_after.is_some_and(|after| iat < after.and_utc().timestamp())
+/// Whether an access token outlived its account's sessions: issued before they were ended.
+/// Compared in milliseconds when the token says (`iat_ms`, which ours carry), so that a login
+/// just after the change works and a token issued just before it does not; a token with only
+/// `iat` (whole seconds) issued in the very second of the change is given the benefit of the
+/// doubt, or a login just after the change would be refused.
+pub fn token_outlived_sessions(claims: &Claims, sessions_valid_after: Option<NaiveDateTime>) -> bool {
+    let Some(after) = sessions_valid_after.map(|a| a.and_utc()) else {
+        return false;
+    };
+    match claims.iat_ms {
+        Some(iat_ms) => iat_ms < after.timestamp_millis(),
+        None => claims.iat < after.timestamp(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    fn claims(iat_ms: Option<i64>, iat: i64) -> Claims {
+        Claims {
+            sub: "u".into(),
+            role: Role::User,
+            iat,
+            exp: iat + 900,
+            iss: "i".into(),
+            aud: "a".into(),
+            jti: "j".into(),
+            iat_ms,
+        }
+    }
+
+    #[test]
+    fn tokens_issued_before_the_sessions_ended_are_refused_to_the_millisecond() {
+        let ended = chrono::DateTime::from_timestamp_millis(1_000_500).unwrap().naive_utc();
+        assert!(!token_outlived_sessions(&claims(Some(1_000_400), 1000), None));
+        assert!(token_outlived_sessions(&claims(Some(1_000_400), 1000), Some(ended)));
+        assert!(!token_outlived_sessions(&claims(Some(1_000_500), 1000), Some(ended)));
+        assert!(!token_outlived_sessions(&claims(Some(1_000_600), 1000), Some(ended)));
+        // Whole seconds only: the same second is accepted, an earlier one is not.
+        assert!(!token_outlived_sessions(&claims(None, 1000), Some(ended)));
+        assert!(token_outlived_sessions(&claims(None, 999), Some(ended)));
+    }
 }
 
 /// Why a role was not taken away.

@@ -58,7 +58,7 @@ impl FromRequest for Caller {
                     .await?;
             let (user, valid_after) =
                 found.ok_or(ApiError::Unauthorized("the account of this token no longer exists"))?;
-            if accounts::token_outlived_sessions(claims.iat, valid_after) {
+            if accounts::token_outlived_sessions(&claims, valid_after) {
                 return Err(ApiError::Unauthorized("the session of this access token has ended"));
             }
             Ok(Caller { id: user.id, role: user.role })

@@ -73,6 +73,18 @@ async fn logging_out_everywhere_ends_every_session_and_a_new_login_works_at_once
 }
 
 #[tokio::test]
+async fn a_token_issued_in_the_same_second_just_before_logging_out_everywhere_is_refused() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    // No clock move: the token and the logout are most likely in the same second.
+    let response = app.authed(Method::POST, "/v1/auth/logout-all", &user).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(me_status(&app, &user.access_token).await, 401);
+    let fresh = login_pair(&app, &user).await;
+    assert_eq!(me_status(&app, fresh["access_token"].as_str().unwrap()).await, 200);
+}
+
+#[tokio::test]
 async fn logging_out_everywhere_needs_an_access_token() {
     let app = spawn_app().await;
     problem(app.post_json("/v1/auth/logout-all", &json!({})).await, 401).await;
