@@ -86,14 +86,7 @@ pub async fn update_me(
     }
     if let (Some(password), Some(current)) = (password, body.current_password) {
         let address = throttle::client_address(&req, &state.config);
-        let user = check_current_password(&state, &caller.id, current, &address).await?;
-        let hash = state
-            .passwords
-            .run(move |hasher| hasher.hash(password.expose()))
-            .await
-            .map_err(throttle::pool_refusal)??;
-        let now = state.clock.now();
-        with_db(&state, move |conn| Ok(accounts::change_password(conn, &user.id, &hash, now)?)).await?;
+        change_password(&state, &caller.id, password, current, &address).await?;
     }
     let id = caller.id.clone();
     let now = state.clock.now();
@@ -109,6 +102,24 @@ pub async fn update_me(
     })
     .await?;
     Ok(HttpResponse::Ok().json(me))
+}
+
+/// Sets `new` as the password if `current` is the password now; ends every session.
+async fn change_password(
+    state: &web::Data<AppState>,
+    user_id: &str,
+    new: Password,
+    current: String,
+    address: &str,
+) -> Result<(), ApiError> {
+    let user = check_current_password(state, user_id, current, address).await?;
+    let hash = state
+        .passwords
+        .run(move |hasher| hasher.hash(new.expose()))
+        .await
+        .map_err(throttle::pool_refusal)??;
+    let now = state.clock.now();
+    with_db(state, move |conn| Ok(accounts::change_password(conn, &user.id, &hash, now)?)).await
 }
 
 /// The caller's account, if `current` is its password. Each check counts against the login
