@@ -312,7 +312,8 @@ fn p99(mut samples: Vec<Duration>) -> u128 {
 // engineers' builds), alone, straight to the server: check-in p99 11-49 ms without a burst;
 // during it, median about 20 ms and p99 (of 59, so the slowest but one) 109-147 ms, under
 // 100 ms in one run of four, one or two outliers making the difference; one hashing thread
-// instead of two did no better (121, 217 ms). Before this pool, argon2 ran on the blocking
+// instead of two did no better (121, 217 ms). Later, at load average 4.5: 13-16 ms without,
+// median 5-9 ms and p99 37-58 ms during the burst, three runs of three passing. Before this pool, argon2 ran on the blocking
 // pool every database call uses. The figure says as much about the machine as about the
 // server, so this runs on demand, alone, on an idle machine:
 // `cargo test --test api registration_burst -- --ignored --nocapture`.
