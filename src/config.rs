@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::cidr::Cidr;
 use crate::db::DatabaseUrl;
 
 /// How long a worker holds an incident's fan-out without renewing it (each chunk renews it),
@@ -46,8 +47,18 @@ pub struct Config {
     pub refresh_token_ttl: Duration,
     /// Argon2 cost; tests lower it, production keeps OWASP's recommendation.
     pub argon2: Argon2Params,
-    /// Login throttling.
+    /// Login and registration throttling.
     pub login_throttle: LoginThrottle,
+    /// Registrations one client address may attempt within the throttling window.
+    pub max_registrations_per_ip: u32,
+    /// Proxies whose forwarding header names the client (empty: none is believed).
+    pub trusted_proxies: Vec<Cidr>,
+    /// The header those proxies append the client's address to.
+    pub forwarded_header: ForwardedHeader,
+    /// The threads that hash and verify passwords, apart from every other work.
+    pub password_pool: PasswordPoolConfig,
+    /// A refresh session (a login and its rotations) ends this long after the login at most.
+    pub refresh_session_max: Duration,
     /// Locations older than this at activation are not prompted.
     pub location_staleness: chrono::Duration,
     /// Candidate users read per fan-out chunk.
@@ -164,12 +175,34 @@ impl Default for Argon2Params {
     }
 }
 
-/// After `max_failures` failed logins within `window`, for one account or one IP, answer 429.
+/// Login throttling. Per (account, client address): `free_failures` attempts, then each
+/// further attempt waits `delay_base` doubled per failure beyond, at most `delay_max`; an
+/// account is never locked for every address. Per client address: `max_failures_per_ip`
+/// attempts within `window`.
 #[derive(Clone, Copy, Debug)]
 pub struct LoginThrottle {
-    pub max_failures_per_account: u32,
+    pub free_failures: u32,
+    pub delay_base: Duration,
+    pub delay_max: Duration,
     pub max_failures_per_ip: u32,
     pub window: Duration,
+}
+
+/// Which header trusted proxies write. Only one is read: a proxy that appends to one passes
+/// the other through as the client wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, ...`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, ...`
+    Forwarded,
+}
+
+/// The password hashing pool: `threads` hashing at once, `queue` more waiting; beyond, 503.
+#[derive(Clone, Copy, Debug)]
+pub struct PasswordPoolConfig {
+    pub threads: usize,
+    pub queue: usize,
 }
 
 /// Log line format.
@@ -213,7 +246,7 @@ impl Config {
         };
         let mut jwt_keys = Vec::new();
         if let Some(secret) = get("SAFECHECK_JWT_SECRET") {
-            jwt_keys.push(jwt_key("SAFECHECK_JWT_SECRET", "k1", secret)?);
+            jwt_keys.push(jwt_key("SAFECHECK_JWT_SECRET", secret)?);
         }
         if let Some(secret) = get("SAFECHECK_JWT_PREVIOUS_SECRET") {
             if jwt_keys.is_empty() {
@@ -222,20 +255,9 @@ impl Config {
                     problem: "set only together with SAFECHECK_JWT_SECRET".into(),
                 });
             }
-            jwt_keys.push(jwt_key("SAFECHECK_JWT_PREVIOUS_SECRET", "k0", secret)?);
+            jwt_keys.push(jwt_key("SAFECHECK_JWT_PREVIOUS_SECRET", secret)?);
         }
-        let smtp_url = match get("SAFECHECK_SMTP_URL") {
-            Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
-                Some(SecretString::from(url))
-            }
-            Some(_) => {
-                return Err(ConfigError {
-                    variable: "SAFECHECK_SMTP_URL",
-                    problem: "must start with smtp:// (STARTTLS) or smtps:// (TLS)".into(),
-                });
-            }
-            None => None,
-        };
+        let smtp_url = get("SAFECHECK_SMTP_URL").map(smtp_url).transpose()?;
         let log_format = match get("SAFECHECK_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -246,7 +268,16 @@ impl Config {
                 });
             }
         };
+        if get("SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT").is_some() {
+            return Err(ConfigError {
+                variable: "SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                problem: "is gone: an account is no longer locked for every address; set \
+                          SAFECHECK_LOGIN_FREE_FAILURES (per account and client address) instead"
+                    .into(),
+            });
+        }
         let defaults = Argon2Params::default();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Ok(Self {
             database_url,
             listen,
@@ -272,10 +303,36 @@ impl Config {
                 parallelism: positive(&get, "SAFECHECK_ARGON2_PARALLELISM", defaults.parallelism)?,
             },
             login_throttle: LoginThrottle {
-                max_failures_per_account: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5)?,
+                free_failures: positive(&get, "SAFECHECK_LOGIN_FREE_FAILURES", 5)?,
+                delay_base: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_DELAY_BASE_SECS", 1)?),
+                delay_max: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_DELAY_MAX_SECS", 900)?),
                 max_failures_per_ip: positive(&get, "SAFECHECK_LOGIN_MAX_FAILURES_PER_IP", 50)?,
                 window: Duration::from_secs(positive(&get, "SAFECHECK_LOGIN_WINDOW_SECS", 900)?),
             },
+            max_registrations_per_ip: positive(&get, "SAFECHECK_REGISTER_MAX_PER_IP", 10)?,
+            trusted_proxies: trusted_proxies(get("SAFECHECK_TRUSTED_PROXIES"))?,
+            forwarded_header: match get("SAFECHECK_FORWARDED_HEADER")
+                .map(|h| h.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
+                Some("forwarded") => ForwardedHeader::Forwarded,
+                Some(_) => {
+                    return Err(ConfigError {
+                        variable: "SAFECHECK_FORWARDED_HEADER",
+                        problem: "must be `x-forwarded-for` or `forwarded`".into(),
+                    });
+                }
+            },
+            password_pool: PasswordPoolConfig {
+                threads: positive(&get, "SAFECHECK_PASSWORD_THREADS", cores)?,
+                queue: positive(&get, "SAFECHECK_PASSWORD_QUEUE", 4 * cores)?,
+            },
+            refresh_session_max: Duration::from_secs(positive(
+                &get,
+                "SAFECHECK_REFRESH_SESSION_MAX_SECS",
+                90 * 24 * 3600,
+            )?),
             location_staleness: positive_seconds(&get, "SAFECHECK_LOCATION_STALENESS_SECS", 24 * 3600)?,
             fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
             fanout_lease: positive_seconds(&get, "SAFECHECK_FANOUT_LEASE_SECS", DEFAULT_FANOUT_LEASE_SECS)?,
@@ -328,7 +385,7 @@ impl Config {
         }
         let path = self.data_dir.join("jwt_secret");
         let (secret, generated) = crate::secret_file::load_or_generate(&path)?;
-        self.jwt_keys.push(jwt_key("the data directory's jwt_secret", "k1", secret)?);
+        self.jwt_keys.push(jwt_key("the data directory's jwt_secret", secret)?);
         Ok(Some((path, generated)))
     }
 
@@ -349,14 +406,67 @@ impl Config {
     }
 }
 
-fn jwt_key(variable: &'static str, kid: &str, secret: String) -> Result<JwtKey, ConfigError> {
+fn jwt_key(variable: &'static str, secret: String) -> Result<JwtKey, ConfigError> {
     if secret.len() < MIN_JWT_SECRET_BYTES {
         return Err(ConfigError {
             variable,
             problem: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes long"),
         });
     }
-    Ok(JwtKey { kid: kid.to_owned(), secret: SecretString::from(secret) })
+    Ok(JwtKey { kid: kid_of(&secret), secret: SecretString::from(secret) })
+}
+
+/// A key's id is derived from the key itself (the first 8 bytes of its SHA-256, in hex), so a
+/// key keeps its id whichever variable holds it: after a rotation, the previous key still
+/// recognises the tokens it signed when it was the current one. 64 bits of a hash of a secret of
+/// at least 256 bits tell an attacker nothing useful.
+fn kid_of(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(secret.as_bytes())[..8])
+}
+
+/// `smtp://` (STARTTLS) or `smtps://` (TLS); mail may travel in clear text (`?tls=none`, or
+/// `?tls=opportunistic`, which a man in the middle downgrades) only to a relay on this machine.
+fn smtp_url(url: String) -> Result<SecretString, ConfigError> {
+    let refuse = |problem: &str| ConfigError { variable: "SAFECHECK_SMTP_URL", problem: problem.to_owned() };
+    if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+        return Err(refuse("must start with smtp:// (STARTTLS) or smtps:// (TLS)"));
+    }
+    // The URL may hold a password: the messages say what is wrong, never the URL.
+    let parsed = url::Url::parse(&url).map_err(|_| refuse("is not a valid URL"))?;
+    let tls = parsed.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    let clear_text = parsed.scheme() == "smtp" && matches!(tls.as_deref(), Some("none" | "opportunistic"));
+    if clear_text && !is_loopback_host(parsed.host()) {
+        return Err(refuse(
+            "sends mail without TLS (tls=none or tls=opportunistic), which is allowed only to a relay on \
+             loopback (127.0.0.0/8, ::1, localhost); use smtps:// or smtp:// with STARTTLS for any other host",
+        ));
+    }
+    Ok(SecretString::from(url))
+}
+
+fn is_loopback_host(host: Option<url::Host<&str>>) -> bool {
+    match host {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // `smtp` is not a scheme the URL standard knows, so its IPv4 hosts come as names.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
+}
+
+fn trusted_proxies(raw: Option<String>) -> Result<Vec<Cidr>, ConfigError> {
+    raw.iter()
+        .flat_map(|raw| raw.split(','))
+        .map(str::trim)
+        .filter(|cidr| !cidr.is_empty())
+        .map(|cidr| {
+            cidr.parse().map_err(|problem| ConfigError { variable: "SAFECHECK_TRUSTED_PROXIES", problem })
+        })
+        .collect()
 }
 
 fn job_names(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
@@ -514,5 +624,51 @@ mod tests {
         }
         let err = with(&[("SAFECHECK_INCIDENT_RETENTION_DAYS", "999999999999999")]).unwrap_err();
         assert_eq!(err.variable, "SAFECHECK_INCIDENT_RETENTION_DAYS");
+    }
+
+    #[test]
+    fn a_keys_id_follows_the_key_not_the_variable_holding_it() {
+        let (a, b) = ("a".repeat(MIN_JWT_SECRET_BYTES), "b".repeat(MIN_JWT_SECRET_BYTES));
+        let before = with(&[("SAFECHECK_JWT_SECRET", &a)]).unwrap();
+        let after = with(&[("SAFECHECK_JWT_SECRET", &b), ("SAFECHECK_JWT_PREVIOUS_SECRET", &a)]).unwrap();
+        assert_eq!(before.jwt_keys[0].kid, after.jwt_keys[1].kid);
+        assert_ne!(after.jwt_keys[0].kid, after.jwt_keys[1].kid);
+        assert_eq!(after.jwt_keys[0].kid.len(), 16);
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_and_none_by_default() {
+        assert!(with(&[]).unwrap().trusted_proxies.is_empty());
+        let config = with(&[("SAFECHECK_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]).unwrap();
+        assert_eq!(config.trusted_proxies.len(), 2);
+        let err = with(&[("SAFECHECK_TRUSTED_PROXIES", "10.0.0.0/8,nope")]).unwrap_err();
+        assert_eq!(err.variable, "SAFECHECK_TRUSTED_PROXIES");
+        let err = with(&[("SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT", "5")]).unwrap_err();
+        assert!(err.to_string().contains("SAFECHECK_LOGIN_FREE_FAILURES"));
+    }
+
+    #[test]
+    fn smtp_without_tls_is_refused_unless_the_relay_is_on_loopback() {
+        for url in [
+            "smtp://127.0.0.1:25?tls=none",
+            "smtp://127.0.0.2:2525?tls=none",
+            "smtp://[::1]:25?tls=none",
+            "smtp://localhost:25?tls=opportunistic",
+            "smtp://user:pass@mail.example.org:587",
+            "smtps://mail.example.org",
+        ] {
+            assert!(with(&[("SAFECHECK_SMTP_URL", url)]).is_ok(), "{url} should be accepted");
+        }
+        for url in [
+            "smtp://mail.example.org:25?tls=none",
+            "smtp://user:hunter2@10.0.0.5:25?tls=none",
+            "smtp://192.168.1.2?tls=opportunistic",
+            "smtp://localhost.example.org?tls=none",
+        ] {
+            let err = with(&[("SAFECHECK_SMTP_URL", url)]).unwrap_err();
+            assert_eq!(err.variable, "SAFECHECK_SMTP_URL");
+            assert!(err.to_string().contains("loopback"), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "the password leaked: {err}");
+        }
     }
 }

@@ -48,6 +48,10 @@ pub enum ApiError {
     /// and so does its one `errors` entry (as a field is named), with `detail`.
     #[error("{detail}")]
     RateLimited { limit: &'static str, detail: String, retry_after_secs: u64 },
+    /// 503: the named capacity is full for now (password hashing). Carries `Retry-After`; the
+    /// problem's `limit` names it.
+    #[error("{limit} is at capacity")]
+    Busy { limit: &'static str, retry_after_secs: u64 },
     /// 503: the database (or another dependency) is unreachable. Carries `Retry-After`.
     #[error("service unavailable")]
     Unavailable,
@@ -81,6 +85,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::RateLimited { .. } => ("rate-limited", "Too many requests"),
+            ApiError::Busy { .. } => ("busy", "Busy"),
             ApiError::Unavailable => ("service-unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("internal-error", "Internal server error"),
         }
@@ -102,6 +107,9 @@ impl ApiError {
                 format!("too many attempts; try again in {retry_after_secs} seconds")
             }
             ApiError::RateLimited { detail, .. } => detail.clone(),
+            ApiError::Busy { limit, retry_after_secs } => {
+                format!("{limit} is at capacity; try again in {retry_after_secs} seconds")
+            }
             ApiError::Unavailable => {
                 "the service cannot reach its database right now; try again shortly".to_owned()
             }
@@ -135,7 +143,7 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
-    /// The limit that refused the request (429 from a per-user limit).
+    /// The limit reached (429, and 503 for a full capacity).
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<&'static str>,
 }
@@ -153,6 +161,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -171,7 +180,7 @@ impl ResponseError for ApiError {
             detail: self.detail(),
             errors: &self.errors(),
             limit: match self {
-                ApiError::RateLimited { limit, .. } => Some(limit),
+                ApiError::RateLimited { limit, .. } | ApiError::Busy { limit, .. } => Some(*limit),
                 _ => None,
             },
         };
@@ -185,7 +194,8 @@ impl ResponseError for ApiError {
                 response.insert_header((header::ALLOW, allow.as_str()));
             }
             ApiError::TooManyRequests { retry_after_secs }
-            | ApiError::RateLimited { retry_after_secs, .. } => {
+            | ApiError::RateLimited { retry_after_secs, .. }
+            | ApiError::Busy { retry_after_secs, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::Unavailable => {

@@ -2,6 +2,7 @@
 //! whose recent location lies inside is prompted, and each answer fans out to their contacts.
 
 pub mod auth;
+pub mod cidr;
 pub mod cli;
 pub mod clock;
 pub mod community;

@@ -10,7 +10,7 @@ use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::auth::{PasswordHasher, TokenKeys};
+use crate::auth::{PasswordHasher, PasswordPool, TokenKeys};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db;
@@ -139,7 +139,8 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     }
     let pool = db::build_pool(&config.database_url, config.db_pool_size, config.db_timeout);
     let tokens = TokenKeys::from_config(&config)?;
-    let passwords = PasswordHasher::new(config.argon2)?;
+    let passwords = PasswordPool::start(PasswordHasher::new(config.argon2)?, config.password_pool)
+        .context("cannot start the password hashing threads")?;
     let links = {
         let (pool, jwt_keys, now) = (pool.clone(), config.jwt_keys.clone(), clock.now());
         tokio::task::spawn_blocking(move || -> anyhow::Result<LinkKeys> {

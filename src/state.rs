@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use crate::auth::{PasswordHasher, TokenKeys};
+use crate::auth::{PasswordPool, TokenKeys};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
@@ -19,7 +19,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub pool: DbPool,
     pub tokens: TokenKeys,
-    pub passwords: PasswordHasher,
+    /// Hashes and verifies passwords on threads of their own.
+    pub passwords: PasswordPool,
     pub clock: Arc<dyn Clock>,
     pub active_areas: ActiveAreas,
     pub wakeups: Wakeups,

@@ -28,6 +28,11 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     pub jti: String,
+    /// `iat` in milliseconds (ours; tokens without it are judged by `iat`): the whole seconds of
+    /// `iat` cannot tell a token issued just before a password change from one issued just
+    /// after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
 }
 
 struct Key {
@@ -79,6 +84,7 @@ impl TokenKeys {
     /// Signs a token for `user_id` with the current key, issued at `now`.
     pub fn issue(&self, user_id: &str, role: Role, now: NaiveDateTime) -> anyhow::Result<String> {
         let key = self.keys.first().ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        let now_ms = now.and_utc().timestamp_millis();
         let now = now.and_utc().timestamp();
         let claims = Claims {
             sub: user_id.to_owned(),
@@ -88,6 +94,7 @@ impl TokenKeys {
             iss: self.issuer.clone(),
             aud: AUDIENCE.to_owned(),
             jti: uuid::Uuid::new_v4().to_string(),
+            iat_ms: Some(now_ms),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key.kid.clone());

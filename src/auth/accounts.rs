@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::Connection;
 use serde_json::json;
 
+use crate::auth::access_token::Claims;
 use crate::db::users::UserRow;
 use crate::db::{self, DbConn};
 use crate::domain::{DisplayName, Email, Locale, Role};
@@ -128,8 +129,8 @@ pub fn grant_role(
     })
 }
 
-/// Sets a new password hash and ends every session of the account (its refresh tokens), in one
-/// transaction: whoever held a session with the old password must log in again.
+/// Sets a new password hash and ends every session of the account, in one transaction:
+/// whoever held a session with the old password must log in again.
 pub fn change_password(
     conn: &mut DbConn,
     id: &str,
@@ -138,9 +139,66 @@ pub fn change_password(
 ) -> diesel::QueryResult<()> {
     conn.transaction(|conn| {
         db::users::set_password_hash(conn, id, hash, now)?;
-        db::refresh_tokens::revoke_all_for_user(conn, id, now)?;
-        Ok(())
+        end_sessions(conn, id, now)
     })
+}
+
+/// "Log out everywhere": every refresh token of the account is revoked and every access token
+/// issued before now is refused, in one transaction.
+pub fn end_all_sessions(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> diesel::QueryResult<()> {
+    conn.transaction(|conn| end_sessions(conn, id, now))
+}
+
+fn end_sessions(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> diesel::QueryResult<()> {
+    db::users::set_sessions_valid_after(conn, id, now)?;
+    db::refresh_tokens::revoke_all_for_user(conn, id, now)?;
+    Ok(())
+}
+
+/// Whether an access token outlived its account's sessions: issued before they were ended.
+/// Compared in milliseconds when the token says (`iat_ms`, which ours carry), so that a login
+/// just after the change works and a token issued just before it does not; a token with only
+/// `iat` (whole seconds) issued in the very second of the change is given the benefit of the
+/// doubt, or a login just after the change would be refused.
+pub fn token_outlived_sessions(claims: &Claims, sessions_valid_after: Option<NaiveDateTime>) -> bool {
+    let Some(after) = sessions_valid_after.map(|a| a.and_utc()) else {
+        return false;
+    };
+    match claims.iat_ms {
+        Some(iat_ms) => iat_ms < after.timestamp_millis(),
+        None => claims.iat < after.timestamp(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    fn claims(iat_ms: Option<i64>, iat: i64) -> Claims {
+        Claims {
+            sub: "u".into(),
+            role: Role::User,
+            iat,
+            exp: iat + 900,
+            iss: "i".into(),
+            aud: "a".into(),
+            jti: "j".into(),
+            iat_ms,
+        }
+    }
+
+    #[test]
+    fn tokens_issued_before_the_sessions_ended_are_refused_to_the_millisecond() {
+        let ended = chrono::DateTime::from_timestamp_millis(1_000_500).unwrap().naive_utc();
+        assert!(!token_outlived_sessions(&claims(Some(1_000_400), 1000), None));
+        assert!(token_outlived_sessions(&claims(Some(1_000_400), 1000), Some(ended)));
+        assert!(!token_outlived_sessions(&claims(Some(1_000_500), 1000), Some(ended)));
+        assert!(!token_outlived_sessions(&claims(Some(1_000_600), 1000), Some(ended)));
+        // Whole seconds only: the same second is accepted, an earlier one is not.
+        assert!(!token_outlived_sessions(&claims(None, 1000), Some(ended)));
+        assert!(token_outlived_sessions(&claims(None, 999), Some(ended)));
+    }
 }
 
 /// Why a role was not taken away.

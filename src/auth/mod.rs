@@ -5,7 +5,10 @@
 pub mod access_token;
 pub mod accounts;
 pub mod password;
+pub mod password_pool;
 pub mod refresh_token;
+pub mod throttle;
 
 pub use access_token::TokenKeys;
 pub use password::PasswordHasher;
+pub use password_pool::PasswordPool;

@@ -1,29 +1,50 @@
-//! Failed logins, counted per account and per client address for throttling.
+//! Throttled attempts (logins, password checks, registrations), each recorded *before* it is
+//! judged, so that parallel attempts see each other. A login that succeeds removes its own.
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{count_star, min};
+use diesel::dsl::{count_star, max, min};
 use diesel::prelude::*;
 
 use super::DbConn;
 use super::schema::login_failures;
 
-/// What a failure counts against.
+/// What an attempt counts against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
-    Account,
+    /// One account from one client address; the subject is `address account`.
+    AccountAddress,
+    /// Logins and password checks from one client address, whatever the account.
     Ip,
+    /// Registrations from one client address.
+    Registration,
 }
 
 impl Scope {
     fn as_str(self) -> &'static str {
         match self {
-            Scope::Account => "account",
+            Scope::AccountAddress => "account_address",
             Scope::Ip => "ip",
+            Scope::Registration => "registration",
         }
     }
 }
 
-/// Failures for `subject` since `since`: how many, and when the oldest of them was.
+/// Records an attempt at `at`; returns its id. Not in a transaction on purpose: each attempt
+/// must be visible to the others before any of them counts.
+pub fn record(conn: &mut DbConn, scope: Scope, subject: &str, at: NaiveDateTime) -> QueryResult<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    diesel::insert_into(login_failures::table)
+        .values((
+            login_failures::id.eq(&id),
+            login_failures::scope.eq(scope.as_str()),
+            login_failures::subject.eq(subject),
+            login_failures::attempted_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Attempts for `subject` since `since`: how many, and when the oldest of them was.
 pub fn recent(
     conn: &mut DbConn,
     scope: Scope,
@@ -38,19 +59,27 @@ pub fn recent(
         .first(conn)
 }
 
-pub fn record(conn: &mut DbConn, scope: Scope, subject: &str, at: NaiveDateTime) -> QueryResult<()> {
-    diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::id.eq(uuid::Uuid::new_v4().to_string()),
-            login_failures::scope.eq(scope.as_str()),
-            login_failures::subject.eq(subject),
-            login_failures::attempted_at.eq(at),
-        ))
-        .execute(conn)
-        .map(|_| ())
+/// The latest attempt for `subject` other than `except` (the caller's own).
+pub fn latest_other(
+    conn: &mut DbConn,
+    scope: Scope,
+    subject: &str,
+    except: &str,
+) -> QueryResult<Option<NaiveDateTime>> {
+    login_failures::table
+        .filter(login_failures::scope.eq(scope.as_str()))
+        .filter(login_failures::subject.eq(subject))
+        .filter(login_failures::id.ne(except))
+        .select(max(login_failures::attempted_at))
+        .first(conn)
 }
 
-/// A successful login clears the account's failures (not the address's).
+/// Forgets one attempt (a login that succeeded is not a failure of its address).
+pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(login_failures::table.filter(login_failures::id.eq(id))).execute(conn)
+}
+
+/// Forgets every attempt for `subject` (a successful login clears its account and address).
 pub fn clear(conn: &mut DbConn, scope: Scope, subject: &str) -> QueryResult<usize> {
     diesel::delete(
         login_failures::table
@@ -60,7 +89,7 @@ pub fn clear(conn: &mut DbConn, scope: Scope, subject: &str) -> QueryResult<usiz
     .execute(conn)
 }
 
-/// Deletes failures older than `cutoff` (housekeeping).
+/// Deletes attempts older than `cutoff` (housekeeping).
 pub fn delete_before(conn: &mut DbConn, cutoff: NaiveDateTime) -> QueryResult<usize> {
     diesel::delete(login_failures::table.filter(login_failures::attempted_at.lt(cutoff))).execute(conn)
 }

@@ -17,27 +17,37 @@ pub struct RefreshTokenRow {
     pub used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// The end of the session this token belongs to, however often it is renewed.
+    pub session_expires_at: Option<NaiveDateTime>,
 }
 
 impl RefreshTokenRow {
-    /// A fresh, unused token of `family_id`.
+    /// A fresh, unused token of `family_id`, valid until `expires_at` but not past the
+    /// session's end.
     pub fn new(
         family_id: &str,
         user_id: &str,
         token_hash: String,
         now: NaiveDateTime,
         expires_at: NaiveDateTime,
+        session_expires_at: NaiveDateTime,
     ) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
             family_id: family_id.to_owned(),
             user_id: user_id.to_owned(),
             token_hash,
-            expires_at,
+            expires_at: expires_at.min(session_expires_at),
             used_at: None,
             revoked_at: None,
             created_at: now,
+            session_expires_at: Some(session_expires_at),
         }
+    }
+
+    /// When this token's session ends (tokens older than the column: their own expiry).
+    pub fn session_end(&self) -> NaiveDateTime {
+        self.session_expires_at.unwrap_or(self.expires_at)
     }
 }
 
@@ -48,8 +58,9 @@ pub fn insert(conn: &mut DbConn, row: &RefreshTokenRow) -> QueryResult<()> {
 /// What presenting a refresh token led to.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was valid: it is now used, its successor is stored, and this is its user.
-    Rotated { user_id: String },
+    /// The token was valid: it is now used, its successor (expiring at `expires_at`) is stored,
+    /// and this is its user.
+    Rotated { user_id: String, expires_at: NaiveDateTime },
     /// Unknown, expired or revoked.
     Invalid,
     /// Already used: the whole family is now revoked (a stolen token was replayed).
@@ -85,8 +96,9 @@ pub fn rotate(
             return Ok(Rotation::Invalid);
         };
         if claimed == 1 {
-            insert(conn, &successor(&row))?;
-            return Ok(Rotation::Rotated { user_id: row.user_id });
+            let next = successor(&row);
+            insert(conn, &next)?;
+            return Ok(Rotation::Rotated { user_id: row.user_id, expires_at: next.expires_at });
         }
         if row.used_at.is_some() {
             revoke_family(conn, &row.family_id, now)?;

@@ -10,6 +10,7 @@ diesel::table! {
         role -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        sessions_valid_after -> Nullable<Timestamp>,
     }
 }
 
@@ -47,6 +48,7 @@ diesel::table! {
         used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        session_expires_at -> Nullable<Timestamp>,
     }
 }
 

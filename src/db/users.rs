@@ -32,6 +32,19 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {
     users::table.find(id).select(UserRow::as_select()).first(conn).optional()
 }
 
+/// The user and when their sessions were last ended (tokens issued before are refused).
+pub fn find_with_sessions_valid_after(
+    conn: &mut DbConn,
+    id: &str,
+) -> QueryResult<Option<(UserRow, Option<NaiveDateTime>)>> {
+    users::table.find(id).select((UserRow::as_select(), users::sessions_valid_after)).first(conn).optional()
+}
+
+/// Ends every access token issued before `at`.
+pub fn set_sessions_valid_after(conn: &mut DbConn, id: &str, at: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(id)).set(users::sessions_valid_after.eq(at)).execute(conn)
+}
+
 pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
     users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).optional()
 }

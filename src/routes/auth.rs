@@ -24,9 +24,11 @@ pub struct RegisterBody {
     locale: Option<String>,
 }
 
-/// `POST /v1/auth/register`: creates an account with the `user` role.
+/// `POST /v1/auth/register`: creates an account with the `user` role. Each client address may
+/// try a limited number of times per throttling window.
 pub async fn register_account(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Json(body): Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut errors = Vec::new();
@@ -43,8 +45,12 @@ pub async fn register_account(
     let (Some(email), Some(password), Some(name), Some(locale)) = (email, password, name, locale) else {
         return Err(ApiError::Validation(errors));
     };
-    let hasher = state.passwords.clone();
-    let password_hash = web::block(move || hasher.hash(password.expose())).await??;
+    // A place to hash first: in a burst, what the pool cannot take costs no database work.
+    let slot = state.passwords.reserve().map_err(throttle::pool_refusal)?;
+    let address = throttle::client_address(&req, &state.config);
+    throttle::begin_registration(&state, &address).await?;
+    let password_hash =
+        slot.run(move |hasher| hasher.hash(password.expose())).await.map_err(throttle::pool_refusal)??;
     let account = NewAccount { email, display_name: name, locale, role: Role::User, password_hash };
     let now = state.clock.now();
     let user = with_db(&state, move |conn| match accounts::create(conn, account, now) {
@@ -73,7 +79,8 @@ pub struct TokenPair {
 }
 
 /// `POST /v1/auth/login`: the same 401 for an unknown email and a wrong password, after the same
-/// work; 429 once an account or an address has failed too often.
+/// work; 429 once an account has failed too often from this client address (never from every
+/// address), or this address too often for any account.
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -84,20 +91,20 @@ pub async fn login(
     let email = Email::parse(&body.email)
         .map(|e| e.as_str().to_owned())
         .unwrap_or_else(|_| body.email.trim().to_lowercase());
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
-    throttle::check_login(&state, &email, &ip).await?;
+    let address = throttle::client_address(&req, &state.config);
+    // Recorded as a failure before the password is checked: parallel guesses see each other.
+    let attempt = throttle::begin_password_check(&state, &email, &address).await?;
 
-    let lookup_email = email.clone();
-    let user = with_db(&state, move |conn| Ok(db::users::find_by_email(conn, &lookup_email)?)).await?;
-    let hasher = state.passwords.clone();
+    let user = with_db(&state, move |conn| Ok(db::users::find_by_email(conn, &email)?)).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let password = body.password;
-    let matches = web::block(move || hasher.verify(&password, stored.as_deref())).await?;
+    let matches =
+        throttle::check_password(&state, &attempt, move |hasher| hasher.verify(&password, stored.as_deref()))
+            .await?;
     let Some(user) = user.filter(|_| matches) else {
-        throttle::record_login_failure(&state, &email, &ip).await?;
         return Err(BAD_LOGIN);
     };
-    throttle::clear_account(&state, &email).await?;
+    throttle::password_check_succeeded(&state, attempt).await?;
     let pair = issue_pair(&state, &user.id, user.role).await?;
     Ok(HttpResponse::Ok().json(pair))
 }
@@ -120,23 +127,33 @@ pub async fn refresh_session(
     let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
     let now = state.clock.now();
     let outcome = with_db(&state, move |conn| {
+        // The successor inherits the session's end: renewing never extends a login past it.
         let rotation = db::refresh_tokens::rotate(
             conn,
             &presented_hash,
-            |old| RefreshTokenRow::new(&old.family_id, &old.user_id, new_hash, now, now + ttl),
+            |old| {
+                RefreshTokenRow::new(
+                    &old.family_id,
+                    &old.user_id,
+                    new_hash,
+                    now,
+                    now + ttl,
+                    old.session_end(),
+                )
+            },
             now,
         )?;
         let role = match &rotation {
-            Rotation::Rotated { user_id } => user_role(conn, user_id)?,
+            Rotation::Rotated { user_id, .. } => user_role(conn, user_id)?,
             _ => None,
         };
         Ok((rotation, role))
     })
     .await?;
     match outcome {
-        (Rotation::Rotated { user_id }, Some(role)) => {
-            let access_token = state.tokens.issue(&user_id, role, state.clock.now())?;
-            Ok(HttpResponse::Ok().json(pair_of(&state, access_token, new_token)))
+        (Rotation::Rotated { user_id, expires_at }, Some(role)) => {
+            let access_token = state.tokens.issue(&user_id, role, now)?;
+            Ok(HttpResponse::Ok().json(pair_of(&state, access_token, new_token, expires_at - now)))
         }
         (Rotation::Reused, _) => {
             tracing::warn!("a used refresh token was presented again; its family is revoked");
@@ -164,6 +181,14 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `POST /v1/auth/logout-all`: "log out everywhere". Every refresh token of the account is
+/// revoked and every access token issued before now is refused, this one included. Idempotent.
+pub async fn logout_all(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    with_db(&state, move |conn| Ok(accounts::end_all_sessions(conn, &caller.id, now)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// Issues an access token and a refresh token of a new family (a new login).
 pub async fn issue_pair(
     state: &web::Data<AppState>,
@@ -172,21 +197,29 @@ pub async fn issue_pair(
 ) -> Result<TokenPair, ApiError> {
     let refresh = refresh_token::generate();
     let ttl = chrono_ttl(state.config.refresh_token_ttl)?;
+    let session = chrono_ttl(state.config.refresh_session_max)?;
     let now = state.clock.now();
     let family = uuid::Uuid::new_v4().to_string();
-    let row = RefreshTokenRow::new(&family, user_id, refresh_token::hash(&refresh), now, now + ttl);
+    let row =
+        RefreshTokenRow::new(&family, user_id, refresh_token::hash(&refresh), now, now + ttl, now + session);
+    let refresh_ttl = row.expires_at - now;
     with_db(state, move |conn| Ok(db::refresh_tokens::insert(conn, &row)?)).await?;
     let access_token = state.tokens.issue(user_id, role, now)?;
-    Ok(pair_of(state, access_token, refresh))
+    Ok(pair_of(state, access_token, refresh, refresh_ttl))
 }
 
-fn pair_of(state: &AppState, access_token: String, refresh_token: String) -> TokenPair {
+fn pair_of(
+    state: &AppState,
+    access_token: String,
+    refresh_token: String,
+    refresh_ttl: Duration,
+) -> TokenPair {
     TokenPair {
         access_token,
         token_type: "Bearer",
         expires_in: state.tokens.ttl().as_secs(),
         refresh_token,
-        refresh_expires_in: state.config.refresh_token_ttl.as_secs(),
+        refresh_expires_in: u64::try_from(refresh_ttl.num_seconds()).unwrap_or(0),
     }
 }
 

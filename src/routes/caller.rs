@@ -8,6 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
+use crate::auth::accounts;
 use crate::db;
 use crate::domain::Role;
 use crate::error::ApiError;
@@ -51,8 +52,15 @@ impl FromRequest for Caller {
                 .tokens
                 .verify(&token, state.clock.now())
                 .ok_or(ApiError::Unauthorized("the access token is invalid or expired"))?;
-            let user = with_db(&state, move |conn| Ok(db::users::find(conn, &claims.sub)?)).await?;
-            let user = user.ok_or(ApiError::Unauthorized("the account of this token no longer exists"))?;
+            let sub = claims.sub.clone();
+            let found =
+                with_db(&state, move |conn| Ok(db::users::find_with_sessions_valid_after(conn, &sub)?))
+                    .await?;
+            let (user, valid_after) =
+                found.ok_or(ApiError::Unauthorized("the account of this token no longer exists"))?;
+            if accounts::token_outlived_sessions(&claims, valid_after) {
+                return Err(ApiError::Unauthorized("the session of this access token has ended"));
+            }
             Ok(Caller { id: user.id, role: user.role })
         })
     }

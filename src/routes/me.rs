@@ -1,6 +1,6 @@
 //! The caller's own account: profile, location, erasure.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +14,7 @@ use crate::routes::caller::Caller;
 use crate::routes::dto::{LocationDto, UserDto};
 use crate::routes::extract::Json;
 use crate::routes::prompts::PromptDto;
-use crate::routes::with_db;
+use crate::routes::{throttle, with_db};
 use crate::state::AppState;
 
 /// The profile and the stored location.
@@ -46,10 +46,11 @@ pub struct UpdateMeBody {
     current_password: Option<String>,
 }
 
-/// `PATCH /v1/me`: changes the fields given. A new password needs the current one and signs out
-/// every other session (all refresh tokens are revoked).
+/// `PATCH /v1/me`: changes the fields given. A new password needs the current one (checked
+/// under the login throttle) and signs out every session.
 pub async fn update_me(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Caller,
     Json(body): Json<UpdateMeBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -84,7 +85,8 @@ pub async fn update_me(
         return Err(ApiError::Validation(errors));
     }
     if let (Some(password), Some(current)) = (password, body.current_password) {
-        change_password(&state, &caller.id, password, current).await?;
+        let address = throttle::client_address(&req, &state.config);
+        change_password(&state, &caller.id, password, current, &address).await?;
     }
     let id = caller.id.clone();
     let now = state.clock.now();
@@ -102,32 +104,63 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(me))
 }
 
+/// Sets `new` as the password if `current` is the password now; ends every session.
 async fn change_password(
     state: &web::Data<AppState>,
     user_id: &str,
     new: Password,
     current: String,
+    address: &str,
 ) -> Result<(), ApiError> {
-    let id = user_id.to_owned();
-    let user = with_db(state, move |conn| db::users::find(conn, &id)?.ok_or(ApiError::NotFound)).await?;
-    let hasher = state.passwords.clone();
-    let hash = web::block(move || {
-        if hasher.verify(&current, Some(&user.password_hash)) {
-            hasher.hash(new.expose()).map(Some)
-        } else {
-            Ok(None)
-        }
-    })
-    .await??
-    .ok_or_else(|| ApiError::invalid("current_password", "is not the current password"))?;
-    let id = user_id.to_owned();
+    let user = check_current_password(state, user_id, current, address).await?;
+    let hash = state
+        .passwords
+        .run(move |hasher| hasher.hash(new.expose()))
+        .await
+        .map_err(throttle::pool_refusal)??;
     let now = state.clock.now();
-    with_db(state, move |conn| Ok(accounts::change_password(conn, &id, &hash, now)?)).await
+    with_db(state, move |conn| Ok(accounts::change_password(conn, &user.id, &hash, now)?)).await
 }
 
-/// `DELETE /v1/me`: erases the account, its location, contacts and tokens. Its access tokens stop
-/// working at once (every request loads the account).
-pub async fn delete_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+/// The caller's account, if `current` is its password. Each check counts against the login
+/// throttle of the account and this client address, as a login would: a stolen access token
+/// does not give unlimited guesses of the password.
+async fn check_current_password(
+    state: &web::Data<AppState>,
+    user_id: &str,
+    current: String,
+    address: &str,
+) -> Result<db::users::UserRow, ApiError> {
+    let id = user_id.to_owned();
+    let user = with_db(state, move |conn| db::users::find(conn, &id)?.ok_or(ApiError::NotFound)).await?;
+    let attempt = throttle::begin_password_check(state, &user.email, address).await?;
+    let stored = user.password_hash.clone();
+    let matches =
+        throttle::check_password(state, &attempt, move |hasher| hasher.verify(&current, Some(&stored)))
+            .await?;
+    if !matches {
+        return Err(ApiError::invalid("current_password", "is not the current password"));
+    }
+    throttle::password_check_succeeded(state, attempt).await?;
+    Ok(user)
+}
+
+#[derive(Deserialize)]
+pub struct DeleteMeBody {
+    current_password: String,
+}
+
+/// `DELETE /v1/me`: erases the account, its location, contacts and tokens, given its current
+/// password (checked under the login throttle). Its access tokens stop working at once (every
+/// request loads the account).
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    caller: Caller,
+    Json(body): Json<DeleteMeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let address = throttle::client_address(&req, &state.config);
+    check_current_password(&state, &caller.id, body.current_password, &address).await?;
     with_db(&state, move |conn| Ok(db::users::delete(conn, &caller.id)?)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

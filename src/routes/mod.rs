@@ -70,6 +70,7 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::POST, "/v1/auth/login", "login", auth::login),
         Route::new(M::POST, "/v1/auth/refresh", "refresh_session", auth::refresh_session),
         Route::new(M::POST, "/v1/auth/logout", "logout", auth::logout),
+        Route::new(M::POST, "/v1/auth/logout-all", "logout_all", auth::logout_all),
         Route::new(M::GET, "/v1/me", "get_me", me::get_me),
         Route::new(M::PATCH, "/v1/me", "update_me", me::update_me),
         Route::new(M::DELETE, "/v1/me", "delete_me", me::delete_me),

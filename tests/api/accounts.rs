@@ -60,9 +60,9 @@ async fn unknown_email_and_wrong_password_get_the_same_401() {
 }
 
 #[tokio::test]
-async fn too_many_failures_for_an_account_get_429_with_retry_after() {
+async fn too_many_failures_for_an_account_from_one_address_get_429_with_retry_after() {
     let app = spawn_app_with(Options {
-        env: vec![("SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT", "3".into())],
+        env: vec![("SAFECHECK_LOGIN_FREE_FAILURES", "3".into())],
         ..Default::default()
     })
     .await;
@@ -73,7 +73,8 @@ async fn too_many_failures_for_an_account_get_429_with_retry_after() {
     let response = app.login("ada@example.org", "correct horse battery").await;
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after > 0 && retry_after <= 900);
-    problem(response, 429).await;
+    let refused = problem(response, 429).await;
+    assert_eq!(refused["limit"], "login_failures_per_account_and_address");
 }
 
 #[tokio::test]
@@ -86,13 +87,14 @@ async fn too_many_failures_from_one_address_get_429() {
     for i in 0..4 {
         problem(app.login(&format!("user{i}@example.org"), "wrong password!").await, 401).await;
     }
-    problem(app.login("someone-else@example.org", "wrong password!").await, 429).await;
+    let refused = problem(app.login("someone-else@example.org", "wrong password!").await, 429).await;
+    assert_eq!(refused["limit"], "login_attempts_per_address");
 }
 
 #[tokio::test]
 async fn a_successful_login_resets_the_account_count() {
     let app = spawn_app_with(Options {
-        env: vec![("SAFECHECK_LOGIN_MAX_FAILURES_PER_ACCOUNT", "3".into())],
+        env: vec![("SAFECHECK_LOGIN_FREE_FAILURES", "3".into())],
         ..Default::default()
     })
     .await;

@@ -24,9 +24,9 @@ fn needs(operation_id: &str) -> Needs {
     match operation_id {
         "get_healthz" | "get_readyz" | "get_openapi" | "register_account" | "login" | "refresh_session"
         | "get_unsubscribe" | "post_unsubscribe" | "get_invitation" | "accept_invitation" => Needs::Anyone,
-        "logout" | "get_me" | "update_me" | "delete_me" | "update_location" | "list_contacts"
-        | "create_contact" | "delete_contact" | "list_prompts" | "list_incidents" | "get_incident"
-        | "create_check_in" | "get_my_check_ins" => Needs::User,
+        "logout" | "logout_all" | "get_me" | "update_me" | "delete_me" | "update_location"
+        | "list_contacts" | "create_contact" | "delete_contact" | "list_prompts" | "list_incidents"
+        | "get_incident" | "create_check_in" | "get_my_check_ins" => Needs::User,
         "create_incident" | "resolve_incident" | "get_incident_stats" | "list_people" | "mark_handled"
         | "send_reminders" | "list_audit" => Needs::Operator,
         "grant_role" | "revoke_role" => Needs::Admin,
@@ -132,7 +132,7 @@ async fn every_route_refuses_callers_below_its_role_and_serves_the_others() {
     let scene = scene(&app).await;
     // Routes that end something (the session, the incident, the account) run last.
     let mut routes = safecheck::routes::routes();
-    let last = ["mark_handled", "resolve_incident", "logout", "delete_me"];
+    let last = ["mark_handled", "resolve_incident", "logout", "delete_me", "logout_all"];
     routes.sort_by_key(|r| last.iter().position(|l| *l == r.operation_id));
     let mut wrong = Vec::new();
 
@@ -201,7 +201,12 @@ async fn no_user_reads_or_changes_another_users_data() {
     let me: Value = app.authed(Method::GET, "/v1/me", other).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["id"], other.id.as_str());
 
-    let erased = app.authed(Method::DELETE, "/v1/me", other).send().await.unwrap();
+    let erased = app
+        .authed(Method::DELETE, "/v1/me", other)
+        .json(&json!({ "current_password": other.password }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(erased.status(), 204);
     let owner: Value =
         app.authed(Method::GET, "/v1/me", &scene.owner).send().await.unwrap().json().await.unwrap();

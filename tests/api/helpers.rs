@@ -83,6 +83,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         // Tokens are checked against the test's clock: a day keeps them valid while a test moves
         // it forward by hours.
         ("SAFECHECK_ACCESS_TOKEN_TTL_SECS", "86400".into()),
+        // Every test client comes from loopback; the throttling tests set their own limit.
+        ("SAFECHECK_REGISTER_MAX_PER_IP", "1000000".into()),
     ];
     env.extend(options.env);
     let config =
@@ -166,6 +168,14 @@ impl TestApp {
     /// `env` changes; returns its base URL, behind a spec proxy of its own whose findings fail
     /// the test as the app's do. It shares this app's clock.
     pub async fn spawn_sibling(&self, env: &[(&str, &str)]) -> String {
+        let sibling = self.spawn_sibling_direct(env).await;
+        format!("http://{}", self.spec_proxy.start_another(sibling).await)
+    }
+
+    /// As [`TestApp::spawn_sibling`], but its base URL is the server's own, with no spec proxy
+    /// in between: for timing measurements, where checking each response in the test's process
+    /// would be measured too. The test checks the responses it gets itself.
+    pub async fn spawn_sibling_direct(&self, env: &[(&str, &str)]) -> String {
         let base = self.config.clone();
         let config = Config::from_lookup(|name| {
             env.iter()
@@ -174,8 +184,7 @@ impl TestApp {
                 .or_else(|| setting_of(&base, name))
         })
         .expect("sibling configuration");
-        let (sibling, _) = start(config, self.clock.clone()).await;
-        format!("http://{}", self.spec_proxy.start_another(sibling).await)
+        start(config, self.clock.clone()).await.0
     }
 }
 
@@ -299,6 +308,10 @@ fn setting_of(config: &Config, name: &str) -> Option<String> {
         "SAFECHECK_ARGON2_MEMORY_KIB" => Some("256".into()),
         "SAFECHECK_ARGON2_ITERATIONS" => Some("1".into()),
         "SAFECHECK_FANOUT_CHUNK" => Some(config.fanout_chunk.to_string()),
+        "SAFECHECK_REGISTER_MAX_PER_IP" => Some(config.max_registrations_per_ip.to_string()),
+        "SAFECHECK_TRUSTED_PROXIES" => {
+            Some(config.trusted_proxies.iter().map(|c| format!("{c}")).collect::<Vec<_>>().join(","))
+        }
         _ => None,
     }
 }

@@ -121,7 +121,12 @@ async fn delete_me_erases_the_account_and_its_data() {
         .send()
         .await
         .unwrap();
-    assert_eq!(app.authed(Method::DELETE, "/v1/me", &user).send().await.unwrap().status(), 204);
+    let erase = |password: &str| {
+        app.authed(Method::DELETE, "/v1/me", &user).json(&json!({ "current_password": password })).send()
+    };
+    let refused = problem(erase("not my password").await.unwrap(), 422).await;
+    assert_eq!(error_fields(&refused), ["current_password"]);
+    assert_eq!(erase(&user.password).await.unwrap().status(), 204);
 
     let mut conn = safecheck::db::pool_connect(app.database_url()).unwrap();
     assert!(safecheck::db::users::find(&mut conn, &user.id).unwrap().is_none());

@@ -64,11 +64,11 @@ async fn listen(upstream: String, seen: Arc<Seen>) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        while let Ok((stream, peer)) = listener.accept().await {
             let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
-                    forward(request, client.clone(), upstream.clone(), seen.clone())
+                    forward(request, peer, client.clone(), upstream.clone(), seen.clone())
                 });
                 // A client that hangs up mid-request is not the app's fault.
                 let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
@@ -80,6 +80,7 @@ async fn listen(upstream: String, seen: Arc<Seen>) -> SocketAddr {
 
 async fn forward(
     request: Request<Incoming>,
+    peer: SocketAddr,
     client: reqwest::Client,
     upstream: String,
     seen: Arc<Seen>,
@@ -94,10 +95,18 @@ async fn forward(
     };
     let mut outgoing = client.request(method.clone(), format!("{upstream}{path_and_query}")).body(body);
     for (name, value) in &headers {
-        if !NOT_FORWARDED.contains(&name.as_str()) {
+        if !NOT_FORWARDED.contains(&name.as_str()) && name.as_str() != "x-forwarded-for" {
             outgoing = outgoing.header(name, value);
         }
     }
+    // As a reverse proxy does: append the address it saw. The app believes it only when told
+    // to trust this proxy (SAFECHECK_TRUSTED_PROXIES).
+    let chain: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    let seen_from = peer.ip().to_string();
+    let forwarded_for =
+        if chain.is_empty() { seen_from } else { format!("{}, {seen_from}", chain.join(", ")) };
+    outgoing = outgoing.header("x-forwarded-for", forwarded_for);
     seen.in_flight.fetch_add(1, Ordering::SeqCst);
     let sent = outgoing.send().await;
     seen.in_flight.fetch_sub(1, Ordering::SeqCst);
