@@ -14,6 +14,8 @@ pub struct Policy {
     pub retention: RetentionConfig,
     /// Locations older than this are never read again (no fan-out nor arrival takes them).
     pub location_staleness: chrono::Duration,
+    /// An address invited longer ago than this may be invited again: its record goes.
+    pub invitation_period: chrono::Duration,
 }
 
 /// What one pass deleted.
@@ -25,6 +27,12 @@ pub struct Purged {
     pub incident_rows: usize,
     /// Incidents whose last rows went in this pass.
     pub incidents_done: usize,
+    /// Outbox rows of no incident (invitations), done with and older than the incident
+    /// retention; counters of the hourly cap for past hours; records of addresses invited
+    /// longer ago than the invitation period.
+    pub invitations: usize,
+    pub recipient_hours: usize,
+    pub invited_addresses: usize,
     /// An incident still has rows this pass did not delete (another process was deleting the
     /// same batch).
     pub incident_rows_left: bool,
@@ -36,6 +44,9 @@ impl Purged {
         let full = |n: usize| i64::try_from(n).is_ok_and(|n| n >= batch);
         full(self.idempotency_keys)
             || full(self.locations)
+            || full(self.invitations)
+            || full(self.recipient_hours)
+            || full(self.invited_addresses)
             || self.incident_rows > 0
             || self.incidents_done > 0
     }
@@ -49,9 +60,26 @@ pub fn purge_once(conn: &mut DbConn, policy: &Policy, now: NaiveDateTime) -> die
     let stale_before = location_cutoff(conn, policy, now)?;
     let locations = db::locations::delete_recorded_before(conn, stale_before, batch)?;
     let incident = purge_ended_incident(conn, policy, now)?;
+    let invitations = db::notifications::delete_done_without_incident_before(
+        conn,
+        now - policy.retention.incident_data,
+        batch,
+    )?;
+    // The cap counts the current clock hour only; the hour before is kept for a clock skewed
+    // between processes.
+    let recipient_hours = db::recipient_hours::delete_before(
+        conn,
+        db::recipient_hours::hour_of(now) - chrono::Duration::hours(1),
+        batch,
+    )?;
+    let invited_addresses =
+        db::invitations::delete_addresses_invited_before(conn, now - policy.invitation_period, batch)?;
     Ok(Purged {
         idempotency_keys,
         locations,
+        invitations,
+        recipient_hours,
+        invited_addresses,
         incident_rows: incident.deleted,
         incidents_done: usize::from(incident.done),
         incident_rows_left: incident.left,

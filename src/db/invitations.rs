@@ -104,3 +104,18 @@ pub fn accept(
     }
     Ok(exists)
 }
+
+/// Deletes up to `batch` records of addresses last invited before `cutoff` (no longer within the
+/// period that keeps them from another invitation). How many went.
+pub fn delete_addresses_invited_before(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
+    super::delete_older_batch(
+        conn,
+        ("invited_addresses", "email_canonical", "last_invited_at"),
+        cutoff,
+        batch,
+    )
+}

@@ -382,3 +382,29 @@ pub fn oldest_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Option<N
         .first(conn)?;
     Ok(waiting.into_iter().chain(stuck).min())
 }
+
+/// Deletes up to `batch` outbox rows that belong to no incident (invitations), are done with
+/// (sent, failed, suppressed or dropped) and were created before `cutoff`: they hold a contact's
+/// address and the name of who listed them. How many went.
+pub fn delete_done_without_incident_before(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
+    let done = [
+        NotificationState::Sent,
+        NotificationState::Failed,
+        NotificationState::Suppressed,
+        NotificationState::Dropped,
+    ]
+    .map(|state| format!("'{}'", state.as_str()))
+    .join(", ");
+    let rows = format!("incident_id IS NULL AND state IN ({done}) AND created_at < $1");
+    let sql = format!(
+        "DELETE FROM notifications WHERE {rows} AND id IN (SELECT id FROM notifications WHERE {rows} LIMIT $2)"
+    );
+    diesel::sql_query(super::native_placeholders(conn, &sql))
+        .bind::<Timestamp, _>(cutoff)
+        .bind::<BigInt, _>(batch)
+        .execute(conn)
+}

@@ -71,3 +71,9 @@ pub fn take(
     }
     Ok(counted)
 }
+
+/// Deletes up to `batch` counters of hours that began before `cutoff` (the cap reads only the
+/// current hour's). How many went.
+pub fn delete_before(conn: &mut DbConn, cutoff: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    super::delete_older_batch(conn, ("recipient_hours", "email_canonical, hour", "hour"), cutoff, batch)
+}

@@ -1,6 +1,7 @@
 //! Housekeeping: deletes expired refresh tokens and login failures older than the throttle
 //! window, so those tables stay small, and whatever retention says is no longer of use (old
-//! idempotency keys, stale locations, the per-person rows of incidents long over).
+//! idempotency keys, stale locations, the per-person rows of incidents long over, old
+//! invitations and the counters that limit emails).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,11 @@ impl Housekeeping {
         Self {
             clock,
             login_window: config.login_throttle.window,
-            retention: Policy { retention: config.retention, location_staleness: config.location_staleness },
+            retention: Policy {
+                retention: config.retention,
+                location_staleness: config.location_staleness,
+                invitation_period: config.invitations.address_period,
+            },
         }
     }
 }
@@ -56,6 +61,9 @@ impl Job for Housekeeping {
                 locations = purged.locations,
                 incident_rows = purged.incident_rows,
                 incidents_done = purged.incidents_done,
+                invitations = purged.invitations,
+                recipient_hours = purged.recipient_hours,
+                invited_addresses = purged.invited_addresses,
                 "retention"
             );
         }

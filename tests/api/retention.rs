@@ -337,3 +337,47 @@ async fn purge_timing() {
         rows as f64 / total.as_secs_f64()
     );
 }
+
+/// Rows of the tables that limit and record invitations: (outbox rows of no incident, records of
+/// invited addresses, invitations, hourly cap counters).
+fn invitation_rows(url: &DatabaseUrl) -> [i64; 4] {
+    use safecheck::db::schema::{invitations, invited_addresses, notifications, recipient_hours};
+    let mut conn = safecheck::db::pool_connect(url).unwrap();
+    [
+        notifications::table
+            .filter(notifications::incident_id.is_null())
+            .count()
+            .get_result(&mut conn)
+            .unwrap(),
+        invited_addresses::table.count().get_result(&mut conn).unwrap(),
+        invitations::table.count().get_result(&mut conn).unwrap(),
+        recipient_hours::table.count().get_result(&mut conn).unwrap(),
+    ]
+}
+
+#[tokio::test]
+async fn sent_invitations_and_the_counters_that_limit_emails_go_once_no_longer_of_use() {
+    let app = spawn_app_with(Options::default()).await;
+    let user = app.new_user().await;
+    for email in ["stranger@example.org", "neighbour@example.org"] {
+        assert_eq!(app.add_contact(&user, "Someone", email, "en").await.status(), 201);
+    }
+    app.smtp.wait_for(2, Duration::from_secs(10)).await;
+    app.wait_for_outbox_settled(Duration::from_secs(10)).await;
+    let url = app.database_url().clone();
+    let [outbox, invited, invitations, hours] = invitation_rows(&url);
+    assert_eq!((outbox, invited, invitations), (2, 2, 2));
+    assert!(hours >= 1, "the invitations were counted against the hourly cap");
+
+    // Two hours on: the cap's counters of past hours go; the invitations stay.
+    app.clock.advance(chrono::Duration::hours(2));
+    housekeeping(&app).await;
+    assert_eq!(invitation_rows(&url), [2, 2, 2, 0]);
+
+    // Past the 30 days of the incident retention and of the invitation period: the sent
+    // invitations (a contact's address, a user's name) and the address records go; the record
+    // that each (user, address) was invited stays, so no user invites the same address twice.
+    app.clock.advance(chrono::Duration::days(31));
+    housekeeping(&app).await;
+    assert_eq!(invitation_rows(&url), [0, 0, 2, 0]);
+}
