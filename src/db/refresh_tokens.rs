@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConn;
-use super::schema::refresh_tokens;
+use super::schema::{refresh_tokens, users};
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
@@ -76,8 +76,22 @@ pub fn rotate(
     now: NaiveDateTime,
 ) -> QueryResult<Rotation> {
     conn.transaction(|conn| {
-        // The claim is the first statement, a write: concurrent rotations of one token
-        // serialise on it, and exactly one of them wins.
+        // The first statement, a write, locks the token's user: ending the user's sessions
+        // (password change, log out everywhere) writes that row first too, so the two
+        // serialise, and a successor inserted here is never missed by the revocation there.
+        diesel::update(
+            users::table.filter(
+                users::id.eq_any(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::token_hash.eq(token_hash))
+                        .select(refresh_tokens::user_id),
+                ),
+            ),
+        )
+        .set(users::sessions_valid_after.eq(users::sessions_valid_after))
+        .execute(conn)?;
+        // The claim: concurrent rotations of one token serialise on it, and exactly one of
+        // them wins.
         let claimed = diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::token_hash.eq(token_hash))

@@ -17,13 +17,10 @@ pub struct CheckInPayload {
     pub answered_at: String,
     /// Whether the contact accepted the user's invitation. Until then the email carries the
     /// user's name and status only: no message, no title. Rows queued before invitations
-    /// existed have no such field and are read as accepted (their text was chosen then).
-    #[serde(default = "accepted_before_invitations")]
+    /// existed have no such field and are read as not accepted: after the upgrade every
+    /// existing contact is pending, and so is what was still on its way to them.
+    #[serde(default)]
     pub accepted: bool,
-}
-
-fn accepted_before_invitations() -> bool {
-    true
 }
 
 /// What an invitation says: who listed the address.

@@ -18,26 +18,42 @@ use crate::state::AppState;
 /// The client's address: the TCP peer's, unless the peer is a trusted proxy; then the nearest
 /// address the configured header's chain names that is not itself a trusted proxy. What a
 /// client writes there is believed only as far as a trusted proxy vouches for it: each proxy
-/// appends the address it saw.
+/// appends the address it saw. As a throttling key: see [`client_key`].
 pub fn client_address(req: &HttpRequest, config: &Config) -> String {
     let trusted = config.trusted_proxies.as_slice();
     let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
         return "unknown".to_owned();
     };
     if !is_trusted(peer, trusted) {
-        return peer.to_string();
+        return client_key(peer);
     }
     let chain = forwarded_chain(req.headers(), config.forwarded_header);
-    let mut nearest = peer.to_string();
+    let mut nearest = client_key(peer);
     for hop in chain.iter().rev() {
         match hop.parse::<IpAddr>() {
-            Ok(ip) if is_trusted(ip, trusted) => nearest = ip.to_string(),
-            Ok(ip) => return ip.to_string(),
+            Ok(ip) if is_trusted(ip, trusted) => nearest = client_key(ip),
+            Ok(ip) => return client_key(ip),
             // An obfuscated or `unknown` node, as a trusted proxy wrote it.
             Err(_) => return hop.chars().take(64).collect(),
         }
     }
     nearest
+}
+
+/// The key a client is throttled by: an IPv4 address (also when written as IPv6, `::ffff:a.b.c.d`),
+/// or an IPv6 address's /64 network. One subscriber, one household or one cloud machine gets a
+/// whole /64: keyed by the full address, each of its 2^64 addresses would have budgets of its own.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", std::net::Ipv6Addr::from(network))
+            }
+        },
+    }
 }
 
 fn is_trusted(ip: IpAddr, trusted: &[Cidr]) -> bool {
@@ -56,7 +72,8 @@ fn forwarded_chain(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> 
             .collect()
     };
     match header {
-        ForwardedHeader::XForwardedFor => values("x-forwarded-for"),
+        // Some proxies write the port too (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+        ForwardedHeader::XForwardedFor => values("x-forwarded-for").iter().map(|v| node_address(v)).collect(),
         ForwardedHeader::Forwarded => values("forwarded")
             .iter()
             .filter_map(|element| {
@@ -200,7 +217,7 @@ mod tests {
         let trusted = ["10.0.0.0/8"];
         assert_eq!(
             address_via(ForwardedHeader::Forwarded, "10.0.0.2:5000", &headers, &trusted),
-            "2001:db8::1"
+            "2001:db8::/64"
         );
         assert_eq!(address("10.0.0.2:5000", &headers, &trusted), "203.0.113.9");
         let headers = [("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")];
@@ -212,5 +229,22 @@ mod tests {
         assert_eq!(address("10.0.0.2:5000", &headers, &trusted), "10.0.0.2");
         // A trusted proxy with nothing to say: the proxy itself.
         assert_eq!(address("10.0.0.2:5000", &[], &trusted), "10.0.0.2");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_keyed_by_its_64_and_a_mapped_ipv4_as_ipv4() {
+        assert_eq!(address("[2001:db8:1:2:aaaa::1]:5000", &[], &[]), "2001:db8:1:2::/64");
+        assert_eq!(address("[2001:db8:1:2:bbbb::9]:5000", &[], &[]), "2001:db8:1:2::/64");
+        assert_eq!(address("[2001:db8:1:3::1]:5000", &[], &[]), "2001:db8:1:3::/64");
+        assert_eq!(address("[::ffff:198.51.100.7]:5000", &[], &[]), "198.51.100.7");
+    }
+
+    #[test]
+    fn a_port_in_x_forwarded_for_is_not_part_of_the_address() {
+        let trusted = ["10.0.0.0/8"];
+        let xff = [("x-forwarded-for", "203.0.113.9:5555")];
+        assert_eq!(address("10.0.0.2:5000", &xff, &trusted), "203.0.113.9");
+        let xff = [("x-forwarded-for", "[2001:db8::7]:5555")];
+        assert_eq!(address("10.0.0.2:5000", &xff, &trusted), "2001:db8::/64");
     }
 }
