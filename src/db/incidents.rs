@@ -191,15 +191,8 @@ pub fn lock_if_active(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
 
 /// As [`lock_if_active`], and only while the caller's fan-out lease is still the one stored.
 pub fn lock_if_held(conn: &mut DbConn, id: &str, held: NaiveDateTime) -> QueryResult<bool> {
-    diesel::update(
-        incidents::table
-            .find(id)
-            .filter(incidents::status.eq(IncidentStatus::Active.as_str()))
-            .filter(incidents::fanout_lease_until.eq(held)),
-    )
-    .set(incidents::fanout_done.eq(incidents::fanout_done))
-    .execute(conn)
-    .map(|n| n > 0)
+    // Renewing the lease to the time it already holds is the write that takes the lock.
+    renew_fanout_lease(conn, id, held, held)
 }
 
 /// Extends the caller's fan-out lease from `held` to `until`, if it is still theirs and the
