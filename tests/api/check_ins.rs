@@ -177,6 +177,9 @@ async fn an_unsubscribed_contact_gets_nothing_more() {
         html.contains("mum@example.org") && !html.contains("Ada"),
         "the page never says who listed the address"
     );
+    assert!(
+        html.contains("<p lang=\"en\">Stop all emails") && html.contains("<p lang=\"fr\">Ne plus jamais")
+    );
     // RFC 8058 one-click: the mail client POSTs this exact form body.
     let response = app
         .client

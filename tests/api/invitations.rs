@@ -78,9 +78,19 @@ async fn until_they_accept_a_contact_reads_only_the_name_and_status() {
     let accept = app.accept_path(&user.id, "bob@example.org").await;
     let page = app.get(&accept).await;
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Ada"));
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<p lang=\"en\">Ada listed") && html.contains("<p lang=\"fr\">Ada a désigné"),
+        "{html}"
+    );
     assert_eq!(contacts(&app, &user).await[0]["state"], "invited");
-    assert_eq!(app.client.post(app.url(&accept)).send().await.unwrap().status(), 200);
+    let accepted = app.client.post(app.url(&accept)).send().await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    let html = accepted.text().await.unwrap();
+    assert!(
+        html.contains("<p lang=\"en\">Accepted.") && html.contains("<p lang=\"fr\">C'est accepté."),
+        "{html}"
+    );
     assert_eq!(contacts(&app, &user).await[0]["state"], "accepted");
 
     answer(&app, &user, incident, "need_help", "second words").await;

@@ -220,19 +220,19 @@ async fn the_current_password_is_guessed_under_the_login_throttle() {
     refused(erase, "login_failures_per_account_and_address").await;
 }
 
+/// One hashing thread and one waiting place, at the production cost: a burst overflows it.
+fn one_slot_password_pool() -> Vec<(&'static str, String)> {
+    vec![
+        ("SAFECHECK_PASSWORD_THREADS", "1".into()),
+        ("SAFECHECK_PASSWORD_QUEUE", "1".into()),
+        ("SAFECHECK_ARGON2_MEMORY_KIB", "19456".into()),
+        ("SAFECHECK_ARGON2_ITERATIONS", "2".into()),
+    ]
+}
+
 #[tokio::test]
 async fn a_full_password_pool_answers_503_with_retry_after_and_creates_nothing() {
-    let app = spawn_app_with(Options {
-        env: vec![
-            // One thread, one waiting place, at the production cost: a burst overflows it.
-            ("SAFECHECK_PASSWORD_THREADS", "1".into()),
-            ("SAFECHECK_PASSWORD_QUEUE", "1".into()),
-            ("SAFECHECK_ARGON2_MEMORY_KIB", "19456".into()),
-            ("SAFECHECK_ARGON2_ITERATIONS", "2".into()),
-        ],
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { env: one_slot_password_pool(), ..Default::default() }).await;
     let burst = (0..30).map(|n| {
         app.client
             .post(app.url("/v1/auth/register"))
@@ -264,17 +264,9 @@ async fn a_full_password_pool_answers_503_with_retry_after_and_creates_nothing()
 
 #[tokio::test]
 async fn a_login_the_full_pool_turned_away_is_not_counted_as_a_failure() {
-    let app = spawn_app_with(Options {
-        env: vec![
-            ("SAFECHECK_PASSWORD_THREADS", "1".into()),
-            ("SAFECHECK_PASSWORD_QUEUE", "1".into()),
-            ("SAFECHECK_ARGON2_MEMORY_KIB", "19456".into()),
-            ("SAFECHECK_ARGON2_ITERATIONS", "2".into()),
-            ("SAFECHECK_LOGIN_FREE_FAILURES", "100".into()),
-        ],
-        ..Default::default()
-    })
-    .await;
+    let mut env = one_slot_password_pool();
+    env.push(("SAFECHECK_LOGIN_FREE_FAILURES", "100".into()));
+    let app = spawn_app_with(Options { env, ..Default::default() }).await;
     let user = app.new_user().await;
     let guesses = (0..30).map(|n| {
         let body = json!({ "email": user.email, "password": format!("guess number {n}") });
