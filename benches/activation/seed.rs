@@ -152,6 +152,7 @@ pub fn operator(url: &DatabaseUrl, email: &str, password: &str) {
             created_at: now,
             updated_at: now,
         },
+        &safecheck::domain::email::canonical(email),
     )
     .unwrap();
 }

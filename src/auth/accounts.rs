@@ -74,13 +74,16 @@ pub enum CreateAccountError {
     Database(#[from] diesel::result::Error),
 }
 
-/// Stores the account; a taken email is [`CreateAccountError::EmailTaken`]. An account made
+/// Stores the account; a taken email is [`CreateAccountError::EmailTaken`], and so is another
+/// spelling of a mailbox that has an account (`Ada+x@`, dots at gmail): one account per mailbox,
+/// else one mailbox could be given one prompt email per alias. An account made
 /// with more than the user role (only the command line does that) is a grant, audited with it.
 pub fn create(
     conn: &mut DbConn,
     account: NewAccount,
     now: NaiveDateTime,
 ) -> Result<UserRow, CreateAccountError> {
+    let email_canonical = account.email.canonical();
     let row = UserRow {
         id: uuid::Uuid::new_v4().to_string(),
         email: account.email.as_str().to_owned(),
@@ -92,7 +95,7 @@ pub fn create(
         updated_at: now,
     };
     let stored = conn.transaction(|conn| {
-        db::users::insert(conn, &row)?;
+        db::users::insert(conn, &row, &email_canonical)?;
         if row.role != Role::User {
             audit_role_change(conn, RoleChanger::CommandLine, "role.grant", &row, None, now)?;
         }

@@ -1,14 +1,15 @@
-//! Contacts opt in. Listing an address sends it one invitation (who listed it, what it will
-//! receive, accept and never-email-me links); until it accepts, the user's check-ins reach it as
-//! fixed text with their name and status only.
+//! Contacts opt in. Listing an address invites it (who listed it, what it will receive, accept
+//! and never-email-me links); until it accepts, the user's check-ins reach it as fixed text with
+//! their name and status only, and the accept link.
 //!
 //! Limits, so that listing strangers cannot make this service a spam relay:
 //! - one invitation per (user, address) ever, the address in its canonical form (aliases of a
 //!   mailbox are one address);
 //! - at most `max_per_user_per_day` invitations per user in 24 hours (beyond: refused);
-//! - at most one invitation per address per `address_period`, whoever lists it. A later lister's
-//!   contact stays `pending` (never covered by another user's invitation being accepted: each
-//!   listing is accepted on its own); removing and adding it after the period invites it;
+//! - at most one invitation *email* per address per `address_period`, whoever lists it. A later
+//!   lister's invitation is recorded but held back (`pending`): that user's fixed-text check-in
+//!   emails carry its accept link, so nobody can keep an address from accepting someone else by
+//!   listing it first. Each listing is accepted on its own;
 //! - an address that chose never-email-me is invited by nobody and gets nothing.
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use diesel::Connection;
 
 use crate::config::InvitationConfig;
 use crate::db::contacts::ContactRow;
+use crate::db::invitations::{Standing, Start};
 use crate::db::notifications::NewNotification;
 use crate::db::{self, DbConn};
 use crate::domain::email::canonical;
@@ -89,21 +91,38 @@ pub fn add(
         if db::suppressions::contains(conn, &row.email)? {
             return Ok((row, ContactState::Unsubscribed));
         }
-        if let Some(&accepted) = db::invitations::of_user(conn, &row.user_id)?.get(&address) {
-            let state = if accepted { ContactState::Accepted } else { ContactState::Invited };
-            return Ok((row, state));
+        let earlier = db::invitations::of_user(conn, &row.user_id)?.get(&address).copied();
+        match earlier {
+            // Listed, removed and listed again: its invitation stands.
+            Some(standing) if standing.accepted || standing.emailed => {
+                return Ok((row, state_of(Some(standing))));
+            }
+            // Held back before: emailed now if the address's period has passed.
+            Some(_) => {}
+            None => {
+                let day = Duration::hours(24);
+                let (sent_today, oldest) = db::invitations::since(conn, &row.user_id, now - day)?;
+                if sent_today >= limits.max_per_user_per_day {
+                    let free_at = oldest.unwrap_or(now) + day;
+                    let retry_after_secs = u64::try_from((free_at - now).num_seconds().max(1)).unwrap_or(1);
+                    return Err(AddError::DailyCap { max: limits.max_per_user_per_day, retry_after_secs });
+                }
+            }
         }
-        let day = Duration::hours(24);
-        let (sent_today, oldest) = db::invitations::since(conn, &row.user_id, now - day)?;
-        if sent_today >= limits.max_per_user_per_day {
-            let free_at = oldest.unwrap_or(now) + day;
-            let retry_after_secs = u64::try_from((free_at - now).num_seconds().max(1)).unwrap_or(1);
-            return Err(AddError::DailyCap { max: limits.max_per_user_per_day, retry_after_secs });
+        let emailed = db::invitations::take_address(conn, &address, now, limits.address_period)?;
+        match (earlier, emailed) {
+            (None, false) => {
+                db::invitations::insert(conn, &row.user_id, &address, Start::HeldBack, now)?;
+            }
+            (None, true) => {
+                db::invitations::insert(conn, &row.user_id, &address, Start::Emailed, now)?;
+            }
+            (Some(_), true) => db::invitations::mark_emailed(conn, &row.user_id, &address, now)?,
+            (Some(_), false) => {}
         }
-        if !db::invitations::take_address(conn, &address, now, limits.address_period)? {
+        if !emailed {
             return Ok((row, ContactState::Pending));
         }
-        db::invitations::insert(conn, &row.user_id, &address, now)?;
         let payload = serde_json::to_string(&InvitationPayload { user_name: owner.display_name.clone() })
             .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
         let invitation = NewNotification {
@@ -128,7 +147,7 @@ pub fn states(
     user_id: &str,
     contacts: &[ContactRow],
 ) -> diesel::QueryResult<Vec<ContactState>> {
-    let invitations: HashMap<String, bool> = db::invitations::of_user(conn, user_id)?;
+    let invitations: HashMap<String, Standing> = db::invitations::of_user(conn, user_id)?;
     let emails: Vec<&str> = contacts.iter().map(|c| c.email.as_str()).collect();
     let unsubscribed = db::suppressions::among(conn, &emails)?;
     Ok(contacts
@@ -137,36 +156,60 @@ pub fn states(
             if unsubscribed.contains(&c.email) {
                 ContactState::Unsubscribed
             } else {
-                match invitations.get(&canonical(&c.email)) {
-                    Some(true) => ContactState::Accepted,
-                    Some(false) => ContactState::Invited,
-                    None => ContactState::Pending,
-                }
+                state_of(invitations.get(&canonical(&c.email)).copied())
             }
         })
         .collect())
 }
 
-/// Accepts the user's invitation of the address; false if there is no such invitation (the
-/// user erased their account since).
+/// A contact's state from its invitation (none: listed before invitations existed).
+fn state_of(invitation: Option<Standing>) -> ContactState {
+    match invitation {
+        Some(Standing { accepted: true, .. }) => ContactState::Accepted,
+        Some(Standing { emailed: true, .. }) => ContactState::Invited,
+        _ => ContactState::Pending,
+    }
+}
+
+/// Accepts the user's invitation of the address, from the invitation email or from a check-in
+/// email's accept link; false if the user neither invited nor lists the address (they removed
+/// it before invitations existed, or erased their account).
 pub fn accept(
     conn: &mut DbConn,
     user_id: &str,
     email_canonical: &str,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<bool> {
-    db::invitations::accept(conn, user_id, email_canonical, now)
+    conn.transaction(|conn| {
+        if db::invitations::accept(conn, user_id, email_canonical, now)? {
+            return Ok(true);
+        }
+        // A contact listed before invitations existed has no row: its acceptance makes one.
+        if !lists(conn, user_id, email_canonical)? {
+            return Ok(false);
+        }
+        if !db::invitations::insert(conn, user_id, email_canonical, Start::Accepted, now)? {
+            // Made by a concurrent acceptance (or listing) since: accept that one.
+            db::invitations::accept(conn, user_id, email_canonical, now)?;
+        }
+        Ok(true)
+    })
 }
 
-/// The name of the user who sent an invitation, for the accept page; `None` if there is no
-/// such invitation.
+/// The name of the user who invited an address, for the accept page; `None` if the user
+/// neither invited nor lists it.
 pub fn inviter(
     conn: &mut DbConn,
     user_id: &str,
     email_canonical: &str,
 ) -> diesel::QueryResult<Option<String>> {
-    if !db::invitations::exists(conn, user_id, email_canonical)? {
+    if !db::invitations::exists(conn, user_id, email_canonical)? && !lists(conn, user_id, email_canonical)? {
         return Ok(None);
     }
     Ok(db::users::find(conn, user_id)?.map(|u| u.display_name))
+}
+
+/// Whether the user lists the address (in any spelling of its mailbox).
+fn lists(conn: &mut DbConn, user_id: &str, email_canonical: &str) -> diesel::QueryResult<bool> {
+    Ok(db::contacts::list(conn, user_id)?.iter().any(|c| canonical(&c.email) == email_canonical))
 }

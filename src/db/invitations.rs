@@ -1,5 +1,5 @@
-//! Invitations: one per (user, canonical address) ever, at most one per address per period
-//! from anyone, and whether the address accepted.
+//! Invitations: one per (user, canonical address) ever, at most one emailed per address per
+//! period from anyone, and whether the address accepted.
 
 use std::collections::HashMap;
 
@@ -9,13 +9,28 @@ use diesel::prelude::*;
 use super::DbConn;
 use super::schema::{invitations, invited_addresses};
 
-/// The user's invitations: canonical address to whether it was accepted.
-pub fn of_user(conn: &mut DbConn, user_id: &str) -> QueryResult<HashMap<String, bool>> {
+/// Where one invitation stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// The address followed the accept link (of the invitation email or of a check-in email).
+    pub accepted: bool,
+    /// The invitation email was queued; false while it is held back because someone else
+    /// invited the address within the period.
+    pub emailed: bool,
+}
+
+/// The user's invitations: canonical address to where it stands.
+pub fn of_user(conn: &mut DbConn, user_id: &str) -> QueryResult<HashMap<String, Standing>> {
     Ok(invitations::table
         .filter(invitations::user_id.eq(user_id))
-        .select((invitations::email_canonical, invitations::accepted_at.is_not_null()))
-        .load::<(String, bool)>(conn)?
+        .select((
+            invitations::email_canonical,
+            invitations::accepted_at.is_not_null(),
+            invitations::emailed_at.is_not_null(),
+        ))
+        .load::<(String, bool, bool)>(conn)?
         .into_iter()
+        .map(|(address, accepted, emailed)| (address, Standing { accepted, emailed }))
         .collect())
 }
 
@@ -71,19 +86,54 @@ pub fn take_address(
     Ok(taken == 1)
 }
 
-/// Records the user's invitation of the address.
+/// How an invitation row starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Its email is queued now.
+    Emailed,
+    /// Its email is held back (the address was invited by someone else within the period).
+    HeldBack,
+    /// Accepted now, from the accept link of a check-in email, with no row before (a contact
+    /// listed before invitations existed).
+    Accepted,
+}
+
+/// Records the user's invitation of the address; false if it was there already (a concurrent
+/// acceptance made it first).
 pub fn insert(
+    conn: &mut DbConn,
+    user_id: &str,
+    email_canonical: &str,
+    start: Start,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let at = |when: Start| (start == when).then_some(now);
+    let insert = diesel::insert_into(invitations::table)
+        .values((
+            invitations::user_id.eq(user_id),
+            invitations::email_canonical.eq(email_canonical),
+            invitations::created_at.eq(now),
+            invitations::emailed_at.eq(at(Start::Emailed)),
+            invitations::accepted_at.eq(at(Start::Accepted)),
+        ))
+        .on_conflict_do_nothing();
+    // MultiConnection has no upsert: the same statement on the inner connection.
+    let inserted = match conn {
+        DbConn::Postgresql(pg) => insert.execute(pg)?,
+        DbConn::Sqlite(lite) => insert.execute(lite)?,
+    };
+    Ok(inserted == 1)
+}
+
+/// Records that a held-back invitation's email is queued now.
+pub fn mark_emailed(
     conn: &mut DbConn,
     user_id: &str,
     email_canonical: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    diesel::insert_into(invitations::table)
-        .values((
-            invitations::user_id.eq(user_id),
-            invitations::email_canonical.eq(email_canonical),
-            invitations::created_at.eq(now),
-        ))
+    diesel::update(invitations::table.find((user_id, email_canonical)))
+        .set(invitations::emailed_at.eq(now))
         .execute(conn)
         .map(drop)
 }

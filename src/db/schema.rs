@@ -11,6 +11,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sessions_valid_after -> Nullable<Timestamp>,
+        email_canonical -> Nullable<Text>,
     }
 }
 
@@ -216,6 +217,7 @@ diesel::table! {
         email_canonical -> Text,
         created_at -> Timestamp,
         accepted_at -> Nullable<Timestamp>,
+        emailed_at -> Nullable<Timestamp>,
     }
 }
 

@@ -23,9 +23,14 @@ pub struct UserRow {
     pub updated_at: NaiveDateTime,
 }
 
-/// Inserts a user; a taken email is a unique violation on `users_email_key`.
-pub fn insert(conn: &mut DbConn, user: &UserRow) -> QueryResult<()> {
-    diesel::insert_into(users::table).values(user.clone()).execute(conn).map(|_| ())
+/// Inserts a user with the canonical form of their address (`domain::email::canonical`); a
+/// taken address is a unique violation, on `users_email_key` or, for another spelling of a
+/// mailbox that has an account, on `users_email_canonical_key`.
+pub fn insert(conn: &mut DbConn, user: &UserRow, email_canonical: &str) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values((user.clone(), users::email_canonical.eq(email_canonical)))
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<UserRow>> {

@@ -7,8 +7,9 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactState {
-    /// Not invited: the address was invited by someone within the invitation period (or listed
-    /// before invitations existed). Removing and adding it again after the period invites it.
+    /// No invitation email was sent: the address was invited by someone within the invitation
+    /// period (one invitation email per address per period), or it was listed before
+    /// invitations existed. The user's check-in emails to it carry the accept link instead.
     Pending,
     /// Invited; no answer yet.
     Invited,

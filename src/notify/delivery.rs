@@ -189,6 +189,15 @@ impl Delivery {
         self.clock.now() + delay
     }
 
+    /// The link accepting `user_id`'s invitation of `recipient`.
+    fn accept_url(&self, user_id: &str, recipient: &str) -> String {
+        format!(
+            "{}/v1/invitations/{}",
+            self.settings.public_url,
+            self.links.accept_token(user_id, &canonical(recipient))
+        )
+    }
+
     fn build(&self, row: &NotificationRow) -> Result<Message, String> {
         let locale = row.locale;
         let url =
@@ -197,18 +206,19 @@ impl Delivery {
             NotificationKind::CheckIn => {
                 let payload: CheckInPayload =
                     serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
-                templates::check_in(locale, &payload, &url)
+                let accept = match &row.user_id {
+                    Some(user_id) if !payload.accepted => {
+                        Some(self.accept_url(user_id, &row.recipient_email))
+                    }
+                    _ => None,
+                };
+                templates::check_in(locale, &payload, accept.as_deref(), &url)
             }
             NotificationKind::Invitation => {
                 let payload: InvitationPayload =
                     serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
                 let user_id = row.user_id.as_deref().ok_or("an invitation without its user")?;
-                let accept = format!(
-                    "{}/v1/invitations/{}",
-                    self.settings.public_url,
-                    self.links.accept_token(user_id, &canonical(&row.recipient_email))
-                );
-                templates::invitation(locale, &payload, &accept, &url)
+                templates::invitation(locale, &payload, &self.accept_url(user_id, &row.recipient_email), &url)
             }
             NotificationKind::Prompt | NotificationKind::Reminder => {
                 let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;

@@ -55,7 +55,9 @@ pub fn enqueue_reminders(
                 kind: NotificationKind::Reminder,
                 dedupe_key: dedupe.get(user.id.as_str()).copied().unwrap_or_default().to_owned(),
                 recipient_email: user.email,
-                recipient_name: Some(user.display_name),
+                // The name is whatever its owner typed at registration, and the address was never
+                // verified: it could be someone else's mailbox. Nothing of it in the header.
+                recipient_name: None,
                 locale,
                 incident_id: Some(incident.id.clone()),
                 user_id: Some(user.id),

@@ -62,7 +62,9 @@ fn message(
         id: format!("prompt.{}.{}", claimed.incident_id, claimed.user_id),
         kind: NotificationKind::Prompt,
         recipient_email: user.email.clone(),
-        recipient_name: Some(user.display_name.clone()),
+        // The name is whatever its owner typed at registration, and the address was never
+        // verified: it could be someone else's mailbox. Nothing of it in the header.
+        recipient_name: None,
         locale,
         incident_id: Some(claimed.incident_id.clone()),
         user_id: Some(claimed.user_id.clone()),

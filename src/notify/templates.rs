@@ -46,8 +46,15 @@ pub struct Rendered {
     pub html: String,
 }
 
-/// Renders a check-in notification to a contact.
-pub fn check_in(locale: Locale, p: &CheckInPayload, unsubscribe_url: &str) -> Rendered {
+/// Renders a check-in notification to a contact. A contact who has not accepted reads the
+/// user's name and status, and the link accepting the user's invitation (`accept_url`), so that
+/// an address whose invitation email was held back can still opt in.
+pub fn check_in(
+    locale: Locale,
+    p: &CheckInPayload,
+    accept_url: Option<&str>,
+    unsubscribe_url: &str,
+) -> Rendered {
     let name = &p.user_name;
     let (subject, headline) = match (locale, p.status) {
         (Locale::En, SafetyStatus::Safe) => {
@@ -76,13 +83,26 @@ pub fn check_in(locale: Locale, p: &CheckInPayload, unsubscribe_url: &str) -> Re
         Locale::Fr => ("Incident", "Réponse à", "Son message", WHY_FR, STOP_FR),
     };
     if !p.accepted {
-        let text = format!("{headline}\n\n{at}: {}\n\n{why}\n{stop}: {unsubscribe_url}\n", p.answered_at);
-        let html = format!(
-            "<p><strong>{}</strong></p>\n<p>{at}: {}</p>\n{}",
+        let mut text = format!("{headline}\n\n{at}: {}\n", p.answered_at);
+        let mut html = format!(
+            "<p><strong>{}</strong></p>\n<p>{at}: {}</p>\n",
             escape(&headline),
-            escape(&p.answered_at),
-            footer(why, stop, unsubscribe_url)
+            escape(&p.answered_at)
         );
+        if let Some(url) = accept_url {
+            let offer = match locale {
+                Locale::En => {
+                    format!("To read {name}'s own messages in these emails, accept their invitation")
+                }
+                Locale::Fr => {
+                    format!("Pour lire les messages de {name} dans ces e-mails, acceptez son invitation")
+                }
+            };
+            text.push_str(&format!("\n{offer}: {url}\n"));
+            html.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", escape(url), escape(&offer)));
+        }
+        text.push_str(&format!("\n{why}\n{stop}: {unsubscribe_url}\n"));
+        html.push_str(&footer(why, stop, unsubscribe_url));
         return Rendered { subject, text, html: page(&html) };
     }
     let mut text = format!("{headline}\n\n{about}: {}\n{at}: {}\n", p.incident_title, p.answered_at);
@@ -264,8 +284,9 @@ mod tests {
         let mut p = payload(SafetyStatus::NeedHelp, Some("call me at evil.example"));
         p.accepted = false;
         for locale in Locale::ALL {
-            let r = check_in(locale, &p, "https://x/u");
+            let r = check_in(locale, &p, Some("https://x/accept"), "https://x/u");
             assert!(r.text.contains("Ada <script>") && r.text.contains("https://x/u"));
+            assert!(r.text.contains("https://x/accept") && r.html.contains("https://x/accept"));
             for hidden in ["evil.example", "Fire"] {
                 assert!(!r.text.contains(hidden) && !r.html.contains(hidden), "{hidden}");
             }
@@ -288,20 +309,22 @@ mod tests {
     #[test]
     fn each_status_reads_in_each_language() {
         for status in SafetyStatus::ALL {
-            let en = check_in(Locale::En, &payload(status, None), "https://x/u");
-            let fr = check_in(Locale::Fr, &payload(status, None), "https://x/u");
+            let en = check_in(Locale::En, &payload(status, None), Some("https://x/a"), "https://x/u");
+            let fr = check_in(Locale::Fr, &payload(status, None), Some("https://x/a"), "https://x/u");
             assert_ne!(en.subject, fr.subject);
             assert!(en.text.contains("https://x/u") && fr.html.contains("https://x/u"));
+            // An accepted contact has nothing left to accept.
+            assert!(!en.text.contains("https://x/a") && !fr.html.contains("https://x/a"));
         }
         assert_eq!(
-            check_in(Locale::Fr, &payload(SafetyStatus::NeedHelp, None), "u").subject,
+            check_in(Locale::Fr, &payload(SafetyStatus::NeedHelp, None), None, "u").subject,
             "Ada <script> a besoin d'aide"
         );
     }
 
     #[test]
     fn user_text_is_escaped_in_html() {
-        let r = check_in(Locale::En, &payload(SafetyStatus::Safe, Some("<b>ok</b>")), "u");
+        let r = check_in(Locale::En, &payload(SafetyStatus::Safe, Some("<b>ok</b>")), None, "u");
         assert!(!r.html.contains("<script>") && !r.html.contains("<b>ok"));
         assert!(r.text.contains("\"<b>ok</b>\""));
     }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::db::people::{self, Filter, PersonRow, Position};
 use crate::domain::{FieldError, PromptSource, Role};
 use crate::error::ApiError;
+use crate::incidents::audit;
 use crate::incidents::triage::{self, TriageError};
-use crate::incidents::{Actor, audit};
 use crate::routes::caller::Caller;
 use crate::routes::csv;
 use crate::routes::dto::rfc3339;
@@ -107,22 +107,19 @@ pub async fn list_people(
         return csv_export(state, caller, id, status, as_of, after).await;
     }
     let (incident, wanted) = (id.clone(), status.clone());
-    let (actor, rows) = with_db(&state, move |conn| {
+    let now = state.clock.now();
+    let rows = with_db(&state, move |conn| {
         let filter = Filter { incident_id: &incident, as_of, status: wanted.as_deref() };
-        Ok((actor_of(conn, &caller)?, people::page(conn, &filter, after.as_ref(), limit)?))
+        let actor = actor_of(conn, &caller)?;
+        let rows = people::page(conn, &filter, after.as_ref(), limit)?;
+        // Who read whose names, addresses and messages: no page leaves without its record (a
+        // failed write is a 503). On SQLite the record waits for the write lock, which a
+        // fan-out takes one chunk at a time: a page waits at most a chunk's commit.
+        let details = serde_json::json!({ "rows": rows.len(), "status": wanted });
+        audit(conn, Some(&actor), "people.list", Some(&incident), details, now)?;
+        Ok(rows)
     })
     .await?;
-    // Who read whose names, addresses and messages: each page is a read. Recorded beside the
-    // response, not before it: on SQLite the record waits for the write lock, which a large
-    // fan-out can hold, and operators must be able to read the list during one.
-    let read = PeopleRead {
-        actor,
-        incident_id: id.clone(),
-        status: status.clone(),
-        rows: rows.len(),
-        complete: true,
-    };
-    tokio::spawn(audit_read(state.clone(), "people.list", read));
     let full = i64::try_from(rows.len()).is_ok_and(|n| n >= limit);
     let next_cursor = rows
         .last()
@@ -211,8 +208,24 @@ async fn csv_export(
     after: Option<Position>,
 ) -> Result<HttpResponse, ApiError> {
     let filename = format!("attachment; filename=\"incident-{incident_id}-people.csv\"");
-    let actor = with_db(&state, move |conn| actor_of(conn, &caller)).await?;
     let mut next = read_batch(&state, &incident_id, &status, as_of, after).await?;
+    // Recorded before the first byte leaves (a failed write is a 503); how it ended is recorded
+    // once the body ends, as `people.export.finished`, best effort: an export cut short by a
+    // crash still has its first record.
+    let (incident, wanted, now) = (incident_id.clone(), status.clone(), state.clock.now());
+    let actor = with_db(&state, move |conn| {
+        let actor = actor_of(conn, &caller)?;
+        audit(
+            conn,
+            Some(&actor),
+            "people.export",
+            Some(&incident),
+            serde_json::json!({ "status": wanted }),
+            now,
+        )?;
+        Ok(actor)
+    })
+    .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::spawn(async move {
         let mut chunk = String::new();
@@ -243,8 +256,15 @@ async fn csv_export(
                 }
             };
         };
-        let export = PeopleRead { actor, incident_id, status, rows: rows_sent, complete };
-        audit_read(state, "people.export", export).await;
+        let details = serde_json::json!({ "rows": rows_sent, "status": status, "complete": complete });
+        let now = state.clock.now();
+        let recorded = with_db(&state, move |conn| {
+            Ok(audit(conn, Some(&actor), "people.export.finished", Some(&incident_id), details, now)?)
+        })
+        .await;
+        if let Err(error) = recorded {
+            tracing::error!(%error, "the end of a people export could not be audited");
+        }
     });
     let body =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
@@ -252,33 +272,6 @@ async fn csv_export(
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, filename))
         .streaming(body))
-}
-
-/// A read of the list as the audit log keeps it: who, which incident, how many rows left the
-/// server (for an export: whether it reached its end).
-struct PeopleRead {
-    actor: Actor,
-    incident_id: String,
-    status: Option<String>,
-    rows: usize,
-    complete: bool,
-}
-
-/// Audits a read once its rows are sent. Best effort (a failure is logged): the list stays
-/// readable when the audit log cannot be written at once.
-async fn audit_read(state: web::Data<AppState>, action: &'static str, read: PeopleRead) {
-    let now = state.clock.now();
-    let recorded = with_db(&state, move |conn| {
-        let mut details = serde_json::json!({ "rows": read.rows, "status": read.status });
-        if action == "people.export" {
-            details["complete"] = read.complete.into();
-        }
-        Ok(audit(conn, Some(&read.actor), action, Some(&read.incident_id), details, now)?)
-    })
-    .await;
-    if let Err(error) = recorded {
-        tracing::error!(%error, action, "a read of the people list could not be audited");
-    }
 }
 
 async fn read_batch(

@@ -208,3 +208,45 @@ async fn names_titles_and_messages_that_hide_what_they_say_are_refused_naming_th
     assert_eq!(error_fields(&problem(response, 422).await), ["message"]);
     assert!(app.get_json("/v1/me/contacts", &user).await["items"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn one_account_per_mailbox_and_no_registered_name_in_prompt_or_reminder_emails() {
+    let app = spawn_app().await;
+    let password = "a good long password";
+    assert_eq!(app.register("victim@gmail.com", password, "Victim").await.status(), 201);
+    // Each alias of a mailbox with an account would be one more prompt email per incident.
+    for alias in ["Victim+1@gmail.com", "v.i.c.t.i.m@gmail.com", "victim@googlemail.com"] {
+        let refused = problem(app.register(alias, password, "BUY PILLS").await, 409).await;
+        assert_eq!(error_fields(&refused), ["email"], "{alias}");
+    }
+
+    // Registered with someone else's address and a name meant for them: the prompt and the
+    // reminder go to that address (in the app its owner answers), but carry nothing typed at
+    // registration.
+    let response = app.register("target@example.org", password, "Call 555 PILLS").await;
+    assert_eq!(response.status(), 201);
+    let tokens: Value = app.login("target@example.org", password).await.json().await.unwrap();
+    let target = TestUser {
+        id: String::new(),
+        email: "target@example.org".into(),
+        password: password.into(),
+        access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+        refresh_token: String::new(),
+    };
+    app.put_location(&target, 48.8630, 2.3708).await;
+    let operator = app.new_user_with_role("operator").await;
+    let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
+    let path = format!("/v1/incidents/{}/reminders", incident["id"].as_str().unwrap());
+    // Sent before the clock moves, so that no lease of the prompt's email runs out mid-send.
+    app.smtp.wait_for(1, WAIT).await;
+    app.wait_for_outbox_settled(WAIT).await;
+    app.clock.advance(chrono::Duration::hours(1));
+    let reminded = app.authed(Method::POST, &path, &operator).send().await.unwrap();
+    assert_eq!(reminded.status(), 200);
+    let mail = app.smtp.wait_for(2, WAIT).await;
+    let to_target: Vec<_> = mail.iter().filter(|m| m.to == ["target@example.org"]).collect();
+    assert_eq!(to_target.len(), 2, "a prompt and a reminder");
+    for m in to_target {
+        assert!(!m.data.contains("PILLS") && !m.data.contains("555"), "{}", m.data);
+    }
+}

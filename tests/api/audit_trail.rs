@@ -97,16 +97,20 @@ async fn reading_and_exporting_the_people_list_is_audited_with_the_row_count() {
 
     let page = app.get_json(&format!("{path}?limit=2"), &operator).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    // A page is recorded before it is sent: its record is there as soon as the page is.
+    assert_eq!(with_action(&audit(&app, &operator).await, "people.list").len(), 1);
     let csv = app.authed(Method::GET, &path, &operator).header("Accept", "text/csv").send().await.unwrap();
     assert_eq!(csv.status(), 200);
+    // So is an export, before its body is read.
+    assert_eq!(with_action(&audit(&app, &operator).await, "people.export").len(), 1);
     let body = csv.text().await.unwrap();
     assert_eq!(body.split("\r\n").filter(|l| !l.is_empty()).count(), 4, "header and 3 rows");
 
-    // Reads are recorded once their rows are sent, just after the body ends.
+    // The end of an export is recorded once its body ended.
     let mut entries = Vec::new();
     for _ in 0..200 {
         entries = audit(&app, &operator).await;
-        if with_action(&entries, "people.export").len() + with_action(&entries, "people.list").len() == 2 {
+        if !with_action(&entries, "people.export.finished").is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -116,10 +120,13 @@ async fn reading_and_exporting_the_people_list_is_audited_with_the_row_count() {
     assert_eq!(listed[0]["incident_id"], incident.as_str());
     assert_eq!(listed[0]["actor_id"], operator.id.as_str());
     assert_eq!(listed[0]["details"]["rows"], 2);
-    let exported = with_action(&entries, "people.export");
-    assert_eq!(exported.len(), 1, "{entries:?}");
-    assert_eq!(exported[0]["incident_id"], incident.as_str());
-    assert_eq!(exported[0]["actor_email"], operator.email.as_str());
-    assert_eq!(exported[0]["details"]["rows"], 3);
-    assert_eq!(exported[0]["details"]["complete"], true);
+    let started = with_action(&entries, "people.export");
+    assert_eq!(started.len(), 1, "{entries:?}");
+    assert_eq!(started[0]["incident_id"], incident.as_str());
+    assert_eq!(started[0]["actor_email"], operator.email.as_str());
+    let finished = with_action(&entries, "people.export.finished");
+    assert_eq!(finished.len(), 1, "{entries:?}");
+    assert_eq!(finished[0]["actor_email"], operator.email.as_str());
+    assert_eq!(finished[0]["details"]["rows"], 3);
+    assert_eq!(finished[0]["details"]["complete"], true);
 }

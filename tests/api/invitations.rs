@@ -122,33 +122,75 @@ async fn the_daily_invitation_cap_is_a_429_naming_the_limit_with_retry_after() {
 }
 
 #[tokio::test]
-async fn an_address_invited_recently_by_someone_else_is_pending_until_the_period_ends() {
+async fn an_address_invited_recently_by_someone_else_can_still_accept_from_the_check_in_emails() {
     let app = spawn_app_with(Options {
         env: vec![("SAFECHECK_INVITATION_PERIOD_SECS", "7200".into())],
         ..Default::default()
     })
     .await;
+    let operator = app.new_user_with_role("operator").await;
+    let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
+    let incident = incident["id"].as_str().unwrap();
     let (first, second) = (app.new_user().await, app.new_user().await);
+    app.authed(Method::PATCH, "/v1/me", &second)
+        .json(&json!({ "display_name": "Léa" }))
+        .send()
+        .await
+        .unwrap();
     let invited: Value =
         app.add_contact(&first, "Gran", "gran@example.org", "en").await.json().await.unwrap();
     assert_eq!(invited["state"], "invited");
+    // Listed again within the period, by someone else: no second invitation email.
     let pending: Value =
-        app.add_contact(&second, "Gran", "gran@example.org", "en").await.json().await.unwrap();
+        app.add_contact(&second, "Gran", "Gran+x@example.org", "en").await.json().await.unwrap();
     assert_eq!(pending["state"], "pending");
     // Gran accepting the first listing does not cover the second.
-    let accept = app.accept_path(&first.id, "gran@example.org").await;
-    assert_eq!(app.client.post(app.url(&accept)).send().await.unwrap().status(), 200);
+    let accept_first = app.accept_path(&first.id, "gran@example.org").await;
+    assert_eq!(app.client.post(app.url(&accept_first)).send().await.unwrap().status(), 200);
     assert_eq!(contacts(&app, &second).await[0]["state"], "pending");
     app.wait_for_outbox_settled(WAIT).await;
     assert_eq!(app.smtp.count(), 1);
+    app.smtp.clear();
 
+    // The first lister cannot keep Gran from hearing Léa's own words: Léa's fixed-text email
+    // carries Léa's accept link.
+    answer(&app, &second, incident, "safe", "at Marc's, all fine").await;
+    let mail = app.smtp.wait_for(1, WAIT).await;
+    assert_eq!(mail[0].header_text("subject").unwrap(), "Léa is safe");
+    assert!(!mail[0].data.contains("at Marc's"), "no free text before acceptance");
+    let accept = app.accept_path(&second.id, "gran@example.org").await;
+    assert!(unfolded(&mail[0]).contains(&format!("https://safecheck.test{accept}")), "the accept link");
+    let page = app.get(&accept).await.text().await.unwrap();
+    assert!(page.contains("Léa listed"), "{page}");
+    assert_eq!(app.client.post(app.url(&accept)).send().await.unwrap().status(), 200);
+    assert_eq!(contacts(&app, &second).await[0]["state"], "accepted");
+    answer(&app, &second, incident, "need_help", "now at the hospital").await;
+    let mail = app.smtp.wait_for(2, WAIT).await;
+    assert!(mail[1].data.contains("now at the hospital") && mail[1].data.contains("Fire in Paris"));
+    assert!(!unfolded(&mail[1]).contains(&accept), "nothing left to accept");
+
+    // A contact still pending after the period, removed and listed again, is emailed then.
+    let third = app.new_user().await;
+    let held: Value = app.add_contact(&third, "Gran", "gran@example.org", "en").await.json().await.unwrap();
+    assert_eq!(held["state"], "pending");
     app.clock.advance(chrono::Duration::hours(2));
-    let path = format!("/v1/me/contacts/{}", pending["id"].as_str().unwrap());
-    app.authed(Method::DELETE, &path, &second).send().await.unwrap();
+    let path = format!("/v1/me/contacts/{}", held["id"].as_str().unwrap());
+    app.authed(Method::DELETE, &path, &third).send().await.unwrap();
+    app.smtp.clear();
     let relisted: Value =
-        app.add_contact(&second, "Gran", "gran@example.org", "en").await.json().await.unwrap();
+        app.add_contact(&third, "Gran", "gran@example.org", "en").await.json().await.unwrap();
     assert_eq!(relisted["state"], "invited");
-    assert_eq!(app.smtp.wait_for(2, WAIT).await.len(), 2);
+    let mail = app.smtp.wait_for(1, WAIT).await;
+    assert!(unfolded(&mail[0]).contains(&app.accept_path(&third.id, "gran@example.org").await));
+}
+
+#[tokio::test]
+async fn a_link_naming_an_address_the_user_never_listed_accepts_nothing() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let stranger = app.accept_path(&user.id, "stranger@example.org").await;
+    problem(app.get(&stranger).await, 404).await;
+    problem(app.client.post(app.url(&stranger)).send().await.unwrap(), 404).await;
 }
 
 #[tokio::test]
