@@ -14,6 +14,9 @@
 //!    reminders, which delivery takes before a large activation's prompt emails) wait: each 201 to
 //!    its contacts' emails, which the outbox's lanes send first; and how much of the backlog was
 //!    still waiting at the end.
+//! 8. Check-ins at 50/s, then again during a burst of registrations hashed at the production
+//!    argon2 cost (40 at a time, as fast as the server answers): p50/p99 both times, and how
+//!    many registrations were made or refused as busy (503 `password_hashing`).
 //!
 //! Peak RSS of each server process is read from /proc. `--runs` repeats 1-6 on fresh incidents
 //! and reports medians.
@@ -108,6 +111,23 @@ fn report(backend: &str, runs: &[RunFigures]) {
     );
     println!("| {backend} | peak RSS, serve under wrk | {:.0} MB | 150 MB | — |", m(|r| r.rss_wrk_mb));
     println!("| {backend} | peak RSS, worker delivering | {:.0} MB | 150 MB | — |", m(|r| r.rss_worker_mb));
+    let burst = |f: fn(&phases::BurstFigures) -> f64| {
+        median(&runs.iter().map(|r| f(&r.registration_burst)).collect::<Vec<_>>())
+    };
+    println!(
+        "| {backend} | check-in p50 / p99 at {:.0}/s during a registration burst (production argon2) | {:.1} / {:.1} ms | the same rate without: {:.1} / {:.1} ms | — |",
+        burst(|b| b.rate),
+        burst(|b| b.burst_p50_ms),
+        burst(|b| b.burst_p99_ms),
+        burst(|b| b.quiet_p50_ms),
+        burst(|b| b.quiet_p99_ms)
+    );
+    println!(
+        "| {backend} | during that burst: check-ins not 201; accounts registered; registrations refused busy (503) | {:.0}; {:.0}; {:.0} | 0; —; — | — |",
+        burst(|b| b.burst_failed as f64),
+        burst(|b| b.registered as f64),
+        burst(|b| b.busy as f64)
+    );
     let backlog = runs.first().map_or(0, |r| r.behind_backlog.backlog);
     if backlog > 0 {
         println!(

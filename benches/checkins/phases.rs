@@ -64,6 +64,23 @@ pub struct RunFigures {
     pub at_500: OpenLoopFigures,
     pub at_half: OpenLoopFigures,
     pub behind_backlog: BacklogFigures,
+    pub registration_burst: BurstFigures,
+}
+
+/// Check-ins at a modest rate, without and then during a burst of registrations hashed at the
+/// production cost (phase 8).
+#[derive(Clone, Debug, Default)]
+pub struct BurstFigures {
+    pub rate: f64,
+    pub quiet_p50_ms: f64,
+    pub quiet_p99_ms: f64,
+    pub burst_p50_ms: f64,
+    pub burst_p99_ms: f64,
+    /// Check-ins during the burst that were not 201.
+    pub burst_failed: usize,
+    pub registered: usize,
+    /// Registrations refused with 503 `password_hashing` (the hashing pool full).
+    pub busy: usize,
 }
 
 /// Check-ins while a backlog of prompt emails waits (phase 7).
@@ -138,11 +155,86 @@ impl Bench {
         .await;
         println!("minimal sender: {:.0} messages/s", figures.sink_rate);
         self.open_loops(run, &mut figures).await;
+        figures.registration_burst = self.registration_burst(run).await;
+        println!("registration burst: {:?}", figures.registration_burst);
         if self.backlog > 0 {
             figures.behind_backlog = self.behind_backlog(run).await;
             println!("behind a backlog: {:?}", figures.behind_backlog);
         }
         figures
+    }
+
+    /// Phase 8: check-ins at 50/s for `seconds / 2`, then again while clients register new
+    /// accounts 40 at a time, as fast as the server answers, hashed at the production cost
+    /// (argon2id m=19 MiB, t=2): latency from each check-in's scheduled start, both times.
+    /// Password hashing has a bounded pool of its own; this shows whether check-ins feel it.
+    async fn registration_burst(&self, run: usize) -> BurstFigures {
+        const RATE: f64 = 50.0;
+        const WAVE: usize = 40;
+        let production = safecheck::config::Argon2Params::default();
+        let server = Server::serve(
+            &self.env(&[
+                ("SAFECHECK_ARGON2_MEMORY_KIB", production.memory_kib.to_string()),
+                ("SAFECHECK_ARGON2_ITERATIONS", production.iterations.to_string()),
+                ("SAFECHECK_REGISTER_MAX_PER_IP", "1000000".into()),
+            ]),
+            &self.log("serve-burst", run),
+        )
+        .await;
+        let incident = self.incident(&server, &format!("registration burst, run {run}")).await;
+        let url = format!("{}/v1/incidents/{incident}/check-ins", server.base);
+        let seconds = (f64::from(self.seconds) / 2.0).min(self.users.len() as f64 / RATE / 2.0);
+        let quiet = load::open_loop(&url, self.tokens.clone(), 0, RATE, seconds).await;
+        let first_during = quiet.len();
+
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let burst = {
+            let (stop, url) = (stop.clone(), format!("{}/v1/auth/register", server.base));
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let (mut registered, mut busy, mut n) = (0, 0, 0);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let wave = (0..WAVE).map(|_| {
+                        n += 1;
+                        let body = json!({
+                            "email": format!("burst{run}-{n}@example.org"),
+                            "password": "a good long password",
+                            "display_name": "Burst",
+                        });
+                        client.post(&url).json(&body).send()
+                    });
+                    for response in futures_util::future::join_all(wave).await {
+                        match response.map(|r| r.status().as_u16()) {
+                            Ok(201) => registered += 1,
+                            Ok(503) => busy += 1,
+                            other => panic!("a registration got {other:?}"),
+                        }
+                    }
+                }
+                (registered, busy)
+            })
+        };
+        // The burst is under way before the first timed check-in.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let during = load::open_loop(&url, self.tokens.clone(), first_during, RATE, seconds).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (registered, busy) = burst.await.unwrap();
+        let latencies = |sent: &[load::Sent]| {
+            let mut ms: Vec<f64> = sent.iter().map(|s| s.latency.as_secs_f64() * 1000.0).collect();
+            ms.sort_by(f64::total_cmp);
+            ms
+        };
+        let (quiet_ms, during_ms) = (latencies(&quiet), latencies(&during));
+        BurstFigures {
+            rate: RATE,
+            quiet_p50_ms: percentile(&quiet_ms, 0.50),
+            quiet_p99_ms: percentile(&quiet_ms, 0.99),
+            burst_p50_ms: percentile(&during_ms, 0.50),
+            burst_p99_ms: percentile(&during_ms, 0.99),
+            burst_failed: during.iter().filter(|s| s.status != 201).count(),
+            registered,
+            busy,
+        }
     }
 
     /// Phase 7: check-ins at 100/s while `backlog` emails of the people lane wait (reminders,
