@@ -40,7 +40,7 @@ fn render_stats(stats: &Value) -> String {
     let n = &stats["notifications"];
     let emails =
         NotificationState::ALL.map(|state| format!("{state} {}", cell(&n[state.as_str()]))).join(", ");
-    key_values(&[
+    let mut rows = vec![
         ("incident", cell(&stats["incident_id"])),
         ("status", cell(&stats["status"])),
         ("prompted", cell(&stats["prompted"])),
@@ -50,7 +50,12 @@ fn render_stats(stats: &Value) -> String {
         ("no response", cell(&stats["no_response"])),
         ("fan-out", fanout.to_owned()),
         ("emails", emails),
-    ])
+    ];
+    // Once retention deleted the per-person rows, the counts are what was kept of them.
+    if let Some(purged) = stats.get("purged_at").filter(|p| !p.is_null()) {
+        rows.push(("purged at", format!("{} (counts kept from before)", cell(purged))));
+    }
+    key_values(&rows)
 }
 
 #[cfg(test)]
@@ -84,5 +89,12 @@ mod tests {
     fn handled_calls_for_help_show_when_the_server_counts_them() {
         let text = render_stats(&stats(json!({ "need_help_handled": 1 })));
         assert!(text.contains("need help:    2 (1 handled)\n"), "{text}");
+    }
+
+    #[test]
+    fn an_incident_whose_rows_were_purged_says_when() {
+        assert!(!render_stats(&stats(json!({ "purged_at": null }))).contains("purged"));
+        let text = render_stats(&stats(json!({ "purged_at": "2027-01-01T00:00:00Z" })));
+        assert!(text.contains("purged at:    2027-01-01T00:00:00Z (counts kept from before)"), "{text}");
     }
 }
