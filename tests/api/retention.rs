@@ -381,3 +381,29 @@ async fn sent_invitations_and_the_counters_that_limit_emails_go_once_no_longer_o
     housekeeping(&app).await;
     assert_eq!(invitation_rows(&url), [0, 0, 2, 0]);
 }
+
+/// Rows of the throttling counters, read from the database.
+fn counter_rows(url: &DatabaseUrl) -> i64 {
+    use safecheck::db::schema::throttle_counters;
+    let mut conn = safecheck::db::pool_connect(url).unwrap();
+    throttle_counters::table.count().get_result(&mut conn).unwrap()
+}
+
+#[tokio::test]
+async fn throttling_counters_go_when_their_window_is_over() {
+    let app = app_with_batch(2).await;
+    app.new_user().await;
+    for i in 0..3 {
+        let response = app.login(&format!("nobody{i}@example.org"), "a guess").await;
+        assert_eq!(response.status(), 401);
+    }
+    // The registration, the address, three (account, address) pairs.
+    assert_eq!(counter_rows(app.database_url()), 5);
+    housekeeping(&app).await;
+    assert_eq!(counter_rows(app.database_url()), 5, "the login window (900 s) is not over");
+
+    app.clock.advance(chrono::Duration::seconds(900));
+    let runs = housekeeping(&app).await;
+    assert_eq!(counter_rows(app.database_url()), 0);
+    assert!(runs >= 3, "two counters a batch: {runs} runs");
+}
