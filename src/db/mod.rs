@@ -64,6 +64,21 @@ fn delete_older_batch(
         .execute(conn)
 }
 
+/// As [`delete_older_batch`], for a `column` of BIGINT (a time in microseconds).
+fn delete_lower_batch(
+    conn: &mut DbConn,
+    (table, key, column): (&str, &str, &str),
+    cutoff: i64,
+    batch: i64,
+) -> diesel::QueryResult<usize> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+    diesel::sql_query(delete_batch_sql(conn, table, key, column))
+        .bind::<BigInt, _>(cutoff)
+        .bind::<BigInt, _>(batch)
+        .execute(conn)
+}
+
 fn delete_batch_sql(conn: &DbConn, table: &str, key: &str, column: &str) -> String {
     let sql = format!(
         "DELETE FROM {table} WHERE {column} < $1 AND ({key}) IN \
@@ -225,6 +240,7 @@ pub mod recipient_hours;
 pub mod refresh_tokens;
 pub mod suppressions;
 pub mod throttle_counters;
+pub mod user_allowances;
 pub mod users;
 
 /// Whether the query broke a unique constraint. Callers know which one their statement can

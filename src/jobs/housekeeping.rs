@@ -1,7 +1,7 @@
-//! Housekeeping: deletes expired refresh tokens and throttling counters whose window is over,
-//! so those tables stay small, and whatever retention says is no longer of use (old idempotency
-//! keys, stale locations, the per-person rows of incidents long over, old invitations and the
-//! counters that limit emails).
+//! Housekeeping: deletes expired refresh tokens, throttling counters whose window is over and
+//! per-user allowances that are whole again, so those tables stay small, and whatever retention
+//! says is no longer of use (old idempotency keys, stale locations, the per-person rows of
+//! incidents long over, old invitations and the counters that limit emails).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,8 +53,15 @@ impl Job for Housekeeping {
             now - chrono::Duration::from_std(self.login_window)?,
             batch,
         )?;
-        if tokens + counters > 0 {
-            tracing::info!(expired_refresh_tokens = tokens, throttle_counters = counters, "housekeeping");
+        let allowances =
+            db::user_allowances::delete_whole(&mut conn, now.and_utc().timestamp_micros(), batch)?;
+        if tokens + counters + allowances > 0 {
+            tracing::info!(
+                expired_refresh_tokens = tokens,
+                throttle_counters = counters,
+                user_allowances = allowances,
+                "housekeeping"
+            );
         }
         let purged = retention::purge_once(&mut conn, &self.retention, now)?;
         if purged != retention::Purged::default() {
@@ -71,7 +78,7 @@ impl Job for Housekeeping {
         }
         // A full batch: run again at once, each batch in statements of its own.
         let full = |n: usize| i64::try_from(n).is_ok_and(|n| n >= batch);
-        let more = purged.more_waiting(batch) || full(counters);
+        let more = purged.more_waiting(batch) || full(counters) || full(allowances);
         Ok(if more { Progress::More } else { Progress::Idle })
     }
 }
