@@ -222,6 +222,15 @@ impl From<crate::limits::Refused> for ApiError {
     }
 }
 
+impl From<crate::limits::LimitError> for ApiError {
+    fn from(error: crate::limits::LimitError) -> Self {
+        match error {
+            crate::limits::LimitError::Refused(refused) => refused.into(),
+            crate::limits::LimitError::Database(e) => e.into(),
+        }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         if error.is_unavailable() {

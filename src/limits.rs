@@ -1,16 +1,14 @@
 //! Per-user rate limits on what a person does often but a script does far more: answering and
 //! sending locations. Each limit allows `max` requests per `window`, spread as a generic cell
 //! rate (GCRA): a burst of `max` at once, then one every `window / max`. One stored time per
-//! user and limit, in memory: each process counts its own requests (with N replicas a user may
-//! make up to N times the limit; the defaults are far above what a person does, so they stop
-//! scripts, not people). Times come from the injected clock, so tests move them.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! user and limit, in the database (`user_allowances`), taken by one conditional statement:
+//! every server process counts against the same allowance, so N replicas do not give a user N
+//! times the limit. Times come from the injected clock, so tests move them.
 
 use chrono::NaiveDateTime;
 
 use crate::config::UserLimits;
+use crate::db::{self, DbConn};
 
 /// A request over a limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,64 +22,87 @@ pub struct Refused {
     pub retry_after_secs: u64,
 }
 
-/// One limit, for every user.
-#[derive(Debug)]
+/// Why a request was not counted: over its limit, or the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error("over the {} limit", .0.limit)]
+    Refused(Refused),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// One limit, for every user: its name and arithmetic. The state is each user's theoretical
+/// arrival time, `full_at`: when their allowance is whole again (a missing one: it is whole).
+/// Times are in microseconds since the Unix epoch, as stored.
+#[derive(Clone, Copy, Debug)]
 pub struct RateLimiter {
     name: &'static str,
     max: u32,
-    window: chrono::Duration,
+    window_us: i64,
     /// The time between two requests at the steady rate.
-    interval: chrono::Duration,
-    state: Mutex<Users>,
+    interval_us: i64,
 }
-
-#[derive(Debug, Default)]
-struct Users {
-    /// Each user's theoretical arrival time: when their allowance is whole again.
-    full_at: HashMap<String, NaiveDateTime>,
-    /// The map is swept of users whose allowance is whole again once it holds this many.
-    sweep_at: usize,
-}
-
-/// Entries kept before the first sweep.
-const FIRST_SWEEP: usize = 1024;
 
 impl RateLimiter {
     /// `max` requests per `window` (both positive: the configuration checks them).
     pub fn new(name: &'static str, max: u32, window: chrono::Duration) -> Self {
-        let interval = window / i32::try_from(max.max(1)).unwrap_or(i32::MAX);
-        let state = Mutex::new(Users { full_at: HashMap::new(), sweep_at: FIRST_SWEEP });
-        Self { name, max, window, interval, state }
+        let window_us = window.num_microseconds().unwrap_or(i64::MAX);
+        let interval_us = window_us / i64::from(max.max(1));
+        Self { name, max, window_us, interval_us }
     }
 
-    /// Counts a request of `user` at `now`, or refuses it (and counts nothing).
-    pub fn check(&self, user: &str, now: NaiveDateTime) -> Result<(), Refused> {
-        // A poisoned lock only means another request panicked mid-update: the map is still sound.
-        let mut users = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let full_at = users.full_at.get(user).copied().filter(|t| *t > now).unwrap_or(now);
-        // Allowed while the allowance used, after this request, stays within one window.
-        let after = full_at + self.interval;
-        if after - now > self.window {
-            let wait = after - self.window - now;
-            let secs = (wait.num_milliseconds() + 999) / 1000;
-            return Err(Refused {
-                limit: self.name,
-                max: self.max,
-                window_secs: self.window.num_seconds(),
-                retry_after_secs: u64::try_from(secs.max(1)).unwrap_or(1),
-            });
+    /// Counts a request of `user` at `now`, or refuses it (and counts nothing). One statement
+    /// when it passes, a second (a read, for `Retry-After`) when it is refused; it does in the
+    /// database what [`RateLimiter::admit`] does.
+    pub fn check(&self, conn: &mut DbConn, user: &str, now: NaiveDateTime) -> Result<(), LimitError> {
+        let now_us = micros(now);
+        let latest = self.latest_passing(now_us);
+        if db::user_allowances::take(conn, self.name, user, now_us, self.interval_us, latest)? {
+            return Ok(());
         }
-        users.full_at.insert(user.to_owned(), after);
-        if users.full_at.len() >= users.sweep_at {
-            users.full_at.retain(|_, t| *t > now);
-            users.sweep_at = (users.full_at.len() * 2).max(FIRST_SWEEP);
+        // Refused: nothing was written. The time read now may be a later request's (another
+        // process's); it only sets how long this one is told to wait.
+        let full_at = db::user_allowances::full_at(conn, self.name, user)?.unwrap_or(now_us);
+        Err(LimitError::Refused(self.refusal(full_at, now_us)))
+    }
+
+    /// The arithmetic alone: whether a request at `now` passes when the stored time is
+    /// `full_at` (None: none stored), and the time to store if it does.
+    pub fn admit(&self, full_at: Option<i64>, now: NaiveDateTime) -> Result<i64, Refused> {
+        let now_us = micros(now);
+        match full_at {
+            Some(full_at) if full_at > self.latest_passing(now_us) => Err(self.refusal(full_at, now_us)),
+            Some(full_at) => Ok(full_at.max(now_us).saturating_add(self.interval_us)),
+            None => Ok(now_us.saturating_add(self.interval_us)),
         }
-        Ok(())
+    }
+
+    /// The latest stored time at which a request at `now_us` still passes: one more interval
+    /// must keep the allowance used within one window (`max(full_at, now) + interval - now <=
+    /// window`, and `now` itself always passes as `interval <= window`).
+    fn latest_passing(&self, now_us: i64) -> i64 {
+        now_us.saturating_add(self.window_us).saturating_sub(self.interval_us)
+    }
+
+    fn refusal(&self, full_at: i64, now_us: i64) -> Refused {
+        let wait_us = full_at.saturating_sub(self.latest_passing(now_us));
+        let secs = wait_us.saturating_add(999_999) / 1_000_000;
+        Refused {
+            limit: self.name,
+            max: self.max,
+            window_secs: self.window_us / 1_000_000,
+            retry_after_secs: u64::try_from(secs.max(1)).unwrap_or(1),
+        }
     }
 }
 
-/// The per-user limits of this process.
-#[derive(Debug)]
+/// The time as stored: microseconds since the Unix epoch.
+fn micros(at: NaiveDateTime) -> i64 {
+    at.and_utc().timestamp_micros()
+}
+
+/// The per-user limits, as configured (their state is in the database).
+#[derive(Clone, Copy, Debug)]
 pub struct UserLimiters {
     pub check_ins: RateLimiter,
     pub location_updates: RateLimiter,
@@ -98,6 +119,8 @@ impl UserLimiters {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use chrono::Duration;
 
     use super::*;
@@ -106,43 +129,74 @@ mod tests {
         chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap().naive_utc()
     }
 
+    /// The stored times, in memory: what `user_allowances` holds.
+    #[derive(Default)]
+    struct Store(HashMap<&'static str, i64>);
+
+    impl Store {
+        fn check(
+            &mut self,
+            limiter: &RateLimiter,
+            user: &'static str,
+            now: NaiveDateTime,
+        ) -> Result<(), Refused> {
+            let full_at = limiter.admit(self.0.get(user).copied(), now)?;
+            self.0.insert(user, full_at);
+            Ok(())
+        }
+    }
+
     #[test]
     fn a_burst_of_max_passes_then_one_per_interval() {
         let limiter = RateLimiter::new("check_ins", 30, Duration::minutes(10));
+        let mut store = Store::default();
         for _ in 0..30 {
-            limiter.check("ada", at(0)).unwrap();
+            store.check(&limiter, "ada", at(0)).unwrap();
         }
-        let refused = limiter.check("ada", at(0)).unwrap_err();
+        let refused = store.check(&limiter, "ada", at(0)).unwrap_err();
         assert_eq!(refused.limit, "check_ins");
         assert_eq!((refused.max, refused.window_secs, refused.retry_after_secs), (30, 600, 20));
-        assert_eq!(limiter.check("ada", at(19)).unwrap_err().retry_after_secs, 1);
-        limiter.check("ada", at(20)).unwrap();
-        assert!(limiter.check("ada", at(20)).is_err(), "one more per 20 s");
+        assert_eq!(store.check(&limiter, "ada", at(19)).unwrap_err().retry_after_secs, 1);
+        store.check(&limiter, "ada", at(20)).unwrap();
+        assert!(store.check(&limiter, "ada", at(20)).is_err(), "one more per 20 s");
         // Another user has an allowance of their own.
-        limiter.check("bob", at(0)).unwrap();
+        store.check(&limiter, "bob", at(0)).unwrap();
     }
 
     #[test]
     fn a_refused_request_is_not_counted_and_a_quiet_window_restores_everything() {
         let limiter = RateLimiter::new("location_updates", 2, Duration::seconds(60));
-        limiter.check("ada", at(0)).unwrap();
-        limiter.check("ada", at(0)).unwrap();
+        let mut store = Store::default();
+        store.check(&limiter, "ada", at(0)).unwrap();
+        store.check(&limiter, "ada", at(0)).unwrap();
         for _ in 0..100 {
-            assert!(limiter.check("ada", at(1)).is_err());
+            assert!(store.check(&limiter, "ada", at(1)).is_err());
         }
-        limiter.check("ada", at(30)).unwrap();
-        limiter.check("ada", at(120)).unwrap();
-        limiter.check("ada", at(120)).unwrap();
-        assert!(limiter.check("ada", at(120)).is_err());
+        store.check(&limiter, "ada", at(30)).unwrap();
+        store.check(&limiter, "ada", at(120)).unwrap();
+        store.check(&limiter, "ada", at(120)).unwrap();
+        assert!(store.check(&limiter, "ada", at(120)).is_err());
     }
 
     #[test]
-    fn users_whose_allowance_is_whole_again_are_forgotten() {
-        let limiter = RateLimiter::new("check_ins", 30, Duration::minutes(10));
-        for i in 0..FIRST_SWEEP * 3 {
-            limiter.check(&format!("user{i}"), at(i64::try_from(i).unwrap() * 60)).unwrap();
+    fn a_stored_time_in_the_past_is_a_whole_allowance() {
+        // What housekeeping relies on to delete such rows.
+        let limiter = RateLimiter::new("check_ins", 3, Duration::seconds(60));
+        let now = at(100);
+        let past = micros(at(99));
+        assert_eq!(limiter.admit(Some(past), now), limiter.admit(None, now));
+    }
+
+    #[test]
+    fn an_uneven_interval_refuses_with_at_least_one_second() {
+        // 7 per minute: one every 8.571428 s.
+        let limiter = RateLimiter::new("check_ins", 7, Duration::seconds(60));
+        let mut store = Store::default();
+        for _ in 0..7 {
+            store.check(&limiter, "ada", at(0)).unwrap();
         }
-        let kept = limiter.state.lock().unwrap().full_at.len();
-        assert!(kept < FIRST_SWEEP * 2, "{kept} users kept");
+        assert_eq!(store.check(&limiter, "ada", at(0)).unwrap_err().retry_after_secs, 9);
+        assert_eq!(store.check(&limiter, "ada", at(8)).unwrap_err().retry_after_secs, 1);
+        store.check(&limiter, "ada", at(9)).unwrap();
     }
 }

@@ -27,7 +27,8 @@ pub struct AppState {
     /// Signs and checks the links in emails (unsubscribe, accept an invitation).
     pub links: LinkKeys,
     pub metrics: Arc<Metrics>,
-    /// Per-user limits on check-ins and location updates (this process's count).
+    /// Per-user limits on check-ins and location updates (counted in the database, shared by
+    /// every process).
     pub user_limits: UserLimiters,
 }
 

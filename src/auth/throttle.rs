@@ -1,7 +1,8 @@
 //! Throttling that cannot be turned against an account's owner: an account is slowed down only
 //! for the client address that fails, with a delay that grows per failure; each address has a
-//! budget of its own. Every attempt is recorded before it is judged, so a burst of parallel
-//! guesses gets no more tries than the same guesses in sequence.
+//! budget of its own. Every attempt is counted before it is judged, by one atomic statement per
+//! counter, so a burst of parallel guesses gets no more tries than the same guesses in sequence,
+//! and an attempt costs the same few statements however large the flood.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use chrono::NaiveDateTime;
 
 use crate::config::LoginThrottle;
 use crate::db::DbConn;
-use crate::db::login_failures::{self, Scope};
+use crate::db::throttle_counters::{self, Counted, Scope};
 
 /// The limits a refusal can name (the problem document's `limit`).
 pub mod limits {
@@ -28,12 +29,14 @@ pub struct Refusal {
     pub retry_after_secs: u64,
 }
 
-/// An admitted password check, recorded as a failure until [`succeeded`] says otherwise.
+/// An admitted password check, counted as a failure until [`succeeded`] says otherwise. Keeps
+/// what its counting saw, so that taking it back touches only the window it was counted in.
 #[derive(Clone, Debug)]
 pub struct Attempt {
     pair: String,
-    pair_attempt: String,
-    address_attempt: String,
+    address: String,
+    pair_counted: Counted,
+    address_counted: Counted,
 }
 
 /// Why a check was not made: refused, or the database failed.
@@ -45,10 +48,10 @@ pub enum ThrottleError {
     Database(#[from] diesel::result::Error),
 }
 
-/// Records a password check of `account` (a normalised email) from `address`, then admits it
+/// Counts a password check of `account` (a normalised email) from `address`, then admits it
 /// or refuses it. Admitted: within the address's budget, and either among the first
-/// `free_failures` for the pair or the delay the pair's failures call for has passed since its
-/// latest other attempt.
+/// `free_failures` for the pair or the delay the pair's failures call for has passed since the
+/// pair's attempt counted before this one. Two statements, whatever came before.
 pub fn begin_password_check(
     conn: &mut DbConn,
     limits: &LoginThrottle,
@@ -57,48 +60,46 @@ pub fn begin_password_check(
     now: NaiveDateTime,
 ) -> Result<Attempt, ThrottleError> {
     let window = chrono_duration(limits.window);
-    let since = now.checked_sub_signed(window).unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
     let pair = format!("{address} {account}");
-    // Both recorded first (own statements, committed at once): every concurrent attempt that
-    // counts after this sees it, so the k-th attempt to be recorded counts at least k.
-    let pair_attempt = login_failures::record(conn, Scope::AccountAddress, &pair, now)?;
-    let address_attempt = login_failures::record(conn, Scope::Ip, address, now)?;
+    // Both counted first (each its own statement, committed at once): the k-th of concurrent
+    // attempts to be counted reads a count of k and its predecessor's time.
+    let pair_counted = throttle_counters::count(conn, Scope::AccountAddress, &pair, now, window)?;
+    let address_counted = throttle_counters::count(conn, Scope::Ip, address, now, window)?;
 
-    let (from_address, oldest) = login_failures::recent(conn, Scope::Ip, address, since)?;
-    if from_address > i64::from(limits.max_failures_per_ip) {
-        let free_at = oldest.unwrap_or(now) + window;
+    if i64::from(address_counted.attempts) > i64::from(limits.max_failures_per_ip) {
+        let free_at = address_counted.window_start + window;
         return Err(refuse(limits::ADDRESS, seconds_until(free_at, now)));
     }
-    let (failures, _) = login_failures::recent(conn, Scope::AccountAddress, &pair, since)?;
-    let before = u32::try_from(failures.saturating_sub(1)).unwrap_or(u32::MAX);
+    let before = u32::try_from(pair_counted.attempts).unwrap_or(0).saturating_sub(1);
     let wait = delay_after(limits, before);
     if !wait.is_zero()
-        && let Some(latest) = login_failures::latest_other(conn, Scope::AccountAddress, &pair, &pair_attempt)?
-        && now < latest + chrono_duration(wait)
+        && let Some(previous) = pair_counted.previous_at
+        && now < previous + chrono_duration(wait)
     {
         // This attempt counts too: the next one waits for one more failure's delay.
         let next = delay_after(limits, before.saturating_add(1));
         return Err(refuse(limits::ACCOUNT_ADDRESS, next.as_secs().max(1)));
     }
-    Ok(Attempt { pair, pair_attempt, address_attempt })
+    Ok(Attempt { pair, address: address.to_owned(), pair_counted, address_counted })
 }
 
 /// The password was right: the pair's failures are forgotten, and this check does not count
 /// against the address.
 pub fn succeeded(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<()> {
-    login_failures::clear(conn, Scope::AccountAddress, &attempt.pair)?;
-    login_failures::delete(conn, &attempt.address_attempt)?;
+    throttle_counters::clear(conn, Scope::AccountAddress, &attempt.pair)?;
+    throttle_counters::uncount(conn, Scope::Ip, &attempt.address, &attempt.address_counted)?;
     Ok(())
 }
 
 /// The password could not be checked (no hashing thread free): the attempt did not happen.
 pub fn abandoned(conn: &mut DbConn, attempt: &Attempt) -> diesel::QueryResult<()> {
-    login_failures::delete(conn, &attempt.pair_attempt)?;
-    login_failures::delete(conn, &attempt.address_attempt)?;
+    throttle_counters::uncount(conn, Scope::AccountAddress, &attempt.pair, &attempt.pair_counted)?;
+    throttle_counters::uncount(conn, Scope::Ip, &attempt.address, &attempt.address_counted)?;
     Ok(())
 }
 
-/// Records a registration from `address`, refused beyond `max` within `window`.
+/// Counts a registration from `address`, refused beyond `max` in a window (which begins at the
+/// first registration counted after the previous window ended).
 pub fn begin_registration(
     conn: &mut DbConn,
     max: u32,
@@ -107,15 +108,9 @@ pub fn begin_registration(
     now: NaiveDateTime,
 ) -> Result<(), ThrottleError> {
     let window = chrono_duration(window);
-    login_failures::record(conn, Scope::Registration, address, now)?;
-    let (count, oldest) = login_failures::recent(
-        conn,
-        Scope::Registration,
-        address,
-        now.checked_sub_signed(window).unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc()),
-    )?;
-    if count > i64::from(max) {
-        let free_at = oldest.unwrap_or(now) + window;
+    let counted = throttle_counters::count(conn, Scope::Registration, address, now, window)?;
+    if i64::from(counted.attempts) > i64::from(max) {
+        let free_at = counted.window_start + window;
         return Err(refuse(limits::REGISTRATIONS, seconds_until(free_at, now)));
     }
     Ok(())

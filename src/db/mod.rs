@@ -58,14 +58,33 @@ fn delete_older_batch(
 ) -> diesel::QueryResult<usize> {
     use diesel::RunQueryDsl;
     use diesel::sql_types::{BigInt, Timestamp};
+    diesel::sql_query(delete_batch_sql(conn, table, key, column))
+        .bind::<Timestamp, _>(cutoff)
+        .bind::<BigInt, _>(batch)
+        .execute(conn)
+}
+
+/// As [`delete_older_batch`], for a `column` of BIGINT (a time in microseconds).
+fn delete_lower_batch(
+    conn: &mut DbConn,
+    (table, key, column): (&str, &str, &str),
+    cutoff: i64,
+    batch: i64,
+) -> diesel::QueryResult<usize> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+    diesel::sql_query(delete_batch_sql(conn, table, key, column))
+        .bind::<BigInt, _>(cutoff)
+        .bind::<BigInt, _>(batch)
+        .execute(conn)
+}
+
+fn delete_batch_sql(conn: &DbConn, table: &str, key: &str, column: &str) -> String {
     let sql = format!(
         "DELETE FROM {table} WHERE {column} < $1 AND ({key}) IN \
          (SELECT {key} FROM {table} WHERE {column} < $1 LIMIT $2)"
     );
-    diesel::sql_query(native_placeholders(conn, &sql))
-        .bind::<Timestamp, _>(cutoff)
-        .bind::<BigInt, _>(batch)
-        .execute(conn)
+    native_placeholders(conn, &sql)
 }
 
 /// A parsed `SAFECHECK_DATABASE_URL`.
@@ -213,7 +232,6 @@ pub mod incidents;
 pub mod invitations;
 pub mod link_keys;
 pub mod locations;
-pub mod login_failures;
 pub mod notifications;
 pub mod people;
 pub mod prompt_emails;
@@ -221,6 +239,8 @@ pub mod prompts;
 pub mod recipient_hours;
 pub mod refresh_tokens;
 pub mod suppressions;
+pub mod throttle_counters;
+pub mod user_allowances;
 pub mod users;
 
 /// Whether the query broke a unique constraint. Callers know which one their statement can

@@ -54,11 +54,21 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_failures (id) {
-        id -> Text,
+    throttle_counters (scope, subject) {
         scope -> Text,
         subject -> Text,
-        attempted_at -> Timestamp,
+        attempts -> Integer,
+        window_start -> Timestamp,
+        latest_at -> Timestamp,
+        previous_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    user_allowances (limit_name, user_id) {
+        limit_name -> Text,
+        user_id -> Text,
+        full_at_us -> BigInt,
     }
 }
 
@@ -255,7 +265,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_locations,
     contacts,
     refresh_tokens,
-    login_failures,
+    throttle_counters,
+    user_allowances,
     incidents,
     incident_notes,
     prompts,

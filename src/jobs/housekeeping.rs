@@ -1,7 +1,7 @@
-//! Housekeeping: deletes expired refresh tokens and login failures older than the throttle
-//! window, so those tables stay small, and whatever retention says is no longer of use (old
-//! idempotency keys, stale locations, the per-person rows of incidents long over, old
-//! invitations and the counters that limit emails).
+//! Housekeeping: deletes expired refresh tokens, throttling counters whose window is over and
+//! per-user allowances that are whole again, so those tables stay small, and whatever retention
+//! says is no longer of use (old idempotency keys, stale locations, the per-person rows of
+//! incidents long over, old invitations and the counters that limit emails).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use crate::retention::{self, Policy};
 
 pub struct Housekeeping {
     pub clock: Arc<dyn Clock>,
-    /// Failures older than this no longer count.
+    /// Throttling counters whose window began longer ago than this count nothing.
     pub login_window: Duration,
     pub retention: Policy,
 }
@@ -47,12 +47,21 @@ impl Job for Housekeeping {
         let mut conn = pool.get()?;
         let now = self.clock.now();
         let tokens = db::refresh_tokens::delete_expired(&mut conn, now)?;
-        let failures = db::login_failures::delete_before(
+        let batch = self.retention.retention.batch;
+        let counters = db::throttle_counters::delete_expired(
             &mut conn,
             now - chrono::Duration::from_std(self.login_window)?,
+            batch,
         )?;
-        if tokens + failures > 0 {
-            tracing::info!(expired_refresh_tokens = tokens, old_login_failures = failures, "housekeeping");
+        let allowances =
+            db::user_allowances::delete_whole(&mut conn, now.and_utc().timestamp_micros(), batch)?;
+        if tokens + counters + allowances > 0 {
+            tracing::info!(
+                expired_refresh_tokens = tokens,
+                throttle_counters = counters,
+                user_allowances = allowances,
+                "housekeeping"
+            );
         }
         let purged = retention::purge_once(&mut conn, &self.retention, now)?;
         if purged != retention::Purged::default() {
@@ -68,6 +77,8 @@ impl Job for Housekeeping {
             );
         }
         // A full batch: run again at once, each batch in statements of its own.
-        Ok(if purged.more_waiting(self.retention.retention.batch) { Progress::More } else { Progress::Idle })
+        let full = |n: usize| i64::try_from(n).is_ok_and(|n| n >= batch);
+        let more = purged.more_waiting(batch) || full(counters) || full(allowances);
+        Ok(if more { Progress::More } else { Progress::Idle })
     }
 }

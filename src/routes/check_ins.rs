@@ -73,13 +73,6 @@ pub async fn create_check_in(
         Claim::Answered(response) => return Ok(response),
         Claim::Run(held) => held,
     };
-    // Counted once the key (if any) says the request runs: a replay is not a new answer.
-    if let Err(refused) = state.user_limits.check_ins.check(&caller.id, state.clock.now()) {
-        if let Some(held) = held {
-            held.release(&state).await;
-        }
-        return Err(refused.into());
-    }
     let answer = Answer { incident_id, user_id: caller.id.clone(), status: parsed.status, message };
     let recorded = match record(&state, answer, held.clone()).await {
         Ok(recorded) => recorded,
@@ -99,11 +92,16 @@ pub async fn create_check_in(
         .body(created_body(&recorded)))
 }
 
-/// Records the answer, and with a key the response for replays, in one transaction.
+/// Counts the answer against the user's `check_ins` limit (a statement of its own: a refusal
+/// records nothing), then records it, and with a key the response for replays, in one
+/// transaction. Counted once the key (if any) says the request runs: a replay is not a new
+/// answer.
 async fn record(state: &AppState, answer: Answer, held: Option<HeldKey>) -> Result<Recorded, ApiError> {
     let cap = state.config.delivery.max_per_recipient_per_hour;
     let clock = state.clock.clone();
+    let limit = state.user_limits.check_ins;
     with_db(state, move |conn| {
+        limit.check(conn, &answer.user_id, clock.now())?;
         let recorded = check_in::record(conn, answer, cap, clock.as_ref(), |conn, recorded| match &held {
             Some(held) => held.finish(conn, StatusCode::CREATED, &created_body(recorded)),
             None => Ok(()),

@@ -193,10 +193,11 @@ pub async fn update_location(
     let now = state.clock.now();
     let fix = Fix::parse(body.lat, body.lon, body.accuracy_m, body.recorded_at, now.and_utc())
         .map_err(ApiError::Validation)?;
-    state.user_limits.location_updates.check(&caller.id, now)?;
+    let limit = state.user_limits.location_updates;
     let fresh_since = now - state.config.location_staleness;
     let arrival_state = state.clone();
     let (updated, stored, prompts) = with_db(&state, move |conn| {
+        limit.check(conn, &caller.id, now)?;
         let row = LocationRow::new(&caller.id, &fix, now);
         let updated = db::locations::upsert_if_newer(conn, &row)?;
         let stored = db::locations::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;

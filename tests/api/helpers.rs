@@ -290,7 +290,7 @@ impl TestApp {
     }
 }
 
-/// The settings a sibling inherits from the first app (its database, secret, sink).
+/// The settings a sibling inherits from the first app (its database, secret, sink, limits).
 fn setting_of(config: &Config, name: &str) -> Option<String> {
     use secrecy::ExposeSecret;
     match name {
@@ -309,6 +309,10 @@ fn setting_of(config: &Config, name: &str) -> Option<String> {
         "SAFECHECK_ARGON2_ITERATIONS" => Some("1".into()),
         "SAFECHECK_FANOUT_CHUNK" => Some(config.fanout_chunk.to_string()),
         "SAFECHECK_REGISTER_MAX_PER_IP" => Some(config.max_registrations_per_ip.to_string()),
+        // Replicas are configured alike: the per-user limits are one allowance across them.
+        "SAFECHECK_CHECK_IN_LIMIT" => Some(config.user_limits.check_ins.to_string()),
+        "SAFECHECK_LOCATION_UPDATE_LIMIT" => Some(config.user_limits.location_updates.to_string()),
+        "SAFECHECK_USER_LIMIT_WINDOW_SECS" => Some(config.user_limits.window.num_seconds().to_string()),
         "SAFECHECK_TRUSTED_PROXIES" => {
             Some(config.trusted_proxies.iter().map(|c| format!("{c}")).collect::<Vec<_>>().join(","))
         }

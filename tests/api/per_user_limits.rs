@@ -1,5 +1,6 @@
 //! Per-user limits on check-ins and location updates (429 naming the limit, with Retry-After;
-//! replays are not counted), and how each person in the people list came to be prompted.
+//! replays are not counted; one allowance however many server processes), and how each person
+//! in the people list came to be prompted.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -100,6 +101,66 @@ async fn location_updates_beyond_the_limit_are_refused_by_name_and_store_nothing
     app.clock.advance(chrono::Duration::seconds(30));
     app.put_location(&user, 43.2965, 5.3698).await;
     assert_eq!(app.get_json("/v1/me", &user).await["location"]["lat"].as_f64(), Some(43.2965));
+}
+
+#[tokio::test]
+async fn two_server_processes_over_one_database_share_one_allowance() {
+    let app =
+        app_with(&[("SAFECHECK_CHECK_IN_LIMIT", "3"), ("SAFECHECK_USER_LIMIT_WINDOW_SECS", "60")]).await;
+    let sibling = app.spawn_sibling(&[]).await;
+    let operator = app.new_user_with_role("operator").await;
+    let user = app.user_at(48.8630, 2.3708).await;
+    let incident = app.activate(&operator, &paris_circle("Flood")).await;
+    let incident = incident["id"].as_str().unwrap();
+    let on_sibling = |key: &str| {
+        app.client
+            .post(format!("{sibling}/v1/incidents/{incident}/check-ins"))
+            .bearer_auth(&user.access_token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "status": "safe" }))
+            .send()
+    };
+
+    assert_eq!(answer(&app, &user, incident, "safe", "a").await.status(), 201);
+    assert_eq!(on_sibling("b").await.unwrap().status(), 201);
+    assert_eq!(answer(&app, &user, incident, "safe", "c").await.status(), 201);
+    // Each process has seen fewer than 3, but the user has sent 3: both refuse.
+    assert_eq!(refused(on_sibling("d").await.unwrap(), "check_ins").await, 20);
+    assert_eq!(refused(answer(&app, &user, incident, "safe", "e").await, "check_ins").await, 20);
+
+    app.clock.advance(chrono::Duration::seconds(20));
+    assert_eq!(on_sibling("f").await.unwrap().status(), 201, "one more every 20 s, on either");
+    refused(answer(&app, &user, incident, "safe", "g").await, "check_ins").await;
+}
+
+#[tokio::test]
+async fn parallel_location_updates_through_two_processes_get_exactly_the_limit() {
+    let app = app_with(&[
+        ("SAFECHECK_LOCATION_UPDATE_LIMIT", "5"),
+        ("SAFECHECK_USER_LIMIT_WINDOW_SECS", "600"),
+        ("SAFECHECK_DB_TIMEOUT_MS", "20000"),
+    ])
+    .await;
+    let sibling = app.spawn_sibling(&[]).await;
+    let user = app.new_user().await;
+
+    let updates = (0..40).map(|i| {
+        let base = if i % 2 == 0 { app.address.clone() } else { sibling.clone() };
+        let lat = 48.86 + f64::from(i) / 10_000.0;
+        app.client
+            .put(format!("{base}/v1/me/location"))
+            .bearer_auth(&user.access_token)
+            .json(&json!({ "lat": lat, "lon": 2.37 }))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(updates)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let stored = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((stored, refused), (5, 35), "{statuses:?}");
 }
 
 #[tokio::test]

@@ -381,3 +381,40 @@ async fn sent_invitations_and_the_counters_that_limit_emails_go_once_no_longer_o
     housekeeping(&app).await;
     assert_eq!(invitation_rows(&url), [0, 0, 2, 0]);
 }
+
+/// Rows of the throttling counters and of the per-user allowances, read from the database.
+fn throttling_rows(url: &DatabaseUrl) -> (i64, i64) {
+    use safecheck::db::schema::{throttle_counters, user_allowances};
+    let mut conn = safecheck::db::pool_connect(url).unwrap();
+    (
+        throttle_counters::table.count().get_result(&mut conn).unwrap(),
+        user_allowances::table.count().get_result(&mut conn).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn throttling_counters_go_when_their_window_is_over_and_allowances_once_whole_again() {
+    let app = app_with_batch(2).await;
+    let user = app.new_user().await;
+    for i in 0..3 {
+        let response = app.login(&format!("nobody{i}@example.org"), "a guess").await;
+        assert_eq!(response.status(), 401);
+    }
+    app.put_location(&user, 48.8630, 2.3708).await;
+    // The registration, the address, three (account, address) pairs; one allowance.
+    assert_eq!(throttling_rows(app.database_url()), (5, 1));
+
+    // One location update takes 600 s / 120 = 5 s of the allowance; the login window is 900 s.
+    // (The test clock also moves with real time: a few seconds apart.)
+    app.clock.advance(chrono::Duration::seconds(2));
+    housekeeping(&app).await;
+    assert_eq!(throttling_rows(app.database_url()), (5, 1), "nothing is over yet");
+    app.clock.advance(chrono::Duration::seconds(5));
+    housekeeping(&app).await;
+    assert_eq!(throttling_rows(app.database_url()), (5, 0), "the allowance is whole again");
+
+    app.clock.advance(chrono::Duration::seconds(900));
+    let runs = housekeeping(&app).await;
+    assert_eq!(throttling_rows(app.database_url()), (0, 0));
+    assert!(runs >= 3, "two counters a batch: {runs} runs");
+}

@@ -129,6 +129,36 @@ async fn without_a_trusted_proxy_forwarding_headers_are_not_believed() {
 }
 
 #[tokio::test]
+async fn an_address_budget_is_spent_by_failures_only_and_comes_back_when_its_window_is_over() {
+    let app =
+        spawn_app_with(behind_the_test_proxy(vec![("SAFECHECK_LOGIN_MAX_FAILURES_PER_IP", "3".into())]))
+            .await;
+    let user = app.new_user().await;
+    let client = client_from("127.0.0.2");
+    for _ in 0..5 {
+        let response = login_from(&app, &client, &user.email, &user.password).await;
+        assert_eq!(response.status(), 200, "a success does not spend the budget");
+    }
+    for i in 0..3 {
+        problem(login_from(&app, &client, &format!("nobody{i}@example.org"), "a guess").await, 401).await;
+    }
+    let response = login_from(&app, &client, &user.email, &user.password).await;
+    let retry_after = refused(response, "login_attempts_per_address").await;
+    // The window is 900 s from the first failure (the test clock also moves with real time).
+    assert!((890..=900).contains(&retry_after), "{retry_after}");
+
+    app.clock.advance(chrono::Duration::seconds(890));
+    let response = login_from(&app, &client, "nobody@example.org", "a guess").await;
+    assert!(refused(response, "login_attempts_per_address").await <= 10);
+    app.clock.advance(chrono::Duration::seconds(10));
+    for i in 0..3 {
+        problem(login_from(&app, &client, &format!("nobody{i}@example.org"), "a guess").await, 401).await;
+    }
+    refused(login_from(&app, &client, "nobody@example.org", "a guess").await, "login_attempts_per_address")
+        .await;
+}
+
+#[tokio::test]
 async fn two_hundred_parallel_wrong_guesses_count_as_two_hundred_failures() {
     let app = spawn_app_with(behind_the_test_proxy(vec![
         ("SAFECHECK_LOGIN_MAX_FAILURES_PER_IP", "200".into()),
@@ -167,17 +197,26 @@ async fn two_hundred_parallel_wrong_guesses_count_as_two_hundred_failures() {
     // Another address is not slowed for the account.
     let response = login_from(&app, &client_from("127.0.0.3"), &operator.email, "a guess").await;
     assert_eq!(response.status(), 401, "another address is not slowed");
-    // And against the pair: all 200 are recorded.
+    // And against the pair: all 200 are counted, on one row.
     let mut conn = safecheck::db::pool_connect(app.database_url()).unwrap();
-    let since = chrono::DateTime::UNIX_EPOCH.naive_utc();
-    let (failures, _) = safecheck::db::login_failures::recent(
-        &mut conn,
-        safecheck::db::login_failures::Scope::AccountAddress,
-        &format!("127.0.0.2 {}", operator.email),
-        since,
-    )
-    .unwrap();
-    assert_eq!(failures, 200);
+    assert_eq!(pair_failures(&mut conn, "127.0.0.2", &operator.email), 200);
+    // One row per counter, not per attempt: the pair, the address, the other account's pair.
+    assert_eq!(counter_rows(&mut conn, "127.0.0.2"), 3);
+}
+
+/// Failures counted for `account` from `address`, read from the database.
+fn pair_failures(conn: &mut safecheck::db::DbConn, address: &str, account: &str) -> i32 {
+    use safecheck::db::throttle_counters::{Scope, attempts};
+    let pair = format!("{address} {account}");
+    attempts(conn, Scope::AccountAddress, &pair).unwrap().map_or(0, |(n, _)| n)
+}
+
+/// Throttling counters about `address` (alone, or with an account), read from the database.
+fn counter_rows(conn: &mut safecheck::db::DbConn, address: &str) -> i64 {
+    use diesel::prelude::*;
+    use safecheck::db::schema::throttle_counters::{subject, table};
+    let with_account = format!("{address} %");
+    table.filter(subject.eq(address).or(subject.like(with_account))).count().get_result(conn).unwrap()
 }
 
 #[tokio::test]
@@ -283,14 +322,8 @@ async fn a_login_the_full_pool_turned_away_is_not_counted_as_a_failure() {
     assert!(busy >= 1, "the pool was never full: {statuses:?}");
 
     let mut conn = safecheck::db::pool_connect(app.database_url()).unwrap();
-    let (failures, _) = safecheck::db::login_failures::recent(
-        &mut conn,
-        safecheck::db::login_failures::Scope::AccountAddress,
-        &format!("127.0.0.1 {}", user.email),
-        chrono::DateTime::UNIX_EPOCH.naive_utc(),
-    )
-    .unwrap();
-    assert_eq!(failures, i64::try_from(checked).unwrap(), "only the checked guesses count");
+    let failures = pair_failures(&mut conn, "127.0.0.1", &user.email);
+    assert_eq!(failures, i32::try_from(checked).unwrap(), "only the checked guesses count");
 }
 
 /// p99 of `samples`, in milliseconds.
