@@ -93,6 +93,8 @@ pub struct RetentionConfig {
     pub incident_data: chrono::Duration,
     /// Rows one housekeeping statement deletes at most.
     pub batch: i64,
+    /// How often housekeeping runs (purges, expired tokens and counters).
+    pub housekeeping_interval: std::time::Duration,
 }
 
 /// Requests one user may make per `window`, each kind on its own: far more than a person makes,
@@ -368,6 +370,11 @@ impl Config {
                 idempotency_key_ttl: positive_seconds(&get, "SAFECHECK_IDEMPOTENCY_KEY_TTL_SECS", 24 * 3600)?,
                 incident_data: positive_days(&get, "SAFECHECK_INCIDENT_RETENTION_DAYS", 30)?,
                 batch: positive(&get, "SAFECHECK_RETENTION_BATCH", 1000)?,
+                housekeeping_interval: std::time::Duration::from_secs(positive(
+                    &get,
+                    "SAFECHECK_HOUSEKEEPING_INTERVAL_SECS",
+                    300,
+                )?),
             },
             user_limits: UserLimits {
                 check_ins: positive(&get, "SAFECHECK_CHECK_IN_LIMIT", 30)?,
@@ -609,12 +616,14 @@ mod tests {
         let config = with(&[]).unwrap();
         assert_eq!(config.retention.idempotency_key_ttl, chrono::Duration::hours(24));
         assert_eq!(config.retention.incident_data, chrono::Duration::days(30));
+        assert_eq!(config.retention.housekeeping_interval, std::time::Duration::from_secs(300));
         assert_eq!((config.user_limits.check_ins, config.user_limits.location_updates), (30, 120));
         assert_eq!(config.user_limits.window, chrono::Duration::minutes(10));
         for variable in [
             "SAFECHECK_IDEMPOTENCY_KEY_TTL_SECS",
             "SAFECHECK_INCIDENT_RETENTION_DAYS",
             "SAFECHECK_RETENTION_BATCH",
+            "SAFECHECK_HOUSEKEEPING_INTERVAL_SECS",
             "SAFECHECK_CHECK_IN_LIMIT",
             "SAFECHECK_LOCATION_UPDATE_LIMIT",
             "SAFECHECK_USER_LIMIT_WINDOW_SECS",

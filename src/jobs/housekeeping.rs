@@ -17,6 +17,7 @@ pub struct Housekeeping {
     /// Throttling counters whose window began longer ago than this count nothing.
     pub login_window: Duration,
     pub retention: Policy,
+    pub interval: Duration,
 }
 
 impl Housekeeping {
@@ -30,6 +31,7 @@ impl Housekeeping {
                 location_staleness: config.location_staleness,
                 invitation_period: config.invitations.address_period,
             },
+            interval: config.retention.housekeeping_interval,
         }
     }
 }
@@ -40,7 +42,7 @@ impl Job for Housekeeping {
     }
 
     fn interval(&self) -> Duration {
-        Duration::from_secs(300)
+        self.interval
     }
 
     fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
