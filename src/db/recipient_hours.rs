@@ -1,5 +1,7 @@
 //! The hourly per-recipient cap, as one counter per (canonical address, clock hour).
 
+use std::collections::HashSet;
+
 use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
 
@@ -33,6 +35,15 @@ pub fn take(
     let mut distinct: Vec<&str> = emails_canonical.to_vec();
     distinct.sort_unstable();
     distinct.dedup();
+    let cap = i32::try_from(cap).unwrap_or(i32::MAX);
+    if cap < 1 {
+        return Ok(vec![false; emails_canonical.len()]);
+    }
+    if distinct.len() == emails_canonical.len() && distinct.len() <= 5_000 {
+        // Each address once (a check-in's contacts): one statement for them all.
+        let taken = take_each_once(conn, &distinct, hour, cap)?;
+        return Ok(emails_canonical.iter().map(|e| taken.contains(*e)).collect());
+    }
     // Sorted, so that concurrent transactions lock the rows in one order (no deadlock).
     for chunk in distinct.chunks(5_000) {
         let rows: Vec<_> = chunk
@@ -52,7 +63,6 @@ pub fn take(
             DbConn::Sqlite(lite) => create.execute(lite)?,
         };
     }
-    let cap = i32::try_from(cap).unwrap_or(i32::MAX);
     // The updates lock their rows until commit: taken in address order, so two transactions
     // counting the same addresses never wait for each other crosswise (a deadlock).
     let mut order: Vec<usize> = (0..emails_canonical.len()).collect();
@@ -70,6 +80,55 @@ pub fn take(
         counted[i] = taken == 1;
     }
     Ok(counted)
+}
+
+/// Counts one message to each of `sorted` (distinct addresses, in order) with one upsert whose
+/// update has a WHERE: a new counter starts at 1, an existing one goes up by one only while under
+/// `cap`; the addresses counted come back. On PostgreSQL a concurrent statement on a row waits
+/// for this one and re-checks the WHERE on the row as committed (as the per-message UPDATEs do),
+/// and the rows are locked in address order, so two transactions never wait crosswise.
+fn take_each_once(
+    conn: &mut DbConn,
+    sorted: &[&str],
+    hour: NaiveDateTime,
+    cap: i32,
+) -> QueryResult<HashSet<String>> {
+    // The WHERE of an upsert's update (not in the prelude).
+    use diesel::query_dsl::methods::FilterDsl;
+    let row = |email: &str| {
+        (
+            recipient_hours::email_canonical.eq(email.to_owned()),
+            recipient_hours::hour.eq(hour),
+            recipient_hours::sent.eq(1),
+        )
+    };
+    macro_rules! upsert {
+        ($values:expr) => {
+            diesel::insert_into(recipient_hours::table)
+                .values($values)
+                .on_conflict((recipient_hours::email_canonical, recipient_hours::hour))
+                .do_update()
+                .set(recipient_hours::sent.eq(recipient_hours::sent + 1))
+                .filter(recipient_hours::sent.lt(cap))
+                .returning(recipient_hours::email_canonical)
+        };
+    }
+    // MultiConnection has neither upsert nor multi-row insert: the inner connection's. diesel
+    // cannot return rows from a multi-row insert on SQLite, where a statement costs no round
+    // trip: one statement an address there.
+    let taken = match conn {
+        DbConn::Postgresql(pg) => {
+            upsert!(sorted.iter().map(|e| row(e)).collect::<Vec<_>>()).load::<String>(pg)?
+        }
+        DbConn::Sqlite(lite) => {
+            let mut taken = Vec::with_capacity(sorted.len());
+            for email in sorted {
+                taken.extend(upsert!(row(email)).get_result::<String>(lite).optional()?);
+            }
+            taken
+        }
+    };
+    Ok(taken.into_iter().collect())
 }
 
 /// Deletes up to `batch` counters of hours that began before `cutoff` (the cap reads only the

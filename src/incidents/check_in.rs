@@ -11,6 +11,7 @@ use crate::db::check_ins::{CheckInRow, ResponseRow};
 use crate::db::notifications::{Enqueued, NewNotification};
 use crate::db::{self, DbConn};
 use crate::domain::{CheckInMessage, IncidentStatus, NotificationKind, PromptSource, SafetyStatus};
+use crate::limits::{LimitError, RateLimiter, Refused};
 use crate::notify::templates::CheckInPayload;
 
 /// An answer to record.
@@ -31,6 +32,9 @@ pub enum CheckInError {
     /// The transaction took too long after taking its time; it is rolled back and retried.
     #[error("the answer took too long to commit")]
     Late,
+    /// Over the user's per-user limit: nothing was recorded.
+    #[error("over the {} limit", .0.limit)]
+    Limited(Refused),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -48,12 +52,15 @@ pub struct Recorded {
 /// appear in its past.
 pub const MAX_COMMIT_DELAY: chrono::Duration = chrono::Duration::seconds(1);
 
-/// Records the answer. `also` runs inside the same transaction once the answer is written (the
-/// caller stores its idempotent response there), so both commit or neither does.
+/// Records the answer. `limit`, if any, counts it against the user's allowance first, in the
+/// same transaction (one commit an answer, and an answer that fails counts nothing). `also` runs
+/// inside the same transaction once the answer is written (the caller stores its idempotent
+/// response there), so both commit or neither does.
 pub fn record<F>(
     conn: &mut DbConn,
     answer: Answer,
     hourly_cap: i64,
+    limit: Option<RateLimiter>,
     clock: &dyn Clock,
     mut also: F,
 ) -> Result<Recorded, CheckInError>
@@ -64,7 +71,17 @@ where
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match conn.transaction(|conn| write(conn, &answer, &incident.title, hourly_cap, clock, &mut also)) {
+        let attempt = conn.transaction(|conn| {
+            if let Some(limit) = limit {
+                // A write: on SQLite it takes the write lock before anything is read.
+                limit.check(conn, &answer.user_id, clock.now()).map_err(|e| match e {
+                    LimitError::Refused(refused) => CheckInError::Limited(refused),
+                    LimitError::Database(e) => CheckInError::Db(e),
+                })?;
+            }
+            write(conn, &answer, &incident.title, hourly_cap, clock, &mut also)
+        });
+        match attempt {
             Err(CheckInError::Late) if attempts < 3 => continue,
             outcome => return outcome,
         }

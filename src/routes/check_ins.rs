@@ -92,20 +92,19 @@ pub async fn create_check_in(
         .body(created_body(&recorded)))
 }
 
-/// Counts the answer against the user's `check_ins` limit (a statement of its own: a refusal
-/// records nothing), then records it, and with a key the response for replays, in one
-/// transaction. Counted once the key (if any) says the request runs: a replay is not a new
+/// Counts the answer against the user's `check_ins` limit, records it, and with a key the
+/// response for replays, in one transaction (a refusal records nothing). Counted once the key (if any) says the request runs: a replay is not a new
 /// answer.
 async fn record(state: &AppState, answer: Answer, held: Option<HeldKey>) -> Result<Recorded, ApiError> {
     let cap = state.config.delivery.max_per_recipient_per_hour;
     let clock = state.clock.clone();
     let limit = state.user_limits.check_ins;
     with_db(state, move |conn| {
-        limit.check(conn, &answer.user_id, clock.now())?;
-        let recorded = check_in::record(conn, answer, cap, clock.as_ref(), |conn, recorded| match &held {
-            Some(held) => held.finish(conn, StatusCode::CREATED, &created_body(recorded)),
-            None => Ok(()),
-        });
+        let recorded =
+            check_in::record(conn, answer, cap, Some(limit), clock.as_ref(), |conn, recorded| match &held {
+                Some(held) => held.finish(conn, StatusCode::CREATED, &created_body(recorded)),
+                None => Ok(()),
+            });
         recorded.map_err(ApiError::from)
     })
     .await
@@ -120,6 +119,7 @@ impl From<CheckInError> for ApiError {
                 errors: vec![],
             },
             CheckInError::Late => ApiError::Unavailable,
+            CheckInError::Limited(refused) => refused.into(),
             CheckInError::Db(e) => e.into(),
         }
     }

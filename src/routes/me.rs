@@ -16,6 +16,7 @@ use crate::routes::extract::Json;
 use crate::routes::prompts::PromptDto;
 use crate::routes::{throttle, with_db};
 use crate::state::AppState;
+use diesel::Connection;
 
 /// The profile and the stored location.
 #[derive(Serialize)]
@@ -197,9 +198,12 @@ pub async fn update_location(
     let fresh_since = now - state.config.location_staleness;
     let arrival_state = state.clone();
     let (updated, stored, prompts) = with_db(&state, move |conn| {
-        limit.check(conn, &caller.id, now)?;
         let row = LocationRow::new(&caller.id, &fix, now);
-        let updated = db::locations::upsert_if_newer(conn, &row)?;
+        // Counted and written in one transaction: one commit, and a refusal writes nothing.
+        let updated = conn.transaction(|conn| {
+            limit.check(conn, &caller.id, now)?;
+            Ok::<_, ApiError>(db::locations::upsert_if_newer(conn, &row)?)
+        })?;
         let stored = db::locations::find(conn, &caller.id)?.ok_or(ApiError::NotFound)?;
         // Only a fix that became the latest can put the user inside an area.
         let prompts = if updated {
