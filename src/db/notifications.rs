@@ -102,9 +102,7 @@ pub fn enqueue(
 
 /// [`enqueue`] for several messages at once (one check-in's contacts): which recipients
 /// unsubscribed (under any alias), the hourly cap's counters (per canonical address:
-/// `db::recipient_hours`, one statement and one conditional update a message), and one
-/// multi-row insert. The outcomes
-/// are in the order of `news`.
+/// `db::recipient_hours`), and one multi-row insert. The outcomes are in the order of `news`.
 ///
 /// A duplicate (its dedupe key used before) is found only by the insert, after its counter was
 /// taken: a retried enqueue may spend one place of the hour that sends nothing. Retries are
@@ -121,6 +119,19 @@ pub fn enqueue_all(
     }
     let emails: Vec<&str> = news.iter().map(|n| n.recipient_email.as_str()).collect();
     let suppressed = suppressed_among(conn, &emails)?;
+    enqueue_all_knowing(conn, news, &suppressed, hourly_cap, now)
+}
+
+/// [`enqueue_all`] when the caller read already which recipients unsubscribed (`suppressed`,
+/// their addresses as in `news`): one statement fewer.
+pub fn enqueue_all_knowing(
+    conn: &mut DbConn,
+    news: Vec<NewNotification>,
+    suppressed: &HashSet<String>,
+    hourly_cap: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Enqueued>> {
+    let emails: Vec<&str> = news.iter().map(|n| n.recipient_email.as_str()).collect();
     let to_count: Vec<String> =
         emails.iter().filter(|e| !suppressed.contains(**e)).map(|e| canonical(e)).collect();
     let to_count: Vec<&str> = to_count.iter().map(String::as_str).collect();

@@ -2,6 +2,8 @@
 //! outbox row per contact, all in one transaction, so an accepted answer never loses its
 //! notifications.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 use diesel::Connection;
 
@@ -10,7 +12,9 @@ use crate::community;
 use crate::db::check_ins::{CheckInRow, ResponseRow};
 use crate::db::notifications::{Enqueued, NewNotification};
 use crate::db::{self, DbConn};
-use crate::domain::{CheckInMessage, IncidentStatus, NotificationKind, PromptSource, SafetyStatus};
+use crate::domain::{
+    CheckInMessage, ContactState, IncidentStatus, NotificationKind, PromptSource, SafetyStatus,
+};
 use crate::limits::{LimitError, RateLimiter, Refused};
 use crate::notify::templates::CheckInPayload;
 
@@ -170,6 +174,12 @@ fn notify_contacts(
     let (accepted, fixed) = (payload(true)?, payload(false)?);
     let contacts = db::contacts::list(conn, &check_in.user_id)?;
     let states = community::contacts::states(conn, &check_in.user_id, &contacts)?;
+    let unsubscribed: HashSet<String> = contacts
+        .iter()
+        .zip(&states)
+        .filter(|(_, state)| **state == ContactState::Unsubscribed)
+        .map(|(contact, _)| contact.email.clone())
+        .collect();
     let news: Vec<NewNotification> = contacts
         .into_iter()
         .zip(states)
@@ -188,6 +198,7 @@ fn notify_contacts(
             payload: if state.accepted() { accepted.clone() } else { fixed.clone() },
         })
         .collect();
-    let outcomes = db::notifications::enqueue_all(conn, news, hourly_cap, now)?;
+    // The contacts' states said already who unsubscribed.
+    let outcomes = db::notifications::enqueue_all_knowing(conn, news, &unsubscribed, hourly_cap, now)?;
     Ok(outcomes.into_iter().filter(|o| *o == Enqueued::Queued).count())
 }
