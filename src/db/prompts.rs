@@ -28,9 +28,15 @@ struct InsertedUser {
     user_id: String,
 }
 
-/// Inserts a prompt for each user that has none for this incident; returns the users whose
-/// prompt is new. A prompt whose source asks for an email ([`PromptSource::emails`]) carries it,
-/// queued now ([`super::prompt_emails`]).
+/// Inserts a prompt for each user that has none for this incident and still exists; returns
+/// the users whose prompt is new. A prompt whose source asks for an email
+/// ([`PromptSource::emails`]) carries it, queued now ([`super::prompt_emails`]).
+///
+/// On PostgreSQL prompts have no foreign keys (their per-row triggers and row locks were most of
+/// a city's fan-out, migration 000016), so the insert reads `users` itself and a user erased
+/// meanwhile gets no prompt. A prompt for one person who asked (an arrival, an unprompted
+/// answer) also locks their row against erasure until it commits; the fan-out's chunks do not:
+/// erasure waits for a chunk in progress instead ([`super::users::delete`]).
 pub fn insert_batch(
     conn: &mut DbConn,
     incident_id: &str,
@@ -45,30 +51,34 @@ pub fn insert_batch(
     let email_next_at = source.emails().then_some(now);
     match conn {
         // One statement per chunk: the ids travel as one array parameter.
-        DbConn::Postgresql(pg) => diesel::sql_query(
-            "INSERT INTO prompts (incident_id, user_id, source, created_at, email_state, email_next_at) \
-             SELECT $1, u, $2, $3, $5, $6 FROM unnest($4::text[]) AS u \
-             ON CONFLICT DO NOTHING RETURNING user_id",
-        )
-        .bind::<Text, _>(incident_id)
-        .bind::<Text, _>(source.as_str())
-        .bind::<Timestamp, _>(now)
-        .bind::<Array<Text>, _>(user_ids)
-        .bind::<Nullable<Text>, _>(email_state)
-        .bind::<Nullable<Timestamp>, _>(email_next_at)
-        .load::<InsertedUser>(pg)
-        .map(|rows| rows.into_iter().map(|r| r.user_id).collect()),
+        DbConn::Postgresql(pg) => {
+            let lock = if source == PromptSource::Activation { "" } else { " FOR KEY SHARE" };
+            diesel::sql_query(format!(
+                "INSERT INTO prompts (incident_id, user_id, source, created_at, email_state, email_next_at) \
+                 SELECT $1, u.id, $2, $3, $5, $6 FROM users u WHERE u.id = ANY($4::text[]){lock} \
+                 ON CONFLICT DO NOTHING RETURNING user_id"
+            ))
+            .bind::<Text, _>(incident_id)
+            .bind::<Text, _>(source.as_str())
+            .bind::<Timestamp, _>(now)
+            .bind::<Array<Text>, _>(user_ids)
+            .bind::<Nullable<Text>, _>(email_state)
+            .bind::<Nullable<Timestamp>, _>(email_next_at)
+            .load::<InsertedUser>(pg)
+            .map(|rows| rows.into_iter().map(|r| r.user_id).collect())
+        }
         // Multi-row statements whose shared values are bound once (`?1` to `?5`) and each user
         // id once: SQLite takes 32,766 parameters a statement.
         DbConn::Sqlite(lite) => {
             let mut inserted = Vec::with_capacity(user_ids.len());
             for chunk in user_ids.chunks(10_000) {
-                let values: Vec<String> =
-                    (0..chunk.len()).map(|i| format!("(?1, ?{}, ?2, ?3, ?4, ?5)", i + 6)).collect();
+                let ids: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 6)).collect();
+                // The WHERE clause is also what lets SQLite parse the upsert after a SELECT.
                 let mut query = diesel::sql_query(format!(
                     "INSERT INTO prompts (incident_id, user_id, source, created_at, email_state, email_next_at) \
-                     VALUES {} ON CONFLICT DO NOTHING RETURNING user_id",
-                    values.join(", ")
+                     SELECT ?1, id, ?2, ?3, ?4, ?5 FROM users WHERE id IN ({}) ORDER BY id \
+                     ON CONFLICT DO NOTHING RETURNING user_id",
+                    ids.join(", ")
                 ))
                 .into_boxed::<diesel::sqlite::Sqlite>()
                 .bind::<Text, _>(incident_id.to_owned())

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConn;
-use super::schema::users;
+use super::schema::{prompts, users};
 use crate::domain::{Locale, Role};
 
 /// A user row. Never serialized to clients; routes map it to a DTO.
@@ -96,9 +96,25 @@ pub fn set_role(conn: &mut DbConn, id: &str, role: Role, now: NaiveDateTime) -> 
     })
 }
 
-/// Erases the user; their location, contacts and tokens go with them (ON DELETE CASCADE).
+/// Erases the user; their location, contacts and tokens go with them (ON DELETE CASCADE), and
+/// their prompts, which PostgreSQL does not tie to users by a key (migration 000016).
+///
+/// On PostgreSQL a fan-out chunk may be inserting this user's prompt, from a walk made before:
+/// the erasure first takes the active incidents' rows FOR SHARE, which waits for a chunk in
+/// progress to commit (a chunk writes its incident's row first) and holds the next one back
+/// until the erasure has committed, when its insert no longer finds the user. A prompt for
+/// the user's own request locks their row instead ([`super::prompts::insert_batch`]), which
+/// the `DELETE` of users waits for. SQLite has one writer at a time.
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
-    diesel::delete(users::table.find(id)).execute(conn).map(|n| n > 0)
+    conn.transaction(|conn| {
+        if let DbConn::Postgresql(pg) = conn {
+            diesel::sql_query("SELECT id FROM incidents WHERE status = 'active' ORDER BY id FOR SHARE")
+                .execute(pg)?;
+        }
+        let erased = diesel::delete(users::table.find(id)).execute(conn)? > 0;
+        diesel::delete(prompts::table.filter(prompts::user_id.eq(id))).execute(conn)?;
+        Ok(erased)
+    })
 }
 
 /// What an email to a user needs: their address, name and language. The language is read as

@@ -93,6 +93,71 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     assert_eq!(total, 5);
 }
 
+#[tokio::test]
+async fn a_user_erased_after_the_walk_gets_no_prompt_and_the_fanout_completes() {
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_RUN_WORKERS", "false".into())],
+        ..Default::default()
+    })
+    .await;
+    let operator = app.new_user_with_role("operator").await;
+    let staying = app.user_at(48.8630, 2.3708).await;
+    let leaving = app.user_at(48.8631, 2.3708).await;
+    let response = app.create_incident(&operator, &paris_circle("Fire")).await;
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    // The walk sees both; then one of them erases their account; then the chunk runs.
+    let url = app.database_url().clone();
+    let clock = app.clock.clone();
+    let incident_id = id.clone();
+    let (incident, batch, held) = tokio::task::spawn_blocking(move || {
+        let mut conn = db::pool_connect(&url).unwrap();
+        let now = clock.now();
+        let incident = db::incidents::claim_fanout(&mut conn, now, now + chrono::Duration::seconds(30))
+            .unwrap()
+            .unwrap();
+        assert_eq!(incident.id, incident_id);
+        let mut held = incident.fanout_lease_until.unwrap();
+        let size = fanout::ChunkSize { users: 10, lease: chrono::Duration::seconds(30) };
+        let mut run = fanout::FanOutRun::default();
+        let inside = fanout::collect_inside(&mut conn, clock.as_ref(), &incident, size, &mut held, &mut run)
+            .unwrap()
+            .expect("the lease is ours");
+        let batch: Vec<String> = inside.after(None).collect();
+        (incident, batch, held)
+    })
+    .await
+    .unwrap();
+    assert_eq!(batch.len(), 2);
+    let erased = app
+        .authed(reqwest::Method::DELETE, "/v1/me", &leaving)
+        .json(&serde_json::json!({ "current_password": leaving.password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 204);
+
+    let url = app.database_url().clone();
+    let now = app.clock.now();
+    let (chunk, leaving_prompt, total) = tokio::task::spawn_blocking(move || {
+        let mut conn = db::pool_connect(&url).unwrap();
+        let lease = chrono::Duration::seconds(30);
+        let chunk = fanout::run_chunk(&mut conn, &incident, &batch, true, now, held, lease).unwrap();
+        let leaving_prompt = db::prompts::find(&mut conn, &incident.id, &leaving.id).unwrap();
+        (chunk, leaving_prompt, db::prompts::count(&mut conn, &incident.id).unwrap())
+    })
+    .await
+    .unwrap();
+    assert_eq!(chunk, Chunk::Finished, "the chunk committed, not failed on the missing user");
+    assert!(leaving_prompt.is_none(), "no prompt for an erased account");
+    assert_eq!(total, 1);
+    assert_eq!(app.prompts(&staying).await.len(), 1);
+    let shown: Value = app.incident(&operator, &id).await;
+    assert_eq!(shown["fanout"]["complete"], true);
+    assert_eq!(shown["fanout"]["prompts_created"], 1);
+}
+
 /// Ten people inside the Paris circle, four in the corners of its bounding box (read, never
 /// prompted) and three in Lyon (never read).
 async fn inside_corners_and_far(app: &crate::helpers::TestApp) {

@@ -114,8 +114,13 @@ async fn invalid_coordinates_are_named() {
 #[tokio::test]
 async fn delete_me_erases_the_account_and_its_data() {
     let app = spawn_app().await;
+    let operator = app.new_user_with_role("operator").await;
     let user = app.new_user().await;
-    put_location(&app, &user, json!({ "lat": 1.0, "lon": 2.0 })).await;
+    put_location(&app, &user, json!({ "lat": 48.8630, "lon": 2.3708 })).await;
+    let incident = app.activate(&operator, &crate::helpers::paris_circle("Fire")).await;
+    let incident_id = incident["id"].as_str().unwrap().to_owned();
+    app.wait_for_fanout(&operator, &incident_id).await;
+    assert_eq!(app.prompts(&user).await.len(), 1, "prompted before erasing the account");
     app.authed(Method::POST, "/v1/me/contacts", &user)
         .json(&json!({ "name": "Mum", "email": "mum@example.org" }))
         .send()
@@ -132,6 +137,9 @@ async fn delete_me_erases_the_account_and_its_data() {
     assert!(safecheck::db::users::find(&mut conn, &user.id).unwrap().is_none());
     assert!(safecheck::db::locations::find(&mut conn, &user.id).unwrap().is_none());
     assert!(safecheck::db::contacts::list(&mut conn, &user.id).unwrap().is_empty());
+    // Prompts have no foreign key to users on PostgreSQL (migration 000016): erased explicitly.
+    assert!(safecheck::db::prompts::find(&mut conn, &incident_id, &user.id).unwrap().is_none());
+    assert_eq!(safecheck::db::prompts::count(&mut conn, &incident_id).unwrap(), 0);
     // The email is free again.
     assert_eq!(app.register(&user.email, "another good password", "Again").await.status(), 201);
 }

@@ -7,6 +7,7 @@
 //! `TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test --test api -- --ignored postgres_only`.
 
 mod database_cut;
+mod erasure_during_fanout;
 mod schema_twins;
 
 /// The admin URL of the PostgreSQL server under test; panics, saying what to set, without one.
