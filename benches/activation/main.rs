@@ -15,6 +15,8 @@
 //! later on a quiet machine (each measurement adds incidents to the kept database).
 //! `--no-csv` leaves out the people list's CSV export (at 4,000,000 people on PostgreSQL it
 //! takes far longer than the activation itself), so the ceilings after it are reached.
+//! `--no-vacuum`: on PostgreSQL, ANALYZE only instead of VACUUM ANALYZE after seeding, as runs
+//! before 2026-12-01 19:00 did (see `seed::analyze_and_explain` for what that changes).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly")]
 
@@ -39,6 +41,8 @@ struct Args {
     kept: Option<String>,
     seed_only: bool,
     no_csv: bool,
+    /// PostgreSQL: ANALYZE only (see `seed::analyze_and_explain`).
+    no_vacuum: bool,
 }
 
 fn args() -> Args {
@@ -50,6 +54,7 @@ fn args() -> Args {
         kept: common::flag("--kept"),
         seed_only: std::env::args().any(|a| a == "--seed-only"),
         no_csv: std::env::args().any(|a| a == "--no-csv"),
+        no_vacuum: std::env::args().any(|a| a == "--no-vacuum"),
     };
     assert!(args.inside <= args.users, "--inside must not exceed --users");
     args
@@ -89,9 +94,10 @@ async fn main() {
     }
 
     let explain_url = db.url.clone();
+    let no_vacuum = args.no_vacuum;
     tokio::task::spawn_blocking(move || {
         let area = safecheck::domain::Area::parse(&circle()).unwrap();
-        seed::analyze_and_explain(&explain_url, &area);
+        seed::analyze_and_explain(&explain_url, &area, no_vacuum);
     })
     .await
     .unwrap();

@@ -285,11 +285,22 @@ struct SqlitePlanLine {
     detail: String,
 }
 
-/// ANALYZE (as autovacuum or `PRAGMA optimize` would by now), then the plans of the fan-out's two
-/// chunk queries over the middle run of the circle's cells, printed with the results.
-pub fn analyze_and_explain(url: &DatabaseUrl, area: &safecheck::domain::Area) {
+/// ANALYZE (as `PRAGMA optimize` would by now) or, on PostgreSQL, VACUUM ANALYZE unless
+/// `no_vacuum` (what autovacuum would have done by now to tables loaded in bulk; this machine's
+/// PostgreSQL runs with autovacuum off). Without it every page the fan-out reads is read for the
+/// first time since the load: it sets the rows' hint bits, so it dirties and writes the pages it
+/// reads, and the visibility map is empty, so an index-only scan fetches every row from the
+/// heap. Then the plans of the fan-out's two chunk queries over the middle run of the circle's
+/// cells, printed with the results.
+pub fn analyze_and_explain(url: &DatabaseUrl, area: &safecheck::domain::Area, no_vacuum: bool) {
     let mut conn = db::pool_connect(url).unwrap();
-    diesel::connection::SimpleConnection::batch_execute(&mut conn, "ANALYZE").unwrap();
+    let statement = match (&conn, no_vacuum) {
+        (DbConn::Postgresql(_), false) => "VACUUM ANALYZE",
+        _ => "ANALYZE",
+    };
+    let started = std::time::Instant::now();
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, statement).unwrap();
+    println!("{statement} in {:.1} s", started.elapsed().as_secs_f64());
     let runs = grid::runs(&area.bounding_box());
     let (first, last) = runs[runs.len() / 2];
     let start = db::locations::in_cells_after(&mut conn, &[(first, last)], None, 1).unwrap();
