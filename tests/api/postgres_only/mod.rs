@@ -8,6 +8,7 @@
 
 mod database_cut;
 mod erasure_during_fanout;
+mod pool_reuse;
 mod schema_twins;
 
 /// The admin URL of the PostgreSQL server under test; panics, saying what to set, without one.
