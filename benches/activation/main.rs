@@ -214,7 +214,12 @@ async fn operator_reads(server: &Server, id: &str, csv: bool) {
 /// the prompt count, the incident and the server.
 async fn activate(db: &BenchDb, run: usize) -> (Duration, i64, String, Server) {
     // Only the fan-out: delivering the prompt emails is measured by the delivery benchmark.
-    let env = server::env(&db.env_url, db.dir.path(), &[("SAFECHECK_JOBS", "fanout".to_owned())]);
+    // SAFECHECK_FANOUT_CHUNK passes through to the server when set, to compare chunk sizes.
+    let mut extra = vec![("SAFECHECK_JOBS", "fanout".to_owned())];
+    if let Ok(chunk) = std::env::var("SAFECHECK_FANOUT_CHUNK") {
+        extra.push(("SAFECHECK_FANOUT_CHUNK", chunk));
+    }
+    let env = server::env(&db.env_url, db.dir.path(), &extra);
     let process = server::Server::serve(&env, &db.dir.path().join(format!("serve-{run}.log"))).await;
     let base = process.base.clone();
     let client = reqwest::Client::new();
