@@ -4,6 +4,7 @@
 use safecheck::clock::Clock;
 use safecheck::db;
 use safecheck::incidents::fanout::{self, Chunk};
+use safecheck::incidents::inside::SortedUserIds;
 use serde_json::Value;
 
 use crate::helpers::{Options, paris_circle, spawn_app_with};
@@ -33,21 +34,12 @@ async fn a_fanout_stopped_after_one_chunk_completes_after_a_restart_without_dupl
     let incident_id = id.clone();
     let (first, cursor) = tokio::task::spawn_blocking(move || {
         let mut conn = db::pool_connect(&url).unwrap();
-        // Claimed as a worker claims it, with a 30 s lease.
         let now = clock.now();
-        let incident = db::incidents::claim_fanout(&mut conn, now, now + chrono::Duration::seconds(30))
-            .unwrap()
-            .unwrap();
-        assert_eq!(incident.id, incident_id);
-        let mut held = incident.fanout_lease_until.unwrap();
         let size = fanout::ChunkSize {
             users: 2,
             lease: chrono::Duration::seconds(safecheck::config::DEFAULT_FANOUT_LEASE_SECS),
         };
-        let mut run = fanout::FanOutRun::default();
-        let inside = fanout::collect_inside(&mut conn, clock.as_ref(), &incident, size, &mut held, &mut run)
-            .unwrap()
-            .expect("the lease is ours");
+        let (incident, inside, held) = claim_and_walk(&mut conn, clock.as_ref(), &incident_id, size);
         assert_eq!(inside.len(), 5);
         let mut pending = inside.after(None);
         let batch: Vec<String> = pending.by_ref().take(2).collect();
@@ -113,17 +105,8 @@ async fn a_user_erased_after_the_walk_gets_no_prompt_and_the_fanout_completes() 
     let incident_id = id.clone();
     let (incident, batch, held) = tokio::task::spawn_blocking(move || {
         let mut conn = db::pool_connect(&url).unwrap();
-        let now = clock.now();
-        let incident = db::incidents::claim_fanout(&mut conn, now, now + chrono::Duration::seconds(30))
-            .unwrap()
-            .unwrap();
-        assert_eq!(incident.id, incident_id);
-        let mut held = incident.fanout_lease_until.unwrap();
         let size = fanout::ChunkSize { users: 10, lease: chrono::Duration::seconds(30) };
-        let mut run = fanout::FanOutRun::default();
-        let inside = fanout::collect_inside(&mut conn, clock.as_ref(), &incident, size, &mut held, &mut run)
-            .unwrap()
-            .expect("the lease is ours");
+        let (incident, inside, held) = claim_and_walk(&mut conn, clock.as_ref(), &incident_id, size);
         let batch: Vec<String> = inside.after(None).collect();
         (incident, batch, held)
     })
@@ -156,6 +139,27 @@ async fn a_user_erased_after_the_walk_gets_no_prompt_and_the_fanout_completes() 
     let shown: Value = app.incident(&operator, &id).await;
     assert_eq!(shown["fanout"]["complete"], true);
     assert_eq!(shown["fanout"]["prompts_created"], 1);
+}
+
+/// What a worker does before its first chunk: claims the incident's fan-out with a 30 s lease
+/// (it must be `incident_id`) and walks its area. Returns the incident, who is inside, and the
+/// lease held.
+fn claim_and_walk(
+    conn: &mut db::DbConn,
+    clock: &dyn Clock,
+    incident_id: &str,
+    size: fanout::ChunkSize,
+) -> (db::incidents::IncidentRow, SortedUserIds, chrono::NaiveDateTime) {
+    let now = clock.now();
+    let incident =
+        db::incidents::claim_fanout(conn, now, now + chrono::Duration::seconds(30)).unwrap().unwrap();
+    assert_eq!(incident.id, incident_id);
+    let mut held = incident.fanout_lease_until.unwrap();
+    let mut run = fanout::FanOutRun::default();
+    let inside = fanout::collect_inside(conn, clock, &incident, size, &mut held, &mut run)
+        .unwrap()
+        .expect("the lease is ours");
+    (incident, inside, held)
 }
 
 /// Ten people inside the Paris circle, four in the corners of its bounding box (read, never
