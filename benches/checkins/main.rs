@@ -73,6 +73,10 @@ fn report(backend: &str, runs: &[RunFigures]) {
         m(|r| r.direct_rate),
         rate / m(|r| r.direct_rate)
     );
+    println!(
+        "| {backend} | statements per answer in the transaction alone (BEGIN and COMMIT included) | {:.1} | — | — |",
+        m(|r| r.statements_per_answer)
+    );
     for (label, pick) in [
         ("500/s", (|r: &RunFigures| r.at_500.clone()) as fn(&RunFigures) -> phases::OpenLoopFigures),
         ("half the highest rate", |r: &RunFigures| r.at_half.clone()),

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use diesel::Connection;
 use std::time::{Duration, Instant};
 
 use safecheck::clock::SystemClock;
@@ -57,6 +60,9 @@ pub struct RunFigures {
     pub check_in_non_2xx: u64,
     pub rss_wrk_mb: f64,
     pub direct_rate: f64,
+    /// Statements sent to the database per answer in the direct phase, BEGIN and COMMIT
+    /// included: each is a round trip on PostgreSQL.
+    pub statements_per_answer: f64,
     pub delivery_rate: f64,
     pub mean_email_bytes: usize,
     pub rss_worker_mb: f64,
@@ -142,8 +148,11 @@ impl Bench {
         self.closed_loop(run, &mut figures).await;
         let url = self.db.url.clone();
         tokio::task::spawn_blocking(move || seed::settle_outbox(&url)).await.unwrap();
-        figures.direct_rate = self.direct(run).await;
-        println!("direct transaction: {:.0} check-ins/s", figures.direct_rate);
+        (figures.direct_rate, figures.statements_per_answer) = self.direct(run).await;
+        println!(
+            "direct transaction: {:.0} check-ins/s, {:.2} statements each",
+            figures.direct_rate, figures.statements_per_answer
+        );
         self.delivery(run, &mut figures).await;
         self.sink.reset();
         figures.sink_rate = smtp::minimal_sender_rate(
@@ -329,7 +338,8 @@ impl Bench {
 
     /// Phase 3: the check-in transaction without HTTP, on as many threads as the server has
     /// actix workers' worth of blocking threads busy (4), each with its own connection.
-    async fn direct(&self, run: usize) -> f64 {
+    /// Returns the rate and the statements per answer.
+    async fn direct(&self, run: usize) -> (f64, f64) {
         let incident = {
             let server = Server::serve(
                 &self.env(&[("SAFECHECK_RUN_WORKERS", "false".into())]),
@@ -348,10 +358,11 @@ impl Bench {
             let incident = incident.clone();
             handles.push(tokio::task::spawn_blocking(move || direct_check_ins(&url, &incident, &users)));
         }
+        let mut statements = 0;
         for handle in handles {
-            handle.await.unwrap();
+            statements += handle.await.unwrap();
         }
-        count as f64 / started.elapsed().as_secs_f64()
+        (count as f64 / started.elapsed().as_secs_f64(), statements as f64 / count as f64)
     }
 
     /// Phase 4: `safecheck worker` empties the outbox the direct check-ins filled.
@@ -449,8 +460,15 @@ impl Bench {
     }
 }
 
-fn direct_check_ins(url: &DatabaseUrl, incident: &str, users: &[String]) {
+/// Records an answer for each user; returns how many statements that took.
+fn direct_check_ins(url: &DatabaseUrl, incident: &str, users: &[String]) -> u64 {
     let mut conn = db::pool_connect(url).unwrap();
+    let statements = Arc::new(AtomicU64::new(0));
+    let counter = StatementCounter(statements.clone());
+    match &mut conn {
+        db::DbConn::Postgresql(c) => c.set_instrumentation(counter),
+        db::DbConn::Sqlite(c) => c.set_instrumentation(counter),
+    }
     // The per-user limit is counted in the transaction, as the server does; never reached here.
     let limit = safecheck::limits::RateLimiter::new("check_ins", 1_000, chrono::Duration::minutes(10));
     for user in users {
@@ -464,5 +482,17 @@ fn direct_check_ins(url: &DatabaseUrl, incident: &str, users: &[String]) {
             check_in::record(&mut conn, answer, HOURLY_CAP, Some(limit), &SystemClock, |_, _| Ok(()))
                 .unwrap();
         assert_eq!(recorded.notifications_queued, CONTACTS_PER_USER);
+    }
+    statements.load(Ordering::Relaxed)
+}
+
+/// Counts the statements a connection sends.
+struct StatementCounter(Arc<AtomicU64>);
+
+impl diesel::connection::Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }

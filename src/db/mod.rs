@@ -223,9 +223,11 @@ mod tests {
     }
 }
 
+pub mod answers;
 pub mod audit;
 pub mod check_ins;
 pub mod contacts;
+pub mod fixed;
 pub mod idempotency;
 pub mod incident_summaries;
 pub mod incidents;

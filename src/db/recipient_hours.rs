@@ -6,7 +6,27 @@ use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
 
 use super::DbConn;
+use super::fixed::{Fixed, Param};
 use super::schema::recipient_hours;
+
+/// [`take_each_once`]'s upsert on PostgreSQL: the addresses as one array, in the order given
+/// (sorted, so that concurrent transactions lock rows in one order), the text fixed whatever
+/// their number, so it is prepared once per connection.
+const TAKE_ALL: &str = "INSERT INTO recipient_hours (email_canonical, hour, sent) \
+     SELECT e, ?, 1 FROM UNNEST(?::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n \
+     ON CONFLICT (email_canonical, hour) DO UPDATE SET sent = recipient_hours.sent + 1 \
+     WHERE recipient_hours.sent < ? RETURNING email_canonical";
+
+/// The same for one address, on SQLite.
+const TAKE_ONE: &str = "INSERT INTO recipient_hours (email_canonical, hour, sent) VALUES (?, ?, 1) \
+     ON CONFLICT (email_canonical, hour) DO UPDATE SET sent = recipient_hours.sent + 1 \
+     WHERE recipient_hours.sent < ? RETURNING email_canonical";
+
+#[derive(QueryableByName)]
+struct Counted {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    email_canonical: String,
+}
 
 /// The clock hour `at` falls in.
 pub fn hour_of(at: NaiveDateTime) -> NaiveDateTime {
@@ -93,42 +113,25 @@ fn take_each_once(
     hour: NaiveDateTime,
     cap: i32,
 ) -> QueryResult<HashSet<String>> {
-    // The WHERE of an upsert's update (not in the prelude).
-    use diesel::query_dsl::methods::FilterDsl;
-    let row = |email: &str| {
-        (
-            recipient_hours::email_canonical.eq(email.to_owned()),
-            recipient_hours::hour.eq(hour),
-            recipient_hours::sent.eq(1),
-        )
-    };
-    macro_rules! upsert {
-        ($values:expr) => {
-            diesel::insert_into(recipient_hours::table)
-                .values($values)
-                .on_conflict((recipient_hours::email_canonical, recipient_hours::hour))
-                .do_update()
-                .set(recipient_hours::sent.eq(recipient_hours::sent + 1))
-                .filter(recipient_hours::sent.lt(cap))
-                .returning(recipient_hours::email_canonical)
-        };
-    }
-    // MultiConnection has neither upsert nor multi-row insert: the inner connection's. diesel
-    // cannot return rows from a multi-row insert on SQLite, where a statement costs no round
-    // trip: one statement an address there.
-    let taken = match conn {
+    let taken: Vec<Counted> = match conn {
         DbConn::Postgresql(pg) => {
-            upsert!(sorted.iter().map(|e| row(e)).collect::<Vec<_>>()).load::<String>(pg)?
+            Fixed::new(TAKE_ALL, vec![Param::Timestamp(hour), Param::TextArray(sorted), Param::Integer(cap)])
+                .load(pg)?
         }
+        // A statement costs no round trip on SQLite: one an address.
         DbConn::Sqlite(lite) => {
             let mut taken = Vec::with_capacity(sorted.len());
             for email in sorted {
-                taken.extend(upsert!(row(email)).get_result::<String>(lite).optional()?);
+                let one = Fixed::new(
+                    TAKE_ONE,
+                    vec![Param::Text(email), Param::Timestamp(hour), Param::Integer(cap)],
+                );
+                taken.extend(one.get_result::<Counted>(lite).optional()?);
             }
             taken
         }
     };
-    Ok(taken.into_iter().collect())
+    Ok(taken.into_iter().map(|c| c.email_canonical).collect())
 }
 
 /// Deletes up to `batch` counters of hours that began before `cutoff` (the cap reads only the

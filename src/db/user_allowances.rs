@@ -2,13 +2,17 @@
 //! allowance is whole again), in microseconds since the Unix epoch. Stored rather than kept in
 //! each process's memory, so that every server process counts against one allowance.
 
-use diesel::dsl::case_when;
 use diesel::prelude::*;
-// The WHERE of an upsert's update (not in the prelude).
-use diesel::query_dsl::methods::FilterDsl;
 
 use super::DbConn;
+use super::fixed::{Fixed, Param};
 use super::schema::user_allowances::{self, dsl};
+
+/// The upsert of [`take`], prepared once per connection (diesel's own upsert is never).
+const TAKE: &str = "INSERT INTO user_allowances (limit_name, user_id, full_at_us) VALUES (?, ?, ?) \
+     ON CONFLICT (limit_name, user_id) DO UPDATE SET full_at_us = \
+     CASE WHEN user_allowances.full_at_us > ? THEN user_allowances.full_at_us + ? ELSE ? END \
+     WHERE user_allowances.full_at_us <= ?";
 
 /// Takes one request's slot of `limit` for `user` at `now_us`, only if the stored time is at most
 /// `latest_passing_us`; true if taken (false: refused, nothing changed). The stored time becomes
@@ -28,19 +32,22 @@ pub fn take(
     latest_passing_us: i64,
 ) -> QueryResult<bool> {
     let after_now = now_us.saturating_add(interval_us);
-    let statement =
-        diesel::insert_into(user_allowances::table)
-            .values((dsl::limit_name.eq(limit), dsl::user_id.eq(user), dsl::full_at_us.eq(after_now)))
-            .on_conflict((dsl::limit_name, dsl::user_id))
-            .do_update()
-            .set(dsl::full_at_us.eq(
-                case_when(dsl::full_at_us.gt(now_us), dsl::full_at_us + interval_us).otherwise(after_now),
-            ))
-            .filter(dsl::full_at_us.le(latest_passing_us));
+    let taken = Fixed::new(
+        TAKE,
+        vec![
+            Param::Text(limit),
+            Param::Text(user),
+            Param::BigInt(after_now),
+            Param::BigInt(now_us),
+            Param::BigInt(interval_us),
+            Param::BigInt(after_now),
+            Param::BigInt(latest_passing_us),
+        ],
+    );
     // MultiConnection has no upsert: the same statement on the inner connection.
     let taken = match conn {
-        DbConn::Postgresql(pg) => statement.execute(pg)?,
-        DbConn::Sqlite(lite) => statement.execute(lite)?,
+        DbConn::Postgresql(pg) => taken.execute(pg)?,
+        DbConn::Sqlite(lite) => taken.execute(lite)?,
     };
     Ok(taken == 1)
 }

@@ -9,12 +9,10 @@ use diesel::Connection;
 
 use crate::clock::{Clock, rfc3339};
 use crate::community;
-use crate::db::check_ins::{CheckInRow, ResponseRow};
+use crate::db::check_ins::CheckInRow;
 use crate::db::notifications::{Enqueued, NewNotification};
-use crate::db::{self, DbConn};
-use crate::domain::{
-    CheckInMessage, ContactState, IncidentStatus, NotificationKind, PromptSource, SafetyStatus,
-};
+use crate::db::{self, Backend, DbConn};
+use crate::domain::{CheckInMessage, ContactState, IncidentStatus, NotificationKind, SafetyStatus};
 use crate::limits::{LimitError, RateLimiter, Refused};
 use crate::notify::templates::CheckInPayload;
 
@@ -71,7 +69,11 @@ pub fn record<F>(
 where
     F: FnMut(&mut DbConn, &Recorded) -> Result<(), diesel::result::Error>,
 {
-    let incident = db::incidents::find(conn, &answer.incident_id)?.ok_or(CheckInError::NotFound)?;
+    // SQLite reads the incident first: its answer's statements would otherwise refuse an unknown
+    // incident with a foreign-key error. PostgreSQL's one statement says it (`NotFound`).
+    if conn.backend() == Backend::Sqlite && db::incidents::find(conn, &answer.incident_id)?.is_none() {
+        return Err(CheckInError::NotFound);
+    }
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -83,7 +85,7 @@ where
                     LimitError::Database(e) => CheckInError::Db(e),
                 })?;
             }
-            write(conn, &answer, &incident.title, hourly_cap, clock, &mut also)
+            write(conn, &answer, hourly_cap, clock, &mut also)
         });
         match attempt {
             Err(CheckInError::Late) if attempts < 3 => continue,
@@ -96,7 +98,6 @@ where
 fn write<F>(
     conn: &mut DbConn,
     answer: &Answer,
-    incident_title: &str,
     hourly_cap: i64,
     clock: &dyn Clock,
     also: &mut F,
@@ -104,11 +105,6 @@ fn write<F>(
 where
     F: FnMut(&mut DbConn, &Recorded) -> Result<(), diesel::result::Error>,
 {
-    // The first statement writes: on SQLite it takes the write lock before anything is read.
-    // A user who answers without having been prompted gets a prompt row, so operators find
-    // them in the list of people like everyone else.
-    let ids = [answer.user_id.clone()];
-    db::prompts::insert_batch(conn, &answer.incident_id, &ids, PromptSource::CheckIn, clock.now())?;
     let now = clock.now();
     let check_in = CheckInRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -118,27 +114,19 @@ where
         message: answer.message.as_ref().map(|m| m.as_str().to_owned()),
         created_at: now,
     };
-    db::check_ins::insert(conn, &check_in)?;
-    let status_now = db::incidents::find(conn, &answer.incident_id)?.map(|i| i.status);
-    if status_now != Some(IncidentStatus::Active) {
+    // A user who answers without having been prompted gets a prompt row, so operators find
+    // them in the list of people like everyone else.
+    let written = db::answers::write(conn, &check_in)?.ok_or(CheckInError::NotFound)?;
+    if written.status != IncidentStatus::Active.as_str() {
         return Err(CheckInError::Resolved);
     }
-    let previous = db::check_ins::current(conn, &answer.incident_id, &answer.user_id)?;
-    db::check_ins::set_current(
-        conn,
-        &ResponseRow {
-            incident_id: check_in.incident_id.clone(),
-            user_id: check_in.user_id.clone(),
-            status: check_in.status,
-            message: check_in.message.clone(),
-            check_in_id: check_in.id.clone(),
-            answered_at: now,
-        },
-    )?;
-    db::prompts::close_answered(conn, &answer.incident_id, &answer.user_id, now)?;
-    let changed = previous.is_none_or(|p| p.status != check_in.status);
-    let notifications_queued =
-        if changed { notify_contacts(conn, &check_in, incident_title, hourly_cap, now)? } else { 0 };
+    let changed = written.previous.as_deref() != Some(check_in.status.as_str());
+    let notifications_queued = match (&written.user_name, changed) {
+        (Some(user_name), true) => {
+            notify_contacts(conn, &check_in, user_name, &written.title, hourly_cap, now)?
+        }
+        _ => 0,
+    };
     let recorded = Recorded { check_in, notifications_queued };
     also(conn, &recorded)?;
     // Waiting on a lock after taking the time (a large reminder, say) would commit an answer
@@ -154,14 +142,14 @@ where
 fn notify_contacts(
     conn: &mut DbConn,
     check_in: &CheckInRow,
+    user_name: &str,
     incident_title: &str,
     hourly_cap: i64,
     now: NaiveDateTime,
 ) -> Result<usize, diesel::result::Error> {
-    let Some(user) = db::users::find(conn, &check_in.user_id)? else { return Ok(0) };
     let payload = |accepted: bool| {
         serde_json::to_string(&CheckInPayload {
-            user_name: user.display_name.clone(),
+            user_name: user_name.to_owned(),
             status: check_in.status,
             // Only an accepted contact reads the user's own words.
             message: check_in.message.clone().filter(|_| accepted),

@@ -328,7 +328,7 @@ async fn an_answer_held_up_by_a_lock_does_not_move_anyone_between_pages() {
 }
 
 /// Waits until `n` answers are held up inside the server by the lock. On PostgreSQL: `n`
-/// sessions waiting for a lock, in the statement that closes their prompt. SQLite reports no
+/// sessions waiting for a lock, in the answer's statement (`db::answers`), at their prompt. SQLite reports no
 /// waiting writer, so there: `n` requests the app has received and not answered yet, whose
 /// first statement is the write that waits.
 async fn wait_until_held_up(app: &TestApp, n: i64) {
@@ -342,7 +342,7 @@ async fn wait_until_held_up(app: &TestApp, n: i64) {
         let held = match app.database_url().clone() {
             DatabaseUrl::Postgresql(url) => tokio::task::spawn_blocking(move || {
                 let sql = "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-                           AND wait_event_type = 'Lock' AND query LIKE 'UPDATE \"prompts\"%'";
+                           AND wait_event_type = 'Lock' AND query LIKE 'WITH a AS%INSERT INTO prompts%'";
                 let mut conn = diesel::PgConnection::establish(&url).unwrap();
                 diesel::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), &mut conn).unwrap().n
             })
