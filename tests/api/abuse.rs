@@ -247,6 +247,7 @@ async fn one_account_per_mailbox_and_no_registered_name_in_prompt_or_reminder_em
     let to_target: Vec<_> = mail.iter().filter(|m| m.to == ["target@example.org"]).collect();
     assert_eq!(to_target.len(), 2, "a prompt and a reminder");
     for m in to_target {
-        assert!(!m.data.contains("PILLS") && !m.data.contains("555"), "{}", m.data);
+        // Not "555" alone: a random id in a header can hold it (CI, 2026-12-02: a Message-ID).
+        assert!(!m.data.contains("PILLS") && !m.data.contains("Call 555"), "{}", m.data);
     }
 }
