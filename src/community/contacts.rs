@@ -141,13 +141,19 @@ pub fn add(
     })
 }
 
-/// Where each of the user's contacts stands, in the order given.
-pub fn states(
+/// The user's contacts, oldest first, each with where it stands: two round trips.
+pub fn listed(conn: &mut DbConn, user_id: &str) -> diesel::QueryResult<Vec<(ContactRow, ContactState)>> {
+    let (contacts, invitations) = db::contacts::with_invitations(conn, user_id)?;
+    let states = states_given(conn, &contacts, &invitations)?;
+    Ok(contacts.into_iter().zip(states).collect())
+}
+
+/// Where each contact stands, in the order given.
+fn states_given(
     conn: &mut DbConn,
-    user_id: &str,
     contacts: &[ContactRow],
+    invitations: &HashMap<String, Standing>,
 ) -> diesel::QueryResult<Vec<ContactState>> {
-    let invitations: HashMap<String, Standing> = db::invitations::of_user(conn, user_id)?;
     let emails: Vec<&str> = contacts.iter().map(|c| c.email.as_str()).collect();
     let unsubscribed = db::suppressions::among(conn, &emails)?;
     Ok(contacts

@@ -160,17 +160,14 @@ fn notify_contacts(
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
     };
     let (accepted, fixed) = (payload(true)?, payload(false)?);
-    let contacts = db::contacts::list(conn, &check_in.user_id)?;
-    let states = community::contacts::states(conn, &check_in.user_id, &contacts)?;
+    let contacts = community::contacts::listed(conn, &check_in.user_id)?;
     let unsubscribed: HashSet<String> = contacts
         .iter()
-        .zip(&states)
-        .filter(|(_, state)| **state == ContactState::Unsubscribed)
+        .filter(|(_, state)| *state == ContactState::Unsubscribed)
         .map(|(contact, _)| contact.email.clone())
         .collect();
     let news: Vec<NewNotification> = contacts
         .into_iter()
-        .zip(states)
         .map(|(contact, state)| NewNotification {
             kind: NotificationKind::CheckIn,
             dedupe_key: format!(

@@ -20,9 +20,8 @@ pub const MAX_CONTACTS: i64 = 20;
 /// `GET /v1/me/contacts`: oldest first.
 pub async fn list_contacts(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let items = with_db(&state, move |conn| {
-        let rows = db::contacts::list(conn, &caller.id)?;
-        let states = contacts::states(conn, &caller.id, &rows)?;
-        Ok(rows.into_iter().zip(states).map(|(row, state)| ContactDto::new(row, state)).collect::<Vec<_>>())
+        let listed = contacts::listed(conn, &caller.id)?;
+        Ok(listed.into_iter().map(|(row, state)| ContactDto::new(row, state)).collect::<Vec<_>>())
     })
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
