@@ -47,43 +47,33 @@ impl<'a> Fixed<'a> {
     }
 }
 
-impl QueryFragment<Pg> for Fixed<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        for (piece, param) in self.pieces() {
-            out.push_sql(piece);
-            match param {
-                None => {}
-                Some(Param::Text(v)) => out.push_bind_param::<Text, _>(v)?,
-                Some(Param::NullableText(v)) => out.push_bind_param::<Nullable<Text>, _>(v)?,
-                Some(Param::BigInt(v)) => out.push_bind_param::<BigInt, _>(v)?,
-                Some(Param::Integer(v)) => out.push_bind_param::<Integer, _>(v)?,
-                Some(Param::Timestamp(v)) => out.push_bind_param::<Timestamp, _>(v)?,
-                Some(Param::TextArray(v)) => out.push_bind_param::<Array<Text>, _>(v)?,
+/// The same walk on each backend; only arrays differ (`$array` binds one or refuses).
+macro_rules! walk_for {
+    ($backend:ty, |$out:ident, $values:ident| $array:expr) => {
+        impl QueryFragment<$backend> for Fixed<'_> {
+            fn walk_ast<'b>(&'b self, mut $out: AstPass<'_, 'b, $backend>) -> QueryResult<()> {
+                for (piece, param) in self.pieces() {
+                    $out.push_sql(piece);
+                    match param {
+                        None => {}
+                        Some(Param::Text(v)) => $out.push_bind_param::<Text, _>(v)?,
+                        Some(Param::NullableText(v)) => $out.push_bind_param::<Nullable<Text>, _>(v)?,
+                        Some(Param::BigInt(v)) => $out.push_bind_param::<BigInt, _>(v)?,
+                        Some(Param::Integer(v)) => $out.push_bind_param::<Integer, _>(v)?,
+                        Some(Param::Timestamp(v)) => $out.push_bind_param::<Timestamp, _>(v)?,
+                        Some(Param::TextArray($values)) => $array,
+                    }
+                }
+                Ok(())
             }
         }
-        Ok(())
-    }
+    };
 }
 
-impl QueryFragment<Sqlite> for Fixed<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        for (piece, param) in self.pieces() {
-            out.push_sql(piece);
-            match param {
-                None => {}
-                Some(Param::Text(v)) => out.push_bind_param::<Text, _>(v)?,
-                Some(Param::NullableText(v)) => out.push_bind_param::<Nullable<Text>, _>(v)?,
-                Some(Param::BigInt(v)) => out.push_bind_param::<BigInt, _>(v)?,
-                Some(Param::Integer(v)) => out.push_bind_param::<Integer, _>(v)?,
-                Some(Param::Timestamp(v)) => out.push_bind_param::<Timestamp, _>(v)?,
-                Some(Param::TextArray(_)) => {
-                    return Err(Error::QueryBuilderError("SQLite has no array parameters".into()));
-                }
-            }
-        }
-        Ok(())
-    }
-}
+walk_for!(Pg, |out, values| out.push_bind_param::<Array<Text>, _>(values)?);
+walk_for!(Sqlite, |out, _values| {
+    return Err(Error::QueryBuilderError("SQLite has no array parameters".into()));
+});
 
 impl QueryId for Fixed<'_> {
     type QueryId = ();
