@@ -32,28 +32,9 @@ pub struct ResponseRow {
     pub answered_at: NaiveDateTime,
 }
 
-pub fn insert(conn: &mut DbConn, row: &CheckInRow) -> QueryResult<()> {
-    diesel::insert_into(check_ins::table).values(row.clone()).execute(conn).map(|_| ())
-}
-
 /// The user's current answer to the incident.
 pub fn current(conn: &mut DbConn, incident_id: &str, user_id: &str) -> QueryResult<Option<ResponseRow>> {
     responses::table.find((incident_id, user_id)).select(ResponseRow::as_select()).first(conn).optional()
-}
-
-/// Makes `row` the user's current answer.
-pub fn set_current(conn: &mut DbConn, row: &ResponseRow) -> QueryResult<()> {
-    let query = diesel::insert_into(responses::table)
-        .values(row.clone())
-        .on_conflict((responses::incident_id, responses::user_id))
-        .do_update()
-        .set(row.clone());
-    // MultiConnection has no upsert: the same statement on the inner connection.
-    match conn {
-        DbConn::Postgresql(c) => query.execute(c)?,
-        DbConn::Sqlite(c) => query.execute(c)?,
-    };
-    Ok(())
 }
 
 /// Every answer of the user to the incident, newest first.

@@ -118,19 +118,6 @@ pub fn count(conn: &mut DbConn, incident_id: &str) -> QueryResult<i64> {
     prompts::table.filter(prompts::incident_id.eq(incident_id)).count().get_result(conn)
 }
 
-/// Closes the user's open prompt for the incident: they answered.
-pub fn close_answered(
-    conn: &mut DbConn,
-    incident_id: &str,
-    user_id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(prompts::table.find((incident_id, user_id)).filter(prompts::closed_at.is_null()))
-        .set((prompts::closed_at.eq(now), prompts::closed_reason.eq("answered")))
-        .execute(conn)
-        .map(|_| ())
-}
-
 /// How many prompted users of the incident have answered.
 pub fn count_answered(conn: &mut DbConn, incident_id: &str) -> QueryResult<i64> {
     use super::schema::responses;
