@@ -137,6 +137,9 @@ pub struct MetricsConfig {
 /// The background jobs, by name.
 pub const JOB_NAMES: [&str; 4] = ["housekeeping", "fanout", "expiry", "delivery"];
 
+/// SMTP connections per process unless `SAFECHECK_SMTP_CONNECTIONS` says otherwise.
+pub const DEFAULT_SMTP_CONNECTIONS: usize = 16;
+
 /// How the outbox is delivered, and the abuse limits.
 #[derive(Clone, Copy, Debug)]
 pub struct DeliveryConfig {
@@ -146,11 +149,10 @@ pub struct DeliveryConfig {
     pub max_attempts: i32,
     /// First retry delay; doubles each time.
     pub retry_base: Duration,
-    /// Rows one delivery loop claims at once.
+    /// Messages one claim takes; delivery claims again when half of them went out.
     pub batch: i64,
-    /// Delivery loops per process: while one reads or records its batch in the database, the
-    /// others' messages are on the wire. Messages in flight: at most `loops * batch`.
-    pub loops: usize,
+    /// SMTP connections open at once, and so messages in flight, per process.
+    pub smtp_connections: usize,
     /// A claim's lease.
     pub lease: Duration,
 }
@@ -348,8 +350,8 @@ impl Config {
                 )?,
                 max_attempts: positive(&get, "SAFECHECK_DELIVERY_MAX_ATTEMPTS", 8)?,
                 retry_base: Duration::from_millis(positive(&get, "SAFECHECK_DELIVERY_RETRY_BASE_MS", 5000)?),
-                batch: positive(&get, "SAFECHECK_DELIVERY_BATCH", 16)?,
-                loops: positive(&get, "SAFECHECK_DELIVERY_LOOPS", 4)?,
+                batch: positive(&get, "SAFECHECK_DELIVERY_BATCH", 256)?,
+                smtp_connections: positive(&get, "SAFECHECK_SMTP_CONNECTIONS", DEFAULT_SMTP_CONNECTIONS)?,
                 lease: Duration::from_secs(positive(&get, "SAFECHECK_DELIVERY_LEASE_SECS", 60)?),
             },
             invitations: InvitationConfig {

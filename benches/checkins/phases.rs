@@ -24,6 +24,12 @@ const WRK_CONNECTIONS: u32 = 32;
 const SMTP_CONNECTIONS: usize = 16;
 /// Check-ins written directly for the transaction ceiling (and the outbox the worker empties).
 const DIRECT_CHECK_INS: usize = 6_000;
+/// Each reply's delay in phase 4b, as from a relay across a network.
+pub const SINK_LATENCY: Duration = Duration::from_millis(20);
+/// Emails delivered (and sent by the minimal senders) at that latency.
+const LATENCY_EMAILS: usize = 3_000;
+/// Round trips a message takes, one command at a time: MAIL, RCPT, DATA, the content.
+pub const ROUND_TRIPS: f64 = 4.0;
 
 pub struct Bench {
     db: BenchDb,
@@ -67,6 +73,11 @@ pub struct RunFigures {
     pub mean_email_bytes: usize,
     pub rss_worker_mb: f64,
     pub sink_rate: f64,
+    /// Phase 4b, replies 20 ms away: the worker, and the minimal sender one command at a time
+    /// and pipelined.
+    pub latency_delivery_rate: f64,
+    pub latency_sender_rate: f64,
+    pub latency_pipelined_rate: f64,
     pub at_500: OpenLoopFigures,
     pub at_half: OpenLoopFigures,
     pub behind_backlog: BacklogFigures,
@@ -163,6 +174,7 @@ impl Bench {
         )
         .await;
         println!("minimal sender: {:.0} messages/s", figures.sink_rate);
+        self.delivery_at_latency(run, &mut figures).await;
         self.open_loops(run, &mut figures).await;
         figures.registration_burst = self.registration_burst(run).await;
         println!("registration burst: {:?}", figures.registration_burst);
@@ -384,6 +396,36 @@ impl Bench {
             figures.mean_email_bytes,
             figures.delivery_rate,
             self.sink.connections()
+        );
+    }
+
+    /// Phase 4b: the same worker delivering part of that outbox again to a sink whose replies
+    /// come 20 ms late, then the minimal sender there, one command at a time and pipelined.
+    async fn delivery_at_latency(&self, run: usize, figures: &mut RunFigures) {
+        let url = self.db.url.clone();
+        let requeued =
+            tokio::task::spawn_blocking(move || seed::requeue_sent(&url, LATENCY_EMAILS)).await.unwrap();
+        let sink = Sink::start_with_latency(SINK_LATENCY).await;
+        let worker = Server::worker(
+            &self.env(&[("SAFECHECK_SMTP_URL", sink.url()), ("SAFECHECK_JOBS", "delivery".into())]),
+            &self.log("worker-latency", run),
+        );
+        let arrived = sink.wait_for(requeued, Duration::from_secs(600)).await;
+        assert_eq!(arrived, requeued, "the worker delivered every email");
+        drop(worker);
+        let (first, last) = sink.span().unwrap();
+        figures.latency_delivery_rate = (arrived - 1) as f64 / (last - first).as_secs_f64();
+        let size = figures.mean_email_bytes.max(500);
+        figures.latency_sender_rate =
+            smtp::minimal_sender_rate(sink.addr, LATENCY_EMAILS, SMTP_CONNECTIONS, size).await;
+        figures.latency_pipelined_rate =
+            smtp::pipelined_sender_rate(sink.addr, LATENCY_EMAILS, SMTP_CONNECTIONS, size).await;
+        println!(
+            "at {} ms: delivery {:.0}/s, minimal sender {:.0}/s, pipelined {:.0}/s",
+            SINK_LATENCY.as_millis(),
+            figures.latency_delivery_rate,
+            figures.latency_sender_rate,
+            figures.latency_pipelined_rate
         );
     }
 

@@ -219,6 +219,28 @@ pub fn analyze(url: &DatabaseUrl) {
 }
 
 /// Marks every pending notification sent, so the next phase's delivery counts only its own.
+/// Puts up to `count` sent outbox rows back in the queue, due now, to be delivered again.
+pub fn requeue_sent(url: &DatabaseUrl, count: usize) -> usize {
+    let mut conn = db::pool_connect(url).expect("connect");
+    use safecheck::db::schema::notifications::dsl::*;
+    let ids: Vec<String> = notifications
+        .filter(state.eq("sent"))
+        .select(id)
+        .limit(i64::try_from(count).unwrap())
+        .load(&mut conn)
+        .expect("sent rows");
+    let due = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
+    let none: Option<chrono::NaiveDateTime> = None;
+    let mut requeued = 0;
+    for chunk in ids.chunks(500) {
+        requeued += diesel::update(notifications.filter(id.eq_any(chunk)))
+            .set((state.eq("queued"), next_attempt_at.eq(due), lease_until.eq(none), attempts.eq(0)))
+            .execute(&mut conn)
+            .expect("requeue");
+    }
+    requeued
+}
+
 pub fn settle_outbox(url: &DatabaseUrl) -> usize {
     let mut conn = db::pool_connect(url).expect("connect");
     use safecheck::db::schema::notifications::dsl::*;

@@ -1,5 +1,6 @@
 //! The benchmarks' SMTP sink (a small real SMTP server on loopback that notes when each
-//! recipient's message arrived) and the minimal sender that measures its own accept rate.
+//! recipient's message arrived, optionally behind a network's latency) and the minimal sender
+//! that measures its own accept rate, one command at a time or pipelined (RFC 2920).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +28,13 @@ pub struct Sink {
 
 impl Sink {
     pub async fn start() -> Self {
+        Self::start_with_latency(Duration::ZERO).await
+    }
+
+    /// A sink whose every reply reaches the client `latency` after the command that asked for
+    /// it arrived, as across a network with that round trip: replies to pipelined commands
+    /// travel together, and nothing else is slowed.
+    pub async fn start_with_latency(latency: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
         let addr = listener.local_addr().expect("sink address");
         let arrivals = Arc::new(Mutex::new(Arrivals::default()));
@@ -34,7 +42,8 @@ impl Sink {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 shared.lock().expect("sink lock").connections += 1;
-                tokio::spawn(session(stream, shared.clone()));
+                stream.set_nodelay(true).expect("nodelay");
+                tokio::spawn(session(stream, shared.clone(), latency));
             }
         });
         Self { addr, arrivals }
@@ -90,10 +99,50 @@ impl Sink {
     }
 }
 
-async fn session(stream: TcpStream, arrivals: Arc<Mutex<Arrivals>>) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
+/// Writes replies to the client, each at once or once the latency has passed since its
+/// command arrived.
+enum Replies {
+    Direct(tokio::net::tcp::OwnedWriteHalf),
+    Delayed(tokio::sync::mpsc::UnboundedSender<(Instant, &'static [u8])>),
+}
+
+impl Replies {
+    fn new(write: tokio::net::tcp::OwnedWriteHalf, latency: Duration) -> Self {
+        if latency.is_zero() {
+            return Replies::Direct(write);
+        }
+        let (send, mut receive) = tokio::sync::mpsc::unbounded_channel::<(Instant, &'static [u8])>();
+        tokio::spawn(async move {
+            let mut write = write;
+            while let Some((asked_at, reply)) = receive.recv().await {
+                tokio::time::sleep_until((asked_at + latency).into()).await;
+                if write.write_all(reply).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Replies::Delayed(send)
+    }
+
+    async fn send(&mut self, asked_at: Instant, reply: &'static [u8]) -> std::io::Result<()> {
+        match self {
+            Replies::Direct(write) => write.write_all(reply).await,
+            Replies::Delayed(send) => {
+                send.send((asked_at, reply)).map_err(|_| std::io::ErrorKind::BrokenPipe.into())
+            }
+        }
+    }
+}
+
+async fn session(
+    stream: TcpStream,
+    arrivals: Arc<Mutex<Arrivals>>,
+    latency: Duration,
+) -> std::io::Result<()> {
+    let (read, write) = stream.into_split();
     let mut lines = BufReader::new(read);
-    write.write_all(b"220 sink ESMTP\r\n").await?;
+    let mut write = Replies::new(write, latency);
+    write.send(Instant::now(), b"220 sink ESMTP\r\n").await?;
     let mut line = String::new();
     let mut recipients: Vec<String> = Vec::new();
     loop {
@@ -101,9 +150,10 @@ async fn session(stream: TcpStream, arrivals: Arc<Mutex<Arrivals>>) -> std::io::
         if lines.read_line(&mut line).await? == 0 {
             return Ok(());
         }
+        let mut asked_at = Instant::now();
         let upper = line.trim_end().to_ascii_uppercase();
-        let reply: &[u8] = if upper.starts_with("EHLO") {
-            b"250-sink\r\n250 8BITMIME\r\n"
+        let reply: &'static [u8] = if upper.starts_with("EHLO") {
+            b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
             b"250 OK\r\n"
         } else if upper.starts_with("MAIL FROM") || upper.starts_with("RSET") {
@@ -114,7 +164,7 @@ async fn session(stream: TcpStream, arrivals: Arc<Mutex<Arrivals>>) -> std::io::
             recipients.push(address.to_owned());
             b"250 OK\r\n"
         } else if upper == "DATA" {
-            write.write_all(b"354 go ahead\r\n").await?;
+            write.send(asked_at, b"354 go ahead\r\n").await?;
             let mut size = 0;
             loop {
                 line.clear();
@@ -127,6 +177,7 @@ async fn session(stream: TcpStream, arrivals: Arc<Mutex<Arrivals>>) -> std::io::
                 size += line.len();
             }
             let at = Instant::now();
+            asked_at = at;
             let mut shared = arrivals.lock().expect("sink lock");
             shared.messages += 1;
             shared.bytes += size;
@@ -136,18 +187,39 @@ async fn session(stream: TcpStream, arrivals: Arc<Mutex<Arrivals>>) -> std::io::
             drop(shared);
             b"250 OK queued\r\n"
         } else if upper == "QUIT" {
-            write.write_all(b"221 bye\r\n").await?;
+            write.send(asked_at, b"221 bye\r\n").await?;
             return Ok(());
         } else {
             b"502 not implemented\r\n"
         };
-        write.write_all(reply).await?;
+        write.send(asked_at, reply).await?;
     }
 }
 
 /// The sink's own accept rate: `messages` messages of `size` bytes over `connections`
 /// connections (TCP_NODELAY, one command at a time, as a plain SMTP client does). Messages/s.
 pub async fn minimal_sender_rate(addr: SocketAddr, messages: usize, connections: usize, size: usize) -> f64 {
+    sender_rate(addr, messages, connections, size, false).await
+}
+
+/// The same with PIPELINING (RFC 2920): MAIL, RCPT and DATA in one write and their three
+/// replies read together, then the content: two round trips a message instead of four.
+pub async fn pipelined_sender_rate(
+    addr: SocketAddr,
+    messages: usize,
+    connections: usize,
+    size: usize,
+) -> f64 {
+    sender_rate(addr, messages, connections, size, true).await
+}
+
+async fn sender_rate(
+    addr: SocketAddr,
+    messages: usize,
+    connections: usize,
+    size: usize,
+    pipelined: bool,
+) -> f64 {
     let body: String = {
         let mut body = String::from("From: a@bench.test\r\nTo: b@bench.test\r\nSubject: ceiling\r\n\r\n");
         while body.len() < size {
@@ -162,7 +234,7 @@ pub async fn minimal_sender_rate(addr: SocketAddr, messages: usize, connections:
     for c in 0..connections {
         let share = messages / connections + usize::from(c < messages % connections);
         let body = body.clone();
-        tasks.push(tokio::spawn(async move { send_many(addr, share, &body).await }));
+        tasks.push(tokio::spawn(async move { send_many(addr, share, &body, pipelined).await }));
     }
     for task in tasks {
         task.await.expect("sender task").expect("minimal sender");
@@ -170,7 +242,7 @@ pub async fn minimal_sender_rate(addr: SocketAddr, messages: usize, connections:
     messages as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn send_many(addr: SocketAddr, count: usize, body: &str) -> std::io::Result<()> {
+async fn send_many(addr: SocketAddr, count: usize, body: &str, pipelined: bool) -> std::io::Result<()> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
@@ -190,6 +262,15 @@ async fn send_many(addr: SocketAddr, count: usize, body: &str) -> std::io::Resul
     write.write_all(b"EHLO sender\r\n").await?;
     expect(&mut replies, "250").await?;
     for _ in 0..count {
+        if pipelined {
+            write.write_all(b"MAIL FROM:<a@bench.test>\r\nRCPT TO:<b@bench.test>\r\nDATA\r\n").await?;
+            expect(&mut replies, "250").await?;
+            expect(&mut replies, "250").await?;
+            expect(&mut replies, "354").await?;
+            write.write_all(body.as_bytes()).await?;
+            expect(&mut replies, "250").await?;
+            continue;
+        }
         write.write_all(b"MAIL FROM:<a@bench.test>\r\n").await?;
         expect(&mut replies, "250").await?;
         write.write_all(b"RCPT TO:<b@bench.test>\r\n").await?;

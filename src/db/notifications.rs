@@ -292,6 +292,9 @@ pub fn record(
     held_lease: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
     conn.transaction(|conn| {
         let none: Option<NaiveDateTime> = None;
         // Most outcomes are `Sent`: one statement for all of them.

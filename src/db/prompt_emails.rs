@@ -2,6 +2,8 @@
 //! counted as the outbox's rows are (`db::notifications`), with one row per prompted person
 //! instead of a prompt and an outbox row. Claiming differs per backend as the outbox's does.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
@@ -88,21 +90,40 @@ pub fn record(
     held_lease: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
     let none: Option<NaiveDateTime> = None;
     conn.transaction(|conn| {
+        // Most outcomes are `Sent`: one statement per incident (and 500 prompts) for them.
+        let mut sent: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for ((incident_id, user_id), _) in outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Sent)) {
+            sent.entry(incident_id.as_str()).or_default().push(user_id.as_str());
+        }
+        for (incident_id, user_ids) in &sent {
+            for user_ids in user_ids.chunks(500) {
+                diesel::update(
+                    prompts::table
+                        .filter(prompts::incident_id.eq(incident_id))
+                        .filter(prompts::user_id.eq_any(user_ids))
+                        .filter(prompts::email_state.eq(NotificationState::Sending.as_str()))
+                        .filter(prompts::email_lease_until.eq(held_lease)),
+                )
+                .set((
+                    prompts::email_state.eq(NotificationState::Sent.as_str()),
+                    prompts::email_sent_at.eq(now),
+                    prompts::email_lease_until.eq(none),
+                ))
+                .execute(conn)?;
+            }
+        }
         for ((incident_id, user_id), outcome) in outcomes {
             let target = prompts::table
                 .find((incident_id, user_id))
                 .filter(prompts::email_state.eq(NotificationState::Sending.as_str()))
                 .filter(prompts::email_lease_until.eq(held_lease));
             match outcome {
-                Outcome::Sent => diesel::update(target)
-                    .set((
-                        prompts::email_state.eq(NotificationState::Sent.as_str()),
-                        prompts::email_sent_at.eq(now),
-                        prompts::email_lease_until.eq(none),
-                    ))
-                    .execute(conn)?,
+                Outcome::Sent => 0,
                 Outcome::Retry { at, error } => diesel::update(target)
                     .set((
                         prompts::email_state.eq(NotificationState::Retrying.as_str()),

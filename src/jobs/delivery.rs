@@ -1,5 +1,6 @@
-//! Runs a [`Delivery`] as a background job: again at once while messages are due, woken early
-//! when this process queues some.
+//! Runs a [`Delivery`] stream as a background job: in windows of a few seconds (the scheduler
+//! can stop it between two), again at once while messages are due, woken early when this
+//! process queues some.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,11 @@ use super::{Job, Progress};
 use crate::db::DbPool;
 use crate::notify::delivery::Delivery;
 
+/// How long one run claims before it lets what it claimed go out and returns.
+const WINDOW: Duration = Duration::from_secs(2);
+
 pub struct DeliveryJob {
-    pub delivery: Delivery,
+    pub delivery: Arc<Delivery>,
     pub wakeup: Arc<Notify>,
 }
 
@@ -29,7 +33,8 @@ impl Job for DeliveryJob {
     }
 
     fn run_once(&self, pool: &DbPool) -> anyhow::Result<Progress> {
-        let claimed = self.delivery.deliver_batch(pool)?;
+        // On the blocking pool, where waiting for async work is allowed.
+        let claimed = tokio::runtime::Handle::current().block_on(self.delivery.run(pool, WINDOW))?;
         Ok(if claimed == 0 { Progress::Idle } else { Progress::More })
     }
 }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::incidents::fanout::ChunkSize;
 use crate::metrics::Metrics;
 use crate::notify::Mailer;
+use crate::notify::compose::Letterhead;
 use crate::notify::delivery::{Delivery, DeliverySettings};
 use crate::notify::links::LinkKeys;
 use crate::state::Wakeups;
@@ -30,12 +31,14 @@ pub fn all(
     let mailer = Mailer::from_config(config)?;
     tracing::info!(mail = %mailer.describe(config), "email delivery");
     let settings = DeliverySettings {
-        batch: config.delivery.batch,
+        claim: config.delivery.batch,
         max_attempts: config.delivery.max_attempts,
         retry_base: config.delivery.retry_base,
         lease: config.delivery.lease,
-        public_url: config.public_url.clone(),
-        mail_from: config.mail_from.parse()?,
+        letterhead: Letterhead {
+            public_url: config.public_url.clone(),
+            mail_from: config.mail_from.parse()?,
+        },
     };
     let jobs: Vec<Arc<dyn Job>> = vec![
         Arc::new(housekeeping::Housekeeping::new(config, clock.clone())),
@@ -47,18 +50,15 @@ pub fn all(
         }),
         Arc::new(expiry::Expiry { clock: clock.clone() }),
     ];
-    let mailer = Arc::new(mailer);
-    let delivery_loops = (0..config.delivery.loops).map(|_| -> Arc<dyn Job> {
-        Arc::new(delivery::DeliveryJob {
-            delivery: Delivery {
-                clock: clock.clone(),
-                mailer: mailer.clone(),
-                settings: settings.clone(),
-                links: links.clone(),
-            },
-            wakeup: wakeups.delivery.clone(),
-        })
+    let delivery: Arc<dyn Job> = Arc::new(delivery::DeliveryJob {
+        delivery: Arc::new(Delivery {
+            clock: clock.clone(),
+            mailer: Arc::new(mailer),
+            settings,
+            links: links.clone(),
+        }),
+        wakeup: wakeups.delivery.clone(),
     });
-    let jobs = jobs.into_iter().chain(delivery_loops);
+    let jobs = jobs.into_iter().chain([delivery]);
     Ok(jobs.filter(|job| config.jobs.iter().any(|name| name == job.name())).collect())
 }

@@ -1,51 +1,53 @@
-//! The delivery job: claims due outbox rows and prompt emails in batches (a lease each), sends
-//! them concurrently over the pooled transport, and records each outcome. A crashed worker's claims are taken over
-//! when their lease runs out; each message's Message-ID is derived from its row id, so the rare
-//! duplicate after a crash is recognisable.
+//! Delivery as a stream: claims of a few hundred due messages keep a small queue in memory
+//! filled; every SMTP connection carries one message after another from it, most urgent first;
+//! outcomes are recorded many at a time, while the next messages are on the wire. Claiming,
+//! sending and recording overlap, so no connection waits for the database, nor the database for
+//! the slowest message of a batch.
+//!
+//! Each claim holds its messages under a lease; a message still queued when too little of its
+//! lease is left to send it is not sent, and another claim takes it over once the lease runs
+//! out. A crashed worker's claims are taken over the same way; each message's Message-ID is
+//! derived from its row id, so the rare duplicate after a crash is recognisable.
 
+use std::collections::VecDeque;
+use std::mem;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
-use futures_util::future::join_all;
-use lettre::Message;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
 use rand::Rng;
+use tokio::sync::mpsc;
 
 use crate::clock::Clock;
+use crate::db::DbPool;
 use crate::db::notifications::{NotificationRow, Outcome};
-use crate::db::prompt_emails::PromptKey;
-use crate::db::{self, DbPool};
-use crate::domain::email::canonical;
-use crate::domain::{Lane, NotificationKind};
+use crate::notify::Mailer;
+use crate::notify::claims::{self, Ask, Claimed, Source};
+use crate::notify::compose::Letterhead;
 use crate::notify::links::LinkKeys;
 use crate::notify::mailer::SendError;
-use crate::notify::templates::{self, CheckInPayload, InvitationPayload, PromptPayload};
-use crate::notify::{Mailer, prompt_messages};
 
-/// Where a message to send was claimed from, so its outcome is recorded there.
-enum Source {
-    /// An outbox row, by id.
-    Outbox(String),
-    /// A prompt's email, by prompt.
-    Prompt(PromptKey),
-}
+/// While the queue holds other mail, contacts' check-in emails are claimed on their own this
+/// often, so that one never waits behind a queue of prompts.
+const CONTACTS_EVERY: Duration = Duration::from_millis(250);
+/// Outcomes wait at most this long to be recorded together.
+const RECORD_EVERY: Duration = Duration::from_millis(100);
+/// A send must end this long before its lease does (a third of a shorter lease), so that its
+/// outcome is recorded under it.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 /// How delivery behaves.
 #[derive(Clone, Debug)]
 pub struct DeliverySettings {
-    /// Rows claimed at once.
-    pub batch: i64,
+    /// Messages one claim takes.
+    pub claim: i64,
     /// Attempts before a message is marked failed.
     pub max_attempts: i32,
     /// The first retry's delay; each further one doubles, up to an hour.
     pub retry_base: Duration,
-    /// How long a claim holds before another worker may take the row over.
+    /// How long a claim holds before another worker may take its messages over.
     pub lease: Duration,
-    pub public_url: String,
-    pub mail_from: Mailbox,
+    pub letterhead: Letterhead,
 }
 
 /// Sends what the outbox holds. Several may run at once, in one process or many.
@@ -56,117 +58,217 @@ pub struct Delivery {
     pub links: LinkKeys,
 }
 
+/// A claimed message waiting in memory, and until when it may still be sent.
+struct Queued {
+    claimed: Claimed,
+    send_by: Instant,
+}
+
+/// The claimed messages not yet sent, one queue per rank (`Claimed::rank`).
+#[derive(Default)]
+struct Queue {
+    ranks: [VecDeque<Queued>; 4],
+}
+
+impl Queue {
+    fn push(&mut self, queued: Queued) {
+        let rank = queued.claimed.rank().min(self.ranks.len() - 1);
+        self.ranks[rank].push_back(queued);
+    }
+
+    fn pop(&mut self) -> Option<Queued> {
+        self.ranks.iter_mut().find_map(VecDeque::pop_front)
+    }
+
+    fn len(&self) -> usize {
+        self.ranks.iter().map(VecDeque::len).sum()
+    }
+}
+
+/// What the stream's tasks report.
+enum Event {
+    Claimed { asked: Ask, at: Instant, result: anyhow::Result<Vec<Claimed>> },
+    Sent(Source, NaiveDateTime, Outcome),
+    Recorded(anyhow::Result<()>),
+}
+
+/// An outcome waiting to be recorded: where the message came from, its lease, what happened.
+type Done = (Source, NaiveDateTime, Outcome);
+
 impl Delivery {
-    /// Claims one batch of due messages, sends them and records each outcome; returns how many
-    /// were claimed (0: nothing is due). The outbox's rows come first, lane by lane (contacts'
-    /// check-in emails before anything else, then prompts' and reminders' rows); prompt emails,
-    /// carried by their prompts, fill what is left of the batch, and invitations what is left
-    /// after them. Blocks: call it from the blocking pool, inside a Tokio runtime.
-    pub fn deliver_batch(&self, pool: &DbPool) -> anyhow::Result<usize> {
-        let now = self.clock.now();
-        let lease_until = now + chrono::Duration::from_std(self.settings.lease)?;
-        let (rows, prompts) = {
-            let mut conn = pool.get()?;
-            let mut rows = db::notifications::claim(
-                &mut conn,
-                now,
-                lease_until,
-                self.settings.batch,
-                &[Lane::Contacts, Lane::People],
-            )?;
-            let left = self.settings.batch - i64::try_from(rows.len()).unwrap_or(self.settings.batch);
-            let prompts = if left > 0 {
-                // The outbox rows just claimed (a contact's email among them) go out even if
-                // this fails; prompt emails claimed before the failure wait for their lease.
-                db::prompt_emails::claim(&mut conn, now, lease_until, left)
-                    .and_then(|claimed| prompt_messages::prepare(&mut conn, claimed, now))
-                    .unwrap_or_else(|error| {
-                        tracing::warn!(error = %error, "could not claim prompt emails; will retry");
-                        Vec::new()
-                    })
-            } else {
-                Vec::new()
-            };
-            // Invitations last, after the prompts' own emails: nobody waits on one in a disaster.
-            // What was claimed above goes out even if this fails.
-            let left = left - i64::try_from(prompts.len()).unwrap_or(left);
-            if left > 0 {
-                match db::notifications::claim(&mut conn, now, lease_until, left, &[Lane::Invitations]) {
-                    Ok(invitations) => rows.extend(invitations),
-                    Err(error) => tracing::warn!(error = %error, "could not claim invitations; will retry"),
+    /// Delivers for about `window`: claims while the window is open and mail is due, then lets
+    /// what was claimed go out and records it. Returns how many messages were claimed (0: none
+    /// was due). The first database failure stops claiming; what was claimed still goes out,
+    /// and the failure is returned. Call it from a Tokio runtime.
+    pub async fn run(self: &Arc<Self>, pool: &DbPool, window: Duration) -> anyhow::Result<usize> {
+        let started = Instant::now();
+        let (events, mut inbox) = mpsc::unbounded_channel();
+        let concurrency = self.mailer.concurrency();
+        let claim_size = usize::try_from(self.settings.claim).unwrap_or(1).max(1);
+        let mut queue = Queue::default();
+        let (mut claiming, mut sending, mut recording) = (false, 0usize, false);
+        let mut done: Vec<Done> = Vec::new();
+        let mut first_done: Option<Instant> = None;
+        let mut drained = false;
+        let mut last_claim = started;
+        let mut claimed = 0;
+        let mut failure: Option<anyhow::Error> = None;
+        loop {
+            let open = failure.is_none() && started.elapsed() < window;
+            if open && !claiming {
+                let ask = if !drained && queue.len() < claim_size.div_ceil(2).max(concurrency) {
+                    Some(Ask { limit: self.settings.claim, contacts_only: false })
+                } else if !drained && last_claim.elapsed() >= CONTACTS_EVERY {
+                    Some(Ask { limit: self.settings.claim, contacts_only: true })
+                } else {
+                    None
+                };
+                if let Some(ask) = ask {
+                    self.spawn_claim(pool, ask, events.clone());
+                    (claiming, last_claim) = (true, Instant::now());
                 }
             }
-            (rows, prompts)
-        };
-        let claimed = rows.len() + prompts.len();
-        if claimed == 0 {
-            return Ok(0);
-        }
-        // Prompt emails' outcomes, those that could not be built (failed) first.
-        let mut prompt_outcomes: Vec<(PromptKey, Outcome)> = Vec::new();
-        let mut messages: Vec<(Source, NotificationRow)> =
-            rows.into_iter().map(|row| (Source::Outbox(row.id.clone()), row)).collect();
-        for (key, message) in prompts {
-            match message {
-                Ok(row) => messages.push((Source::Prompt(key), row)),
-                Err(error) => prompt_outcomes.push((key, Outcome::Failed { error })),
-            }
-        }
-        let outcomes = self.send_all(pool, messages)?;
-        let mut outbox = Vec::new();
-        for (source, outcome) in outcomes {
-            match source {
-                Source::Outbox(id) => outbox.push((id, outcome)),
-                Source::Prompt(key) => prompt_outcomes.push((key, outcome)),
-            }
-        }
-        let mut conn = pool.get()?;
-        let recorded_at = self.clock.now();
-        conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            db::notifications::record(conn, &outbox, lease_until, recorded_at)?;
-            db::prompt_emails::record(conn, &prompt_outcomes, lease_until, recorded_at)
-        })?;
-        Ok(claimed)
-    }
-
-    /// Sends the messages concurrently (those to unsubscribed addresses not at all); each one's
-    /// outcome beside its source.
-    fn send_all(
-        &self,
-        pool: &DbPool,
-        messages: Vec<(Source, NotificationRow)>,
-    ) -> anyhow::Result<Vec<(Source, Outcome)>> {
-        let emails: Vec<&str> = messages.iter().map(|(_, row)| row.recipient_email.as_str()).collect();
-        let suppressed = {
-            let mut conn = pool.get()?;
-            db::notifications::suppressed_among(&mut conn, &emails)?
-        };
-        // This runs on the blocking pool, where waiting on async sends is allowed.
-        // Every send must end well inside the lease, or another worker could take the row over
-        // while it is still in flight.
-        let budget = self.settings.lease.saturating_sub(Duration::from_secs(10)).max(Duration::from_secs(1));
-        let handle = tokio::runtime::Handle::current();
-        Ok(handle.block_on(join_all(messages.into_iter().map(|(source, row)| {
-            let suppressed = suppressed.contains(&row.recipient_email);
-            async move {
-                let outcome = if suppressed {
-                    Outcome::Suppressed
-                } else {
-                    match tokio::time::timeout(budget, self.deliver(&row)).await {
-                        Ok(outcome) => outcome,
-                        Err(_) => Outcome::Retry {
-                            at: self.retry_at(row.attempts),
-                            error: format!("no answer from the mail server within {} s", budget.as_secs()),
-                        },
+            while sending < concurrency {
+                let Some(Queued { claimed, send_by }) = queue.pop() else { break };
+                match claimed.message {
+                    Err(outcome) => done.push((claimed.source, claimed.lease_until, outcome)),
+                    Ok(row) => {
+                        let Some(budget) = send_by.checked_duration_since(Instant::now()) else {
+                            tracing::warn!(
+                                message = row.id,
+                                "claimed too long ago to send within its lease; left for the next claim"
+                            );
+                            continue;
+                        };
+                        self.spawn_send(claimed.source, claimed.lease_until, row, budget, events.clone());
+                        sending += 1;
                     }
-                };
-                (source, outcome)
+                }
             }
-        }))))
+            if !done.is_empty() {
+                let since = *first_done.get_or_insert_with(Instant::now);
+                let idle = sending == 0 && queue.len() == 0 && !claiming;
+                if !recording && (done.len() >= claim_size || since.elapsed() >= RECORD_EVERY || idle) {
+                    self.spawn_record(pool, mem::take(&mut done), events.clone());
+                    (recording, first_done) = (true, None);
+                }
+            }
+            if !claiming
+                && !recording
+                && sending == 0
+                && queue.len() == 0
+                && done.is_empty()
+                && (drained || !open)
+            {
+                break;
+            }
+            let Ok(Some(mut event)) = tokio::time::timeout(RECORD_EVERY / 2, inbox.recv()).await else {
+                continue;
+            };
+            loop {
+                match event {
+                    Event::Claimed { asked, at, result } => {
+                        claiming = false;
+                        match result {
+                            Ok(batch) => {
+                                if !asked.contacts_only {
+                                    drained = batch.len() < claim_size;
+                                }
+                                claimed += batch.len();
+                                let margin = LEASE_MARGIN.min(self.settings.lease / 3);
+                                let send_by = at + self.settings.lease.saturating_sub(margin);
+                                for claimed in batch {
+                                    queue.push(Queued { claimed, send_by });
+                                }
+                            }
+                            Err(error) => failure = failure.or(Some(error)),
+                        }
+                    }
+                    Event::Sent(source, lease, outcome) => {
+                        sending -= 1;
+                        done.push((source, lease, outcome));
+                    }
+                    Event::Recorded(result) => {
+                        recording = false;
+                        if let Err(error) = result {
+                            failure = failure.or(Some(error));
+                        }
+                    }
+                }
+                match inbox.try_recv() {
+                    Ok(next) => event = next,
+                    Err(_) => break,
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(claimed),
+        }
     }
 
-    async fn deliver(&self, row: &NotificationRow) -> Outcome {
-        let message = match self.build(row) {
+    fn spawn_claim(&self, pool: &DbPool, ask: Ask, events: mpsc::UnboundedSender<Event>) {
+        let (pool, clock, lease) = (pool.clone(), self.clock.clone(), self.settings.lease);
+        tokio::task::spawn_blocking(move || {
+            let at = Instant::now();
+            let result = (|| {
+                let now = clock.now();
+                let lease_until = now + chrono::Duration::from_std(lease)?;
+                let mut conn = pool.get()?;
+                claims::claim(&mut conn, now, lease_until, ask)
+            })();
+            let _ = events.send(Event::Claimed { asked: ask, at, result });
+        });
+    }
+
+    fn spawn_record(&self, pool: &DbPool, outcomes: Vec<Done>, events: mpsc::UnboundedSender<Event>) {
+        let (pool, clock) = (pool.clone(), self.clock.clone());
+        tokio::task::spawn_blocking(move || {
+            let count = outcomes.len();
+            let mut result = Ok(());
+            // Outcomes not recorded are sent again once their lease runs out: a short outage of
+            // the database is waited out.
+            for pause in [Duration::ZERO, Duration::from_millis(200), Duration::from_secs(1)] {
+                std::thread::sleep(pause);
+                let attempt = (|| -> anyhow::Result<()> {
+                    let mut conn = pool.get()?;
+                    Ok(claims::record(&mut conn, outcomes.clone(), clock.now())?)
+                })();
+                result = attempt;
+                if result.is_ok() {
+                    break;
+                }
+            }
+            if let Err(error) = &result {
+                tracing::error!(error = %error, count, "could not record sent messages; they go out again after their lease");
+            }
+            let _ = events.send(Event::Recorded(result));
+        });
+    }
+
+    fn spawn_send(
+        self: &Arc<Self>,
+        source: Source,
+        lease: NaiveDateTime,
+        row: NotificationRow,
+        budget: Duration,
+        events: mpsc::UnboundedSender<Event>,
+    ) {
+        let delivery = self.clone();
+        tokio::spawn(async move {
+            let outcome = match tokio::time::timeout(budget, delivery.send(&row)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::Retry {
+                    at: delivery.retry_at(row.attempts),
+                    error: format!("no answer from the mail server within {} s", budget.as_secs()),
+                },
+            };
+            let _ = events.send(Event::Sent(source, lease, outcome));
+        });
+    }
+
+    async fn send(&self, row: &NotificationRow) -> Outcome {
+        let message = match self.settings.letterhead.compose(&self.links, row) {
             Ok(message) => message,
             Err(error) => return Outcome::Failed { error },
         };
@@ -187,67 +289,5 @@ impl Delivery {
         let jitter = rand::rng().random_range(0.8..1.2);
         let delay = chrono::Duration::from_std(delay.mul_f64(jitter)).unwrap_or(chrono::Duration::hours(1));
         self.clock.now() + delay
-    }
-
-    /// The link accepting `user_id`'s invitation of `recipient`.
-    fn accept_url(&self, user_id: &str, recipient: &str) -> String {
-        format!(
-            "{}/v1/invitations/{}",
-            self.settings.public_url,
-            self.links.accept_token(user_id, &canonical(recipient))
-        )
-    }
-
-    fn build(&self, row: &NotificationRow) -> Result<Message, String> {
-        let locale = row.locale;
-        let url =
-            format!("{}/v1/unsubscribe/{}", self.settings.public_url, self.links.token(&row.recipient_email));
-        let rendered = match row.kind {
-            NotificationKind::CheckIn => {
-                let payload: CheckInPayload =
-                    serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
-                let accept = match &row.user_id {
-                    Some(user_id) if !payload.accepted => {
-                        Some(self.accept_url(user_id, &row.recipient_email))
-                    }
-                    _ => None,
-                };
-                templates::check_in(locale, &payload, accept.as_deref(), &url)
-            }
-            NotificationKind::Invitation => {
-                let payload: InvitationPayload =
-                    serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
-                let user_id = row.user_id.as_deref().ok_or("an invitation without its user")?;
-                templates::invitation(locale, &payload, &self.accept_url(user_id, &row.recipient_email), &url)
-            }
-            NotificationKind::Prompt | NotificationKind::Reminder => {
-                let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
-                if row.kind == NotificationKind::Prompt {
-                    templates::prompt(locale, &payload, &url)
-                } else {
-                    templates::reminder(locale, &payload, &url)
-                }
-            }
-        };
-        let to = Mailbox::new(
-            row.recipient_name.clone(),
-            row.recipient_email.parse().map_err(|e| format!("{e}"))?,
-        );
-        let domain = self.settings.mail_from.email.domain().to_owned();
-        Message::builder()
-            .from(self.settings.mail_from.clone())
-            .to(to)
-            .subject(rendered.subject)
-            .message_id(Some(format!("<{}@{domain}>", row.id)))
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                format!("<{url}>"),
-            ))
-            .raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                "List-Unsubscribe=One-Click".to_owned(),
-            ))
-            .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
-            .map_err(|e| e.to_string())
     }
 }

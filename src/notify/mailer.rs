@@ -29,13 +29,21 @@ pub enum SendError {
     Permanent(String),
 }
 
-/// Connections open to the SMTP server at most, and so messages in flight at once.
-pub const SMTP_CONNECTIONS: usize = 16;
+/// Connections open to the SMTP server at most, and so messages in flight at once, unless
+/// `SAFECHECK_SMTP_CONNECTIONS` says otherwise.
+pub const SMTP_CONNECTIONS: usize = crate::config::DEFAULT_SMTP_CONNECTIONS;
+
+/// Messages written to files at once, with no SMTP server.
+const FILE_WRITERS: usize = 16;
 
 impl Mailer {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         match &config.smtp_url {
-            Some(url) => Ok(Mailer::Smtp(SmtpPool::new(smtp_target(url.expose_secret())?, smtp_settings()))),
+            Some(url) => {
+                let settings =
+                    PoolSettings { max_connections: config.delivery.smtp_connections, ..smtp_settings() };
+                Ok(Mailer::Smtp(SmtpPool::new(smtp_target(url.expose_secret())?, settings)))
+            }
             None => {
                 let dir = config.mail_dir();
                 std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -54,6 +62,14 @@ impl Mailer {
         }
     }
 
+    /// Messages that can be on their way at once.
+    pub fn concurrency(&self) -> usize {
+        match self {
+            Mailer::Smtp(pool) => pool.max_connections(),
+            Mailer::Files(_) => FILE_WRITERS,
+        }
+    }
+
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
             Mailer::Smtp(pool) => match pool.send(message.envelope(), &message.formatted()).await {
@@ -68,7 +84,7 @@ impl Mailer {
     }
 }
 
-/// The pool's limits: 16 connections, closed after 60 s idle; 20 s for any step.
+/// The pool's default limits: 16 connections, closed after 60 s idle; 20 s for any step.
 pub fn smtp_settings() -> PoolSettings {
     PoolSettings {
         max_connections: SMTP_CONNECTIONS,

@@ -5,10 +5,17 @@
 //! keep the connections. Everything SMTP stays lettre's: greeting, EHLO, STARTTLS, AUTH, and
 //! MAIL/RCPT/DATA with its dot-stuffing and error codes.
 //!
-//! At most `max_connections` are open at once (a sender waits for one); an idle one is reused
-//! after a NOOP shows it alive, else replaced (nothing of the message has been sent then, so
-//! nothing can go out twice); idle ones are closed with QUIT after `idle_timeout`. A failed send
-//! is never repeated here: the outbox retries 4xx and connection errors later.
+//! At most `max_connections` are open at once (a sender waits for one). An idle one is reused
+//! at once if it carried a message within the last second, else after a NOOP shows it alive
+//! (one round trip fewer per message while mail flows). A reused connection the server had
+//! closed fails at MAIL FROM, before anything of the message was sent: the message then goes
+//! over a new connection, so nothing goes out twice. Idle ones are closed with QUIT after
+//! `idle_timeout`. A send refused by the server, or cut off after MAIL, is never repeated here:
+//! the outbox retries 4xx and connection errors later.
+//!
+//! The transaction (MAIL, RCPT, DATA, the content) is lettre's `send` step by step, with
+//! lettre's own commands, dot-stuffing and reply parsing; split only to know whether MAIL was
+//! the step that failed.
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,11 +30,15 @@ use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 #[allow(deprecated)]
 use lettre::transport::smtp::client::AsyncNetworkStream;
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter, ServerInfo};
 use lettre::transport::smtp::response::Response;
 use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+
+/// A connection that carried a message this recently is reused without a NOOP first.
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// The server and how to talk to it.
 #[derive(Clone)]
@@ -57,6 +68,9 @@ pub enum SmtpError {
     Smtp(#[from] lettre::transport::smtp::Error),
     #[error("Connection error: {0}")]
     Connect(io::Error),
+    /// Refused before sending anything: the message needs an extension the server lacks.
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("no answer from the mail server within {} s ({doing})", .after.as_secs_f32())]
     TimedOut { after: Duration, doing: &'static str },
 }
@@ -110,24 +124,41 @@ impl SmtpPool {
         // busy plus idle connections never exceed the permits.
         let _permit =
             inner.permits.acquire().await.map_err(|_| SmtpError::Connect(io::Error::other("pool closed")))?;
-        let mut conn = self.checkout().await?;
-        match tokio::time::timeout(timeout, conn.send(envelope, email)).await {
-            Ok(Ok(response)) => {
-                inner.park(conn);
-                Ok(response)
-            }
-            Ok(Err(error)) => {
-                // After a reply or I/O error lettre has sent QUIT and closed it ("broken"). It
-                // refuses some messages before sending anything (non-ASCII, and the server lacks
-                // SMTPUTF8 or 8BITMIME); that connection is still good.
-                if !conn.has_broken() {
+        loop {
+            let (mut conn, checked) = self.checkout().await?;
+            let options = match mail_options(conn.server_info(), envelope, email) {
+                Ok(options) => options,
+                // Refused before anything was sent: the connection is still good.
+                Err(reason) => {
                     inner.park(conn);
+                    return Err(SmtpError::Unsupported(reason));
                 }
-                Err(error.into())
+            };
+            match tokio::time::timeout(timeout, transact(&mut conn, envelope, email, options)).await {
+                Ok(Ok(response)) => {
+                    inner.park(conn);
+                    return Ok(response);
+                }
+                // Reused unchecked and gone (no reply code: the server had closed it): nothing
+                // of the message was sent, try a new one.
+                Ok(Err(Failed::AtMail(error))) if !checked && error.status().is_none() => {
+                    tracing::debug!(error = %error, "an SMTP connection reused without NOOP was closed");
+                    conn.abort().await;
+                }
+                // After a reply or I/O error lettre's `send` says QUIT and closes the connection.
+                Ok(Err(Failed::AtMail(error) | Failed::Later(error))) => {
+                    conn.abort().await;
+                    return Err(error.into());
+                }
+                // Cut off mid-conversation: the connection is dropped.
+                Err(_) => return Err(SmtpError::TimedOut { after: timeout, doing: "sending a message" }),
             }
-            // Cut off mid-conversation: the connection is dropped.
-            Err(_) => Err(SmtpError::TimedOut { after: timeout, doing: "sending a message" }),
         }
+    }
+
+    /// Connections open at once at most.
+    pub fn max_connections(&self) -> usize {
+        self.inner.settings.max_connections
     }
 
     /// Connections open and idle now.
@@ -135,23 +166,28 @@ impl SmtpPool {
         self.inner.lock_idle().len()
     }
 
-    /// An idle connection that answers NOOP, or a new one.
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, SmtpError> {
+    /// An idle connection, or a new one; `true` beside it when it was just opened or answered
+    /// NOOP. One used within the last second is taken on trust (see the module's comment).
+    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), SmtpError> {
         let settings = &self.inner.settings;
         loop {
             let Some(mut idle) = self.inner.lock_idle().pop() else { break };
-            if idle.since.elapsed() >= settings.idle_timeout {
+            let idle_for = idle.since.elapsed();
+            if idle_for >= settings.idle_timeout {
                 tokio::spawn(quit(idle.conn, settings.timeout));
                 continue;
+            }
+            if idle_for < TRUSTED_FOR {
+                return Ok((idle.conn, false));
             }
             // The server may have closed it meanwhile (its idle timeout, a restart). Nothing of
             // the message has been sent yet, so another connection is safe.
             if let Ok(true) = tokio::time::timeout(settings.timeout, idle.conn.test_connected()).await {
-                return Ok(idle.conn);
+                return Ok((idle.conn, true));
             }
             tracing::debug!("dropping an SMTP connection that did not answer NOOP");
         }
-        connect(&self.inner.target, settings.timeout).await
+        Ok((connect(&self.inner.target, settings.timeout).await?, true))
     }
 
     /// A task that closes connections idle for too long, started on first use (inside the
@@ -200,6 +236,56 @@ impl Drop for Inner {
             });
         }
     }
+}
+
+/// Where a transaction failed: at MAIL FROM (nothing of the message sent yet) or later.
+enum Failed {
+    AtMail(lettre::transport::smtp::Error),
+    Later(lettre::transport::smtp::Error),
+}
+
+/// MAIL, RCPT for each recipient, DATA and the content, each waiting for its reply, as
+/// lettre's `AsyncSmtpConnection::send` does.
+async fn transact(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    email: &[u8],
+    options: Vec<MailParameter>,
+) -> Result<Response, Failed> {
+    conn.command(Mail::new(envelope.from().cloned(), options)).await.map_err(Failed::AtMail)?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), vec![])).await.map_err(Failed::Later)?;
+    }
+    conn.command(Data).await.map_err(Failed::Later)?;
+    conn.message(email).await.map_err(Failed::Later)
+}
+
+/// MAIL FROM's parameters for this message, as lettre's `send` chooses them, or why the server
+/// cannot take it (it lacks SMTPUTF8 or 8BITMIME), which lettre says before sending anything.
+fn mail_options(
+    server: &ServerInfo,
+    envelope: &Envelope,
+    email: &[u8],
+) -> Result<Vec<MailParameter>, &'static str> {
+    let non_ascii_address = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|address| !AsRef::<str>::as_ref(address).is_ascii());
+    let mut options = Vec::new();
+    if non_ascii_address {
+        if !server.supports_feature(Extension::SmtpUtfEight) {
+            return Err("Envelope contains non-ascii chars but server does not support SMTPUTF8");
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !email.is_ascii() {
+        if !server.supports_feature(Extension::EightBitMime) {
+            return Err("Message contains non-ascii chars but server does not support 8BITMIME");
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    Ok(options)
 }
 
 async fn reap(pool: Weak<Inner>, every: Duration) {

@@ -44,11 +44,11 @@ async fn safecheck_jobs_runs_only_the_jobs_it_names() {
     let incident = app.activate(&operator, &paris_circle("Jobs")).await;
     assert_eq!(incident["fanout"]["prompts_created"], 1, "the fan-out ran");
 
-    // Proof that a delivery loop, had there been one, had its turn: an answer that queues an
-    // email wakes this process's delivery loops at once (they would otherwise poll every
-    // 250 ms), and only then does a second activation wake the fan-out job, whose finished work
-    // we wait for. A woken delivery loop's first step is to claim every due row, so had one
-    // run, rows would no longer be `queued`.
+    // Proof that delivery, had it run, had its turn: an answer that queues an email wakes this
+    // process's delivery job at once (it would otherwise poll every 250 ms), and only then does
+    // a second activation wake the fan-out job, whose finished work we wait for. Woken
+    // delivery's first step is to claim every due row, so had it run, rows would no longer be
+    // `queued`.
     let id = incident["id"].as_str().unwrap();
     let answer = app
         .authed(Method::POST, &format!("/v1/incidents/{id}/check-ins"), &user)

@@ -128,7 +128,7 @@ impl TestApp {
         self.client.post(self.url(path)).json(body).send().await.expect("request")
     }
 
-    /// Emails claimed by a delivery loop and not yet recorded (sent, retrying, ...).
+    /// Emails claimed by delivery and not yet recorded (sent, retrying, ...).
     pub fn notifications_in_flight(&self) -> i64 {
         self.notifications_in(&["sending"])
     }
@@ -139,9 +139,9 @@ impl TestApp {
     }
 
     /// Waits until no email (outbox row or prompt's own) is queued, being sent or waiting for a
-    /// retry, for `timeout` at most. A row is recorded `sent` only once the SMTP server accepted its message (and a
-    /// delivery loop records a batch only once all its sends ended), so from then on what the
-    /// sink received is final: "nothing more arrives" is asserted after this, not after a nap.
+    /// retry, for `timeout` at most. A row is recorded `sent` only once the SMTP server accepted
+    /// its message, so from then on what the sink received is final: "nothing more arrives" is
+    /// asserted after this, not after a nap.
     pub async fn wait_for_outbox_settled(&self, timeout: Duration) {
         const PENDING: [&str; 3] = ["queued", "sending", "retrying"];
         let deadline = tokio::time::Instant::now() + timeout;

@@ -12,8 +12,9 @@ use crate::helpers::{Options, paris_circle, spawn_app_with};
 
 #[tokio::test]
 async fn a_contacts_check_in_email_overtakes_a_backlog_of_prompt_emails() {
-    // This app only queues; a sibling delivers once the backlog and the check-in both wait, one
-    // loop of 10 messages at a time, so the order of claims shows in the order of arrival.
+    // This app only queues; a sibling delivers once the backlog and the check-in both wait,
+    // claiming 10 messages at a time over one SMTP connection, so the order in which messages
+    // are claimed and sent shows in the order of arrival.
     let app = spawn_app_with(Options {
         env: vec![("SAFECHECK_JOBS", "housekeeping,fanout,expiry".into())],
         ..Default::default()
@@ -39,7 +40,7 @@ async fn a_contacts_check_in_email_overtakes_a_backlog_of_prompt_emails() {
 
     app.spawn_sibling(&[
         ("SAFECHECK_JOBS", "delivery"),
-        ("SAFECHECK_DELIVERY_LOOPS", "1"),
+        ("SAFECHECK_SMTP_CONNECTIONS", "1"),
         ("SAFECHECK_DELIVERY_BATCH", "10"),
     ])
     .await;
@@ -53,7 +54,7 @@ async fn a_contacts_check_in_email_overtakes_a_backlog_of_prompt_emails() {
         .iter()
         .position(|m| m.to == ["mum@example.org"] && !is_invitation(m))
         .expect("mum's check-in email arrived");
-    assert!(position < 10, "the check-in email went out in the first batch, not after {position} prompts");
+    assert_eq!(position, 0, "the check-in email went out first, not after {position} prompts");
     let invited = mail.iter().position(is_invitation).expect("mum's invitation arrived");
     assert!(invited >= 300, "the invitation went out after every prompt and reminder, not at {invited}");
 }

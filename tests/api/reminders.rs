@@ -24,7 +24,7 @@ fn counts(outcome: &Value) -> [i64; 4] {
 }
 
 /// Half an hour on, once every queued message is sent: a message claimed just before the jump
-/// would have its lease (60 s) run out at once, and another delivery loop would rightly take it
+/// would have its lease (60 s) run out at once, and another claim would rightly take it
 /// over and send it again.
 async fn half_an_hour_later(app: &TestApp) {
     app.wait_for_outbox_settled(WAIT).await;
