@@ -80,6 +80,9 @@ pub struct RunFigures {
     pub latency_pipelined_rate: f64,
     pub at_500: OpenLoopFigures,
     pub at_half: OpenLoopFigures,
+    /// 500/s again, `serve` answering and a separate `safecheck worker` delivering.
+    pub split_500: OpenLoopFigures,
+    pub split_worker_rss_mb: f64,
     pub behind_backlog: BacklogFigures,
     pub registration_burst: BurstFigures,
 }
@@ -154,9 +157,13 @@ impl Bench {
         self.db.dir.path().join(format!("{name}-{run}.log"))
     }
 
-    pub async fn run(&self, run: usize) -> RunFigures {
+    /// One run of every phase; with `delivery_only`, the check-in transaction and the delivery
+    /// phases only (3, 4, 5 and 4b), for working on delivery.
+    pub async fn run(&self, run: usize, delivery_only: bool) -> RunFigures {
         let mut figures = RunFigures::default();
-        self.closed_loop(run, &mut figures).await;
+        if !delivery_only {
+            self.closed_loop(run, &mut figures).await;
+        }
         let url = self.db.url.clone();
         tokio::task::spawn_blocking(move || seed::settle_outbox(&url)).await.unwrap();
         (figures.direct_rate, figures.statements_per_answer) = self.direct(run).await;
@@ -175,6 +182,9 @@ impl Bench {
         .await;
         println!("minimal sender: {:.0} messages/s", figures.sink_rate);
         self.delivery_at_latency(run, &mut figures).await;
+        if delivery_only {
+            return figures;
+        }
         self.open_loops(run, &mut figures).await;
         figures.registration_burst = self.registration_burst(run).await;
         println!("registration burst: {:?}", figures.registration_burst);
@@ -444,6 +454,24 @@ impl Bench {
             *slot = self.open_loop(&server, &incident, rate).await;
             println!("open loop at {rate:.0}/s: {slot:?}");
         }
+        drop(server);
+        // As BENCHMARKS.md recommends deploying: `serve` answering, `safecheck worker` delivering.
+        let server = Server::serve(
+            &self.env(&[
+                ("SAFECHECK_SMTP_URL", self.sink.url()),
+                ("SAFECHECK_JOBS", "housekeeping,fanout,expiry".into()),
+            ]),
+            &self.log("serve-split", run),
+        )
+        .await;
+        let worker = Server::worker(
+            &self.env(&[("SAFECHECK_SMTP_URL", self.sink.url()), ("SAFECHECK_JOBS", "delivery".into())]),
+            &self.log("worker-split", run),
+        );
+        let incident = self.incident(&server, &format!("serve and worker at 500/s, run {run}")).await;
+        figures.split_500 = self.open_loop(&server, &incident, 500.0).await;
+        figures.split_worker_rss_mb = worker.peak_rss_mb();
+        println!("serve and worker at 500/s: {:?}", figures.split_500);
     }
 
     async fn open_loop(&self, server: &Server, incident: &str, rate: f64) -> OpenLoopFigures {

@@ -27,9 +27,17 @@ pub fn env(database_url: &str, data_dir: &Path, extra: &[(&str, String)]) -> Vec
         ("SAFECHECK_ACCESS_TOKEN_TTL_SECS".into(), "7200".into()),
         ("RUST_LOG".into(), "warn".into()),
     ];
-    for (key, value) in extra {
+    // A knob to try, e.g. SAFECHECK_SMTP_CONNECTIONS: the bench's own environment passes
+    // `BENCH_SAFECHECK_*` on, without the prefix.
+    let passed: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(k, v)| Some((k.strip_prefix("BENCH_")?.to_owned(), v)))
+        .filter(|(k, _)| k.starts_with("SAFECHECK_"))
+        .collect();
+    for (key, value) in
+        extra.iter().map(|(k, v)| (*k, v.clone())).chain(passed.iter().map(|(k, v)| (k.as_str(), v.clone())))
+    {
         env.retain(|(k, _)| k != key);
-        env.push(((*key).to_owned(), value.clone()));
+        env.push((key.to_owned(), value));
     }
     env
 }

@@ -30,20 +30,15 @@ pub struct Claimed {
     pub lease_until: NaiveDateTime,
 }
 
-impl Claimed {
-    /// The order in which claimed messages go out, lowest first: a contact's check-in email
-    /// before the outbox's prompts and reminders, then the emails prompts carry, invitations
-    /// last. The claim takes them in this order too.
-    pub fn rank(&self) -> usize {
-        match (&self.source, &self.message) {
-            (Source::Prompt(_), _) => 2,
-            (Source::Outbox(_), Ok(row)) => match row.kind {
-                NotificationKind::CheckIn => 0,
-                NotificationKind::Prompt | NotificationKind::Reminder => 1,
-                NotificationKind::Invitation => 3,
-            },
-            (Source::Outbox(_), Err(_)) => 0,
-        }
+/// The order in which claimed messages go out, lowest first: a contact's check-in email before
+/// the outbox's prompts and reminders, then the emails prompts carry, invitations last. The
+/// claim takes them in this order too.
+pub fn rank(source: &Source, row: &NotificationRow) -> usize {
+    match (source, row.kind) {
+        (Source::Prompt(_), _) => 2,
+        (Source::Outbox(_), NotificationKind::CheckIn) => 0,
+        (Source::Outbox(_), NotificationKind::Prompt | NotificationKind::Reminder) => 1,
+        (Source::Outbox(_), NotificationKind::Invitation) => 3,
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::mem;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
@@ -60,11 +60,13 @@ pub struct Delivery {
 
 /// A claimed message waiting in memory, and until when it may still be sent.
 struct Queued {
-    claimed: Claimed,
+    source: Source,
+    lease_until: NaiveDateTime,
+    row: NotificationRow,
     send_by: Instant,
 }
 
-/// The claimed messages not yet sent, one queue per rank (`Claimed::rank`).
+/// The claimed messages not yet sent, one queue per rank (`claims::rank`).
 #[derive(Default)]
 struct Queue {
     ranks: [VecDeque<Queued>; 4],
@@ -72,7 +74,7 @@ struct Queue {
 
 impl Queue {
     fn push(&mut self, queued: Queued) {
-        let rank = queued.claimed.rank().min(self.ranks.len() - 1);
+        let rank = claims::rank(&queued.source, &queued.row).min(self.ranks.len() - 1);
         self.ranks[rank].push_back(queued);
     }
 
@@ -85,10 +87,26 @@ impl Queue {
     }
 }
 
+/// The queue, shared by the stream and its senders.
+#[derive(Clone, Default)]
+struct SharedQueue(Arc<Mutex<Queue>>);
+
+impl SharedQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// What the stream's tasks report.
 enum Event {
-    Claimed { asked: Ask, at: Instant, result: anyhow::Result<Vec<Claimed>> },
+    Claimed {
+        asked: Ask,
+        at: Instant,
+        result: anyhow::Result<Vec<Claimed>>,
+    },
     Sent(Source, NaiveDateTime, Outcome),
+    /// A sender found the queue empty and ended.
+    SenderDone,
     Recorded(anyhow::Result<()>),
 }
 
@@ -105,8 +123,8 @@ impl Delivery {
         let (events, mut inbox) = mpsc::unbounded_channel();
         let concurrency = self.mailer.concurrency();
         let claim_size = usize::try_from(self.settings.claim).unwrap_or(1).max(1);
-        let mut queue = Queue::default();
-        let (mut claiming, mut sending, mut recording) = (false, 0usize, false);
+        let queue = SharedQueue::default();
+        let (mut claiming, mut senders, mut recording) = (false, 0usize, false);
         let mut done: Vec<Done> = Vec::new();
         let mut first_done: Option<Instant> = None;
         let mut drained = false;
@@ -115,10 +133,11 @@ impl Delivery {
         let mut failure: Option<anyhow::Error> = None;
         loop {
             let open = failure.is_none() && started.elapsed() < window;
-            if open && !claiming {
-                let ask = if !drained && queue.len() < claim_size.div_ceil(2).max(concurrency) {
+            let waiting = queue.lock().len();
+            if open && !claiming && !drained {
+                let ask = if waiting < claim_size.div_ceil(2).max(concurrency) {
                     Some(Ask { limit: self.settings.claim, contacts_only: false })
-                } else if !drained && last_claim.elapsed() >= CONTACTS_EVERY {
+                } else if last_claim.elapsed() >= CONTACTS_EVERY {
                     Some(Ask { limit: self.settings.claim, contacts_only: true })
                 } else {
                     None
@@ -128,38 +147,22 @@ impl Delivery {
                     (claiming, last_claim) = (true, Instant::now());
                 }
             }
-            while sending < concurrency {
-                let Some(Queued { claimed, send_by }) = queue.pop() else { break };
-                match claimed.message {
-                    Err(outcome) => done.push((claimed.source, claimed.lease_until, outcome)),
-                    Ok(row) => {
-                        let Some(budget) = send_by.checked_duration_since(Instant::now()) else {
-                            tracing::warn!(
-                                message = row.id,
-                                "claimed too long ago to send within its lease; left for the next claim"
-                            );
-                            continue;
-                        };
-                        self.spawn_send(claimed.source, claimed.lease_until, row, budget, events.clone());
-                        sending += 1;
-                    }
-                }
+            // Each sender takes one message after another from the queue until it is empty.
+            let more = concurrency.min(senders + waiting) - senders.min(concurrency);
+            for _ in 0..more {
+                self.spawn_sender(queue.clone(), events.clone());
             }
+            senders += more;
             if !done.is_empty() {
                 let since = *first_done.get_or_insert_with(Instant::now);
-                let idle = sending == 0 && queue.len() == 0 && !claiming;
+                let idle = senders == 0 && !claiming;
                 if !recording && (done.len() >= claim_size || since.elapsed() >= RECORD_EVERY || idle) {
                     self.spawn_record(pool, mem::take(&mut done), events.clone());
                     (recording, first_done) = (true, None);
                 }
             }
-            if !claiming
-                && !recording
-                && sending == 0
-                && queue.len() == 0
-                && done.is_empty()
-                && (drained || !open)
-            {
+            let busy = claiming || recording || senders > 0 || !done.is_empty();
+            if !busy && (drained || !open) {
                 break;
             }
             let Ok(Some(mut event)) = tokio::time::timeout(RECORD_EVERY / 2, inbox.recv()).await else {
@@ -177,17 +180,19 @@ impl Delivery {
                                 claimed += batch.len();
                                 let margin = LEASE_MARGIN.min(self.settings.lease / 3);
                                 let send_by = at + self.settings.lease.saturating_sub(margin);
-                                for claimed in batch {
-                                    queue.push(Queued { claimed, send_by });
+                                let mut queue = queue.lock();
+                                for Claimed { source, message, lease_until } in batch {
+                                    match message {
+                                        Ok(row) => queue.push(Queued { source, lease_until, row, send_by }),
+                                        Err(outcome) => done.push((source, lease_until, outcome)),
+                                    }
                                 }
                             }
                             Err(error) => failure = failure.or(Some(error)),
                         }
                     }
-                    Event::Sent(source, lease, outcome) => {
-                        sending -= 1;
-                        done.push((source, lease, outcome));
-                    }
+                    Event::Sent(source, lease, outcome) => done.push((source, lease, outcome)),
+                    Event::SenderDone => senders -= 1,
                     Event::Recorded(result) => {
                         recording = false;
                         if let Err(error) = result {
@@ -230,40 +235,50 @@ impl Delivery {
             // the database is waited out.
             for pause in [Duration::ZERO, Duration::from_millis(200), Duration::from_secs(1)] {
                 std::thread::sleep(pause);
-                let attempt = (|| -> anyhow::Result<()> {
+                result = (|| -> anyhow::Result<()> {
                     let mut conn = pool.get()?;
                     Ok(claims::record(&mut conn, outcomes.clone(), clock.now())?)
                 })();
-                result = attempt;
                 if result.is_ok() {
                     break;
                 }
             }
             if let Err(error) = &result {
-                tracing::error!(error = %error, count, "could not record sent messages; they go out again after their lease");
+                tracing::error!(
+                    error = %error,
+                    count,
+                    "could not record sent messages; they go out again after their lease"
+                );
             }
             let _ = events.send(Event::Recorded(result));
         });
     }
 
-    fn spawn_send(
-        self: &Arc<Self>,
-        source: Source,
-        lease: NaiveDateTime,
-        row: NotificationRow,
-        budget: Duration,
-        events: mpsc::UnboundedSender<Event>,
-    ) {
+    /// A task that sends queued messages one after another, most urgent first, until the queue
+    /// is empty: one connection's worth of the stream's concurrency.
+    fn spawn_sender(self: &Arc<Self>, queue: SharedQueue, events: mpsc::UnboundedSender<Event>) {
         let delivery = self.clone();
         tokio::spawn(async move {
-            let outcome = match tokio::time::timeout(budget, delivery.send(&row)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Outcome::Retry {
-                    at: delivery.retry_at(row.attempts),
-                    error: format!("no answer from the mail server within {} s", budget.as_secs()),
-                },
-            };
-            let _ = events.send(Event::Sent(source, lease, outcome));
+            loop {
+                let next = queue.lock().pop();
+                let Some(Queued { source, lease_until, row, send_by }) = next else { break };
+                let Some(budget) = send_by.checked_duration_since(Instant::now()) else {
+                    tracing::warn!(
+                        message = row.id,
+                        "claimed too long ago to send within its lease; left for the next claim"
+                    );
+                    continue;
+                };
+                let outcome = match tokio::time::timeout(budget, delivery.send(&row)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Outcome::Retry {
+                        at: delivery.retry_at(row.attempts),
+                        error: format!("no answer from the mail server within {} s", budget.as_secs()),
+                    },
+                };
+                let _ = events.send(Event::Sent(source, lease_until, outcome));
+            }
+            let _ = events.send(Event::SenderDone);
         });
     }
 

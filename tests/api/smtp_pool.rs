@@ -73,10 +73,36 @@ async fn a_connection_the_server_dropped_is_replaced_and_nothing_is_sent_twice()
     let pool = pool(&sink);
     send(&pool, "before").await.unwrap();
     sink.drop_connections();
+    // Used a moment ago, so reused without a NOOP: it fails at MAIL FROM, before anything of
+    // the message was sent, and the message takes a new connection.
     send(&pool, "after").await.unwrap();
     assert_eq!(subjects(&sink), ["after", "before"]);
     assert_eq!(sink.connections(), 2);
     assert_eq!(pool.idle_connections(), 1);
+    assert_eq!(sink.noops(), 0);
+    // Idle for over a second: a NOOP first, and a dropped one is replaced the same way.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sink.drop_connections();
+    send(&pool, "later").await.unwrap();
+    assert_eq!(subjects(&sink), ["after", "before", "later"]);
+    assert_eq!(sink.connections(), 3);
+}
+
+/// While mail flows a connection carries message after message with no NOOP between them (one
+/// round trip fewer each); one idle for over a second is checked with a NOOP before it is used.
+#[tokio::test]
+async fn no_noop_on_a_connection_used_within_the_last_second() {
+    let sink = SmtpSink::start().await;
+    let pool = pool(&sink);
+    for i in 0..20 {
+        send(&pool, &format!("m{i:02}")).await.unwrap();
+    }
+    assert_eq!((sink.connections(), sink.noops()), (1, 0));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    send(&pool, "after a pause").await.unwrap();
+    assert_eq!((sink.connections(), sink.noops()), (1, 1));
+    send(&pool, "at once").await.unwrap();
+    assert_eq!((sink.connections(), sink.noops()), (1, 1));
 }
 
 #[tokio::test]

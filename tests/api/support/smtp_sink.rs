@@ -58,6 +58,8 @@ struct Shared {
     max_open: usize,
     /// QUIT commands received.
     quits: usize,
+    /// NOOP commands received.
+    noops: usize,
     /// Bumped by `drop_connections`: sessions of an older generation close at their next command.
     generation: u64,
     /// While true, new connections are closed at once and open ones at their next command.
@@ -162,6 +164,11 @@ impl SmtpSink {
         self.shared.lock().unwrap().quits
     }
 
+    /// NOOP commands received so far.
+    pub fn noops(&self) -> usize {
+        self.shared.lock().unwrap().noops
+    }
+
     /// Drops every open connection, as a server restarting or timing out idle clients does: each
     /// closes without a reply at its next command. New connections are served as usual.
     pub fn drop_connections(&self) {
@@ -263,6 +270,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>, generation: u64)
             to.clear();
             "250 2.0.0 ok".into()
         } else if upper == "NOOP" {
+            shared.lock().unwrap().noops += 1;
             "250 2.0.0 ok".into()
         } else if upper == "QUIT" {
             shared.lock().unwrap().quits += 1;
