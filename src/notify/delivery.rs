@@ -115,7 +115,8 @@ type Done = (Source, NaiveDateTime, Outcome);
 
 impl Delivery {
     /// Delivers for about `window`: claims while the window is open and mail is due, then lets
-    /// what was claimed go out and records it. Returns how many messages were claimed (0: none
+    /// what was claimed go out and records it (still claiming contacts' emails meanwhile, up to
+    /// twice the window). Returns how many messages were claimed (0: none
     /// was due). The first database failure stops claiming; what was claimed still goes out,
     /// and the failure is returned. Call it from a Tokio runtime.
     pub async fn run(self: &Arc<Self>, pool: &DbPool, window: Duration) -> anyhow::Result<usize> {
@@ -134,10 +135,14 @@ impl Delivery {
         loop {
             let open = failure.is_none() && started.elapsed() < window;
             let waiting = queue.lock().len();
-            if open && !claiming && !drained {
-                let ask = if waiting < claim_size.div_ceil(2).max(concurrency) {
+            if !claiming && failure.is_none() {
+                // Contacts' emails are also claimed while what was claimed drains, for a while.
+                let contacts_due = last_claim.elapsed() >= CONTACTS_EVERY
+                    && (waiting > 0 || senders > 0)
+                    && started.elapsed() < window * 2;
+                let ask = if open && !drained && waiting < claim_size.div_ceil(2).max(concurrency) {
                     Some(Ask { limit: self.settings.claim, contacts_only: false })
-                } else if last_claim.elapsed() >= CONTACTS_EVERY {
+                } else if contacts_due {
                     Some(Ask { limit: self.settings.claim, contacts_only: true })
                 } else {
                     None
@@ -304,5 +309,60 @@ impl Delivery {
         let jitter = rand::rng().random_range(0.8..1.2);
         let delay = chrono::Duration::from_std(delay.mul_f64(jitter)).unwrap_or(chrono::Duration::hours(1));
         self.clock.now() + delay
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::notifications::NewNotification;
+    use crate::domain::{Locale, NotificationKind, NotificationState};
+
+    fn queued(kind: NotificationKind, prompt: bool) -> Queued {
+        let now = chrono::NaiveDateTime::default();
+        let row = NewNotification {
+            kind,
+            dedupe_key: String::new(),
+            recipient_email: "a@example.org".into(),
+            recipient_name: None,
+            locale: Locale::En,
+            incident_id: None,
+            user_id: None,
+            payload: "{}".into(),
+        }
+        .into_row(NotificationState::Sending, now);
+        let source = if prompt {
+            Source::Prompt(("incident".into(), row.id.clone()))
+        } else {
+            Source::Outbox(row.id.clone())
+        };
+        Queued { source, lease_until: now, row, send_by: Instant::now() }
+    }
+
+    #[test]
+    fn the_queue_sends_contacts_first_then_the_people_lane_then_prompt_emails_then_invitations() {
+        let mut queue = Queue::default();
+        queue.push(queued(NotificationKind::Invitation, false));
+        queue.push(queued(NotificationKind::Prompt, true));
+        queue.push(queued(NotificationKind::Reminder, false));
+        queue.push(queued(NotificationKind::CheckIn, false));
+        queue.push(queued(NotificationKind::Prompt, true));
+        queue.push(queued(NotificationKind::CheckIn, false));
+        assert_eq!(queue.len(), 6);
+        let order: Vec<(NotificationKind, bool)> = std::iter::from_fn(|| queue.pop())
+            .map(|q| (q.row.kind, matches!(q.source, Source::Prompt(_))))
+            .collect();
+        use NotificationKind::*;
+        assert_eq!(
+            order,
+            [
+                (CheckIn, false),
+                (CheckIn, false),
+                (Reminder, false),
+                (Prompt, true),
+                (Prompt, true),
+                (Invitation, false)
+            ]
+        );
     }
 }
