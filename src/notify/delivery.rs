@@ -113,6 +113,32 @@ enum Event {
 /// An outcome waiting to be recorded: where the message came from, its lease, what happened.
 type Done = (Source, NaiveDateTime, Outcome);
 
+/// Reports a task's end to the stream when dropped, also when the task panicked, so the stream
+/// never waits for a task that is gone (what a panicked sender held waits for its lease).
+struct Report {
+    events: mpsc::UnboundedSender<Event>,
+    event: Option<Event>,
+}
+
+impl Report {
+    /// Reports `otherwise` unless `finish` says what happened.
+    fn new(events: mpsc::UnboundedSender<Event>, otherwise: Event) -> Self {
+        Report { events, event: Some(otherwise) }
+    }
+
+    fn finish(&mut self, event: Event) {
+        self.event = Some(event);
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        if let Some(event) = self.event.take() {
+            let _ = self.events.send(event);
+        }
+    }
+}
+
 impl Delivery {
     /// Delivers for about `window`: claims while the window is open and mail is due, then lets
     /// what was claimed go out and records it (still claiming contacts' emails meanwhile, up to
@@ -221,19 +247,23 @@ impl Delivery {
         let (pool, clock, lease) = (pool.clone(), self.clock.clone(), self.settings.lease);
         tokio::task::spawn_blocking(move || {
             let at = Instant::now();
+            let failed =
+                Event::Claimed { asked: ask, at, result: Err(anyhow::anyhow!("the claim panicked")) };
+            let mut report = Report::new(events, failed);
             let result = (|| {
                 let now = clock.now();
                 let lease_until = now + chrono::Duration::from_std(lease)?;
                 let mut conn = pool.get()?;
                 claims::claim(&mut conn, now, lease_until, ask)
             })();
-            let _ = events.send(Event::Claimed { asked: ask, at, result });
+            report.finish(Event::Claimed { asked: ask, at, result });
         });
     }
 
     fn spawn_record(&self, pool: &DbPool, outcomes: Vec<Done>, events: mpsc::UnboundedSender<Event>) {
         let (pool, clock) = (pool.clone(), self.clock.clone());
         tokio::task::spawn_blocking(move || {
+            let mut report = Report::new(events, Event::Recorded(Err(anyhow::anyhow!("recording panicked"))));
             let count = outcomes.len();
             let mut result = Ok(());
             // Outcomes not recorded are sent again once their lease runs out: a short outage of
@@ -255,7 +285,7 @@ impl Delivery {
                     "could not record sent messages; they go out again after their lease"
                 );
             }
-            let _ = events.send(Event::Recorded(result));
+            report.finish(Event::Recorded(result));
         });
     }
 
@@ -264,6 +294,7 @@ impl Delivery {
     fn spawn_sender(self: &Arc<Self>, queue: SharedQueue, events: mpsc::UnboundedSender<Event>) {
         let delivery = self.clone();
         tokio::spawn(async move {
+            let _done = Report::new(events.clone(), Event::SenderDone);
             loop {
                 let next = queue.lock().pop();
                 let Some(Queued { source, lease_until, row, send_by }) = next else { break };
@@ -283,7 +314,6 @@ impl Delivery {
                 };
                 let _ = events.send(Event::Sent(source, lease_until, outcome));
             }
-            let _ = events.send(Event::SenderDone);
         });
     }
 
@@ -337,6 +367,24 @@ mod tests {
             Source::Outbox(row.id.clone())
         };
         Queued { source, lease_until: now, row, send_by: Instant::now() }
+    }
+
+    #[test]
+    fn a_task_that_panics_still_reports_its_end() {
+        let (events, mut inbox) = mpsc::unbounded_channel();
+        let ended = std::thread::spawn(move || {
+            let _done = Report::new(events, Event::SenderDone);
+            panic!("a template could not be rendered");
+        })
+        .join();
+        assert!(ended.is_err());
+        assert!(matches!(inbox.try_recv(), Ok(Event::SenderDone)));
+        let (events, mut inbox) = mpsc::unbounded_channel();
+        let mut report = Report::new(events, Event::SenderDone);
+        report.finish(Event::Recorded(Ok(())));
+        drop(report);
+        assert!(matches!(inbox.try_recv(), Ok(Event::Recorded(Ok(())))));
+        assert!(inbox.try_recv().is_err(), "one report per task");
     }
 
     #[test]

@@ -139,15 +139,18 @@ impl SmtpPool {
                     inner.park(conn);
                     return Ok(response);
                 }
-                // Reused unchecked and gone (no reply code: the server had closed it): nothing
-                // of the message was sent, try a new one.
-                Ok(Err(Failed::AtMail(error))) if !checked && error.status().is_none() => {
+                // Reused unchecked and gone (no reply code: the server had closed it) or going
+                // (a 4xx such as 421 "closing"): nothing of the message was sent at MAIL, so it
+                // takes a new connection, once.
+                Ok(Err(Failed::AtMail(error)))
+                    if !checked && (error.status().is_none() || error.is_transient()) =>
+                {
                     tracing::debug!(error = %error, "an SMTP connection reused without NOOP was closed");
-                    conn.abort().await;
+                    let _ = tokio::time::timeout(timeout, conn.abort()).await;
                 }
                 // After a reply or I/O error lettre's `send` says QUIT and closes the connection.
                 Ok(Err(Failed::AtMail(error) | Failed::Later(error))) => {
-                    conn.abort().await;
+                    let _ = tokio::time::timeout(timeout, conn.abort()).await;
                     return Err(error.into());
                 }
                 // Cut off mid-conversation: the connection is dropped.
