@@ -57,6 +57,8 @@ pub struct Config {
     pub forwarded_header: ForwardedHeader,
     /// The threads that hash and verify passwords, apart from every other work.
     pub password_pool: PasswordPoolConfig,
+    /// On SQLite, answers waiting for the one writer that commits them in groups; beyond, 503.
+    pub answer_queue: usize,
     /// A refresh session (a login and its rotations) ends this long after the login at most.
     pub refresh_session_max: Duration,
     /// Locations older than this at activation are not prompted.
@@ -332,6 +334,7 @@ impl Config {
                 threads: positive(&get, "SAFECHECK_PASSWORD_THREADS", cores)?,
                 queue: positive(&get, "SAFECHECK_PASSWORD_QUEUE", 4 * cores)?,
             },
+            answer_queue: positive(&get, "SAFECHECK_ANSWER_QUEUE", 1024)?,
             refresh_session_max: Duration::from_secs(positive(
                 &get,
                 "SAFECHECK_REFRESH_SESSION_MAX_SECS",

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+use crate::db::group_commit::GroupCounts;
 use crate::domain::NotificationState;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -38,6 +39,7 @@ pub struct Metrics {
     fanout_prompts: IntGaugeVec,
     fanout_complete: IntGaugeVec,
     fanout_rows_read: IntCounter,
+    answer_groups: GroupCounts,
 }
 
 impl Metrics {
@@ -80,6 +82,10 @@ impl Metrics {
         )?;
         registry.register(Box::new(fanout_complete.clone()))?;
         registry.register(Box::new(fanout_rows_read.clone()))?;
+        let answer_groups = GroupCounts::new()?;
+        for counter in [&answer_groups.groups, &answer_groups.writes, &answer_groups.failed_groups] {
+            registry.register(Box::new(counter.clone()))?;
+        }
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self {
@@ -92,12 +98,18 @@ impl Metrics {
             fanout_prompts,
             fanout_complete,
             fanout_rows_read,
+            answer_groups,
         })
     }
 
     /// Counts location rows a fan-out read.
     pub fn count_fanout_rows_read(&self, rows: u64) {
         self.fanout_rows_read.inc_by(rows);
+    }
+
+    /// The counters SQLite's answer writer adds to (shared: the same series).
+    pub fn answer_groups(&self) -> GroupCounts {
+        self.answer_groups.clone()
     }
 
     /// Counts one finished request.

@@ -14,6 +14,7 @@ use crate::auth::{PasswordHasher, PasswordPool, TokenKeys};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db;
+use crate::db::group_commit::GroupWriter;
 use crate::error::{PROBLEM_JSON, status_problem};
 use crate::incidents::ActiveAreas;
 use crate::jobs::Workers;
@@ -141,6 +142,14 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
     let tokens = TokenKeys::from_config(&config)?;
     let passwords = PasswordPool::start(PasswordHasher::new(config.argon2)?, config.password_pool)
         .context("cannot start the password hashing threads")?;
+    let metrics = Arc::new(Metrics::new()?);
+    let answer_writer = match &config.database_url {
+        db::DatabaseUrl::Sqlite(_) => Some(
+            GroupWriter::start(config.database_url.clone(), config.answer_queue, metrics.answer_groups())
+                .context("cannot start the thread that writes answers")?,
+        ),
+        db::DatabaseUrl::Postgresql(_) => None,
+    };
     let links = {
         let (pool, jwt_keys, now) = (pool.clone(), config.jwt_keys.clone(), clock.now());
         tokio::task::spawn_blocking(move || -> anyhow::Result<LinkKeys> {
@@ -160,7 +169,8 @@ pub async fn open_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result
         active_areas: ActiveAreas::new(ACTIVE_AREAS_MAX_AGE),
         wakeups: Wakeups::default(),
         links,
-        metrics: Arc::new(Metrics::new()?),
+        metrics,
+        answer_writer,
     })
 }
 

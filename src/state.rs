@@ -9,6 +9,7 @@ use crate::auth::{PasswordPool, TokenKeys};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::DbPool;
+use crate::db::group_commit::GroupWriter;
 use crate::incidents::ActiveAreas;
 use crate::limits::UserLimiters;
 use crate::metrics::Metrics;
@@ -30,6 +31,9 @@ pub struct AppState {
     /// Per-user limits on check-ins and location updates (counted in the database, shared by
     /// every process).
     pub user_limits: UserLimiters,
+    /// On SQLite, the one writer that commits answers several to a transaction; none on
+    /// PostgreSQL, where each answer has a connection and a transaction of its own.
+    pub answer_writer: Option<GroupWriter>,
 }
 
 /// Signals this process's requests give its jobs, so they start at once instead of at their

@@ -228,6 +228,7 @@ pub mod audit;
 pub mod check_ins;
 pub mod contacts;
 pub mod fixed;
+pub mod group_commit;
 pub mod idempotency;
 pub mod incident_summaries;
 pub mod incidents;

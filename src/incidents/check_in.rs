@@ -17,6 +17,7 @@ use crate::limits::{LimitError, RateLimiter, Refused};
 use crate::notify::templates::CheckInPayload;
 
 /// An answer to record.
+#[derive(Clone)]
 pub struct Answer {
     pub incident_id: String,
     pub user_id: String,

@@ -5,7 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::db;
+use crate::db::DbConn;
 use crate::db::check_ins::CheckInRow;
+use crate::db::group_commit::GroupError;
 use crate::domain::{CheckInMessage, IncidentStatus, SafetyStatus};
 use crate::error::ApiError;
 use crate::incidents::check_in::{self, Answer, CheckInError, Recorded};
@@ -93,21 +95,36 @@ pub async fn create_check_in(
 }
 
 /// Counts the answer against the user's `check_ins` limit, records it, and with a key the
-/// response for replays, in one transaction (a refusal records nothing). Counted once the key (if any) says the request runs: a replay is not a new
-/// answer.
+/// response for replays, in one transaction (a refusal records nothing). Counted once the key
+/// (if any) says the request runs: a replay is not a new answer. On SQLite the answer goes to
+/// the one writer, which commits it with the others that arrived meanwhile
+/// ([`crate::db::group_commit`]); the response waits for that commit.
 async fn record(state: &AppState, answer: Answer, held: Option<HeldKey>) -> Result<Recorded, ApiError> {
     let cap = state.config.delivery.max_per_recipient_per_hour;
     let clock = state.clock.clone();
     let limit = state.user_limits.check_ins;
-    with_db(state, move |conn| {
+    let write = move |conn: &mut DbConn| {
+        let answer = answer.clone();
         let recorded =
             check_in::record(conn, answer, cap, Some(limit), clock.as_ref(), |conn, recorded| match &held {
                 Some(held) => held.finish(conn, StatusCode::CREATED, &created_body(recorded)),
                 None => Ok(()),
             });
         recorded.map_err(ApiError::from)
-    })
-    .await
+    };
+    match &state.answer_writer {
+        Some(writer) => writer.run(write).await?,
+        None => with_db(state, move |conn| write(conn)).await,
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(error: GroupError) -> Self {
+        match error {
+            GroupError::Full => ApiError::Busy { limit: "answer_queue", retry_after_secs: 1 },
+            GroupError::Stopped | GroupError::Unavailable => ApiError::Unavailable,
+        }
+    }
 }
 
 impl From<CheckInError> for ApiError {

@@ -297,3 +297,76 @@ async fn the_hourly_cap_per_recipient_stops_a_spam_relay() {
     let stats: Value = app.stats(&operator, &incident).await;
     assert_eq!(stats["notifications"]["dropped"], 3);
 }
+
+/// Answers sent at once are each recorded and emailed once, and the refused ones (to an
+/// incident that has ended) spoil none of the others. On SQLite they go through the one writer
+/// that commits them several to a transaction, each in its own savepoint: its metrics count
+/// every answer, refused ones included.
+#[tokio::test]
+async fn answers_sent_at_once_are_each_recorded_and_a_refused_one_spoils_none_of_the_others() {
+    const TOKEN: &str = "scrape-token-0123456789";
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_METRICS_TOKEN", TOKEN.into())],
+        ..Default::default()
+    })
+    .await;
+    let operator = app.new_user_with_role("operator").await;
+    let active =
+        app.activate(&operator, &paris_circle("Fire in Paris")).await["id"].as_str().unwrap().to_owned();
+    let ended = app.activate(&operator, &paris_circle("Flood")).await["id"].as_str().unwrap().to_owned();
+    app.authed(Method::POST, &format!("/v1/incidents/{ended}/resolve"), &operator).send().await.unwrap();
+    let mut users = Vec::new();
+    for n in 0..20 {
+        let user = app.new_user().await;
+        assert_eq!(app.add_contact(&user, "Mum", &format!("mum{n}@example.org"), "en").await.status(), 201);
+        users.push(user);
+    }
+    app.wait_for_outbox_settled(WAIT).await;
+    let before = app.smtp.received().len();
+
+    let mut answers = Vec::new();
+    for (n, user) in users.iter().enumerate() {
+        let mut incidents = vec![(active.clone(), 201)];
+        if n % 4 == 0 {
+            incidents.push((ended.clone(), 409));
+        }
+        for (incident, expected) in incidents {
+            let request = app
+                .authed(Method::POST, &format!("/v1/incidents/{incident}/check-ins"), user)
+                .json(&json!({ "status": "safe", "message": format!("answer {n}") }));
+            answers.push(tokio::spawn(
+                async move { (request.send().await.unwrap().status().as_u16(), expected) },
+            ));
+        }
+    }
+    for answer in answers {
+        let (status, expected) = answer.await.unwrap();
+        assert_eq!(status, expected);
+    }
+
+    for user in &users {
+        assert_eq!(app.my_check_ins(user, &active).await["history"].as_array().unwrap().len(), 1);
+        let refused = app.authed(Method::GET, &format!("/v1/incidents/{ended}/check-ins/me"), user);
+        let refused: Value = refused.send().await.unwrap().json().await.unwrap();
+        assert!(refused["history"].as_array().is_none_or(Vec::is_empty), "{refused}");
+    }
+    app.wait_for_outbox_settled(WAIT).await;
+    let mut to: Vec<String> = app.smtp.received()[before..].iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    let mut expected: Vec<String> = (0..20).map(|n| format!("mum{n}@example.org")).collect();
+    expected.sort();
+    assert_eq!(to, expected, "one email to each contact");
+
+    if matches!(app.database_url(), safecheck::db::DatabaseUrl::Sqlite(_)) {
+        let metrics = app.client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+        let metrics = metrics.text().await.unwrap();
+        let figure = |name: &str| -> u64 {
+            let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert_eq!(figure("safecheck_answer_group_writes_total"), 25);
+        let groups = figure("safecheck_answer_groups_total");
+        assert!((1..=25).contains(&groups), "{groups} groups");
+        assert_eq!(figure("safecheck_answer_groups_failed_total"), 0);
+    }
+}
