@@ -1,5 +1,6 @@
 //! `ApiError`: every failure at the HTTP edge, rendered as an RFC 9457 problem document.
 
+use crate::db::group_commit::GroupError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -268,4 +269,14 @@ pub fn status_problem(status: StatusCode) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
         .body(body.to_string())
+}
+
+/// The writer's refusals: nothing was written.
+impl From<GroupError> for ApiError {
+    fn from(error: GroupError) -> Self {
+        match error {
+            GroupError::Full => ApiError::Busy { limit: "answer_queue", retry_after_secs: 1 },
+            GroupError::Stopped | GroupError::Unavailable => ApiError::Unavailable,
+        }
+    }
 }

@@ -97,7 +97,7 @@ impl GroupWriter {
         E: From<diesel::result::Error> + Send + 'static,
     {
         let (reply, outcome) = tokio::sync::oneshot::channel();
-        let job = Box::new(Pending { write, outcome: None, reply });
+        let job = Box::new(Pending { write, queued: Instant::now(), outcome: None, reply });
         self.jobs.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => GroupError::Full,
             TrySendError::Disconnected(_) => GroupError::Stopped,
@@ -112,6 +112,8 @@ impl GroupWriter {
 
 /// A write waiting for its group's commit.
 trait Work: Send {
+    /// When it was queued.
+    fn queued(&self) -> Instant;
     /// Runs the write in a (nested) transaction of its own and keeps its outcome.
     fn run(&mut self, conn: &mut DbConn);
     /// Hands the kept outcome to the caller: its transaction committed.
@@ -122,6 +124,7 @@ trait Work: Send {
 
 struct Pending<T, E, F> {
     write: F,
+    queued: Instant,
     outcome: Option<Result<T, E>>,
     reply: tokio::sync::oneshot::Sender<Result<Result<T, E>, GroupError>>,
 }
@@ -132,7 +135,13 @@ where
     T: Send,
     E: From<diesel::result::Error> + Send,
 {
+    fn queued(&self) -> Instant {
+        self.queued
+    }
+
     fn run(&mut self, conn: &mut DbConn) {
+        // An earlier run's outcome (in a group that then failed) never stands for this one.
+        self.outcome = None;
         let write = &mut self.write;
         self.outcome = Some(conn.transaction(|conn| write(conn)));
     }
@@ -150,26 +159,63 @@ where
     }
 }
 
-/// Runs `f` in a transaction that holds SQLite's write lock from its first statement
+/// A write queued longer than this is refused unrun: its caller has given up long ago, and a
+/// retry with the same idempotency key may already be running (keys are taken as abandoned
+/// after a minute).
+pub const MAX_QUEUED: Duration = Duration::from_secs(30);
+
+/// A group still open this long after it began is not committed but written again answer by
+/// answer, each with a fresh time: an answer's time and its commit stay within
+/// [`crate::incidents::check_in::MAX_COMMIT_DELAY`] (one second) of each other.
+const MAX_BEFORE_COMMIT: Duration = Duration::from_millis(500);
+
+/// The depth of the connection's transactions as diesel counts them: 0 outside one; an error
+/// once diesel has lost track (a failed savepoint rollback, say).
+fn depth(conn: &mut DbConn) -> diesel::QueryResult<u32> {
+    let status = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+        DbConn::Postgresql(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+    };
+    Ok(status.transaction_depth()?.map_or(0, |d| d.get()))
+}
+
+/// Runs `job` in the transaction open at depth `within`; an error if it panicked or left the
+/// transactions other than it found them (its own savepoint not released nor rolled back, or
+/// the whole transaction rolled back under it), so that nothing of what it shares a
+/// transaction with is committed.
+fn run_within(job: &mut Box<dyn Work>, conn: &mut DbConn, within: u32) -> diesel::QueryResult<()> {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
+    if ran.is_err() {
+        tracing::error!("a write panicked in the answer writer; its transaction is not committed");
+        return Err(diesel::result::Error::RollbackTransaction);
+    }
+    match depth(conn)? {
+        d if d == within => Ok(()),
+        _ => Err(diesel::result::Error::RollbackTransaction),
+    }
+}
+
+/// Begins a transaction that holds SQLite's write lock from its first statement
 /// (`BEGIN IMMEDIATE`). A deferred one would take a snapshot at the first read (the incident's
 /// row), and could then not write if another process had committed since (`SQLITE_BUSY`, at
 /// once, without waiting); and an answer's time is taken once the lock is held.
-fn immediately(
-    conn: &mut DbConn,
-    f: impl FnOnce(&mut DbConn) -> diesel::QueryResult<()>,
-) -> diesel::QueryResult<()> {
+fn begin(conn: &mut DbConn) -> diesel::QueryResult<()> {
     match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConn::Postgresql(c) => AnsiTransactionManager::begin_transaction(c),
     }
-    let outcome = f(conn);
-    let ended = match (conn, outcome.is_ok()) {
-        (DbConn::Sqlite(c), true) => AnsiTransactionManager::commit_transaction(c),
-        (DbConn::Postgresql(c), true) => AnsiTransactionManager::commit_transaction(c),
-        (DbConn::Sqlite(c), false) => AnsiTransactionManager::rollback_transaction(c),
-        (DbConn::Postgresql(c), false) => AnsiTransactionManager::rollback_transaction(c),
-    };
-    outcome.and(ended)
+}
+
+/// Commits, and makes sure diesel agrees that no transaction is left open.
+fn commit(conn: &mut DbConn) -> diesel::QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::commit_transaction(c)?,
+        DbConn::Postgresql(c) => AnsiTransactionManager::commit_transaction(c)?,
+    }
+    match depth(conn)? {
+        0 => Ok(()),
+        _ => Err(diesel::result::Error::RollbackTransaction),
+    }
 }
 
 struct Writer {
@@ -181,6 +227,7 @@ struct Writer {
 impl Writer {
     fn serve(mut self, receiver: &Receiver<Box<dyn Work>>) {
         while let Ok(first) = receiver.recv() {
+            let Some(first) = fresh(first) else { continue };
             let Some(conn) = self.connection() else {
                 first.refuse(GroupError::Unavailable);
                 // Whatever else waits now would meet the same fate; refuse it too.
@@ -189,26 +236,14 @@ impl Writer {
                 }
                 continue;
             };
-            let mut group = vec![first];
-            let committed = immediately(conn, |conn| {
-                let began = Instant::now();
-                let mut next = 0;
-                loop {
-                    group[next].run(conn);
-                    next += 1;
-                    if group.len() == next {
-                        let left = MAX_GROUP_TIME.saturating_sub(began.elapsed());
-                        if group.len() >= MAX_GROUP || left.is_zero() {
-                            break;
-                        }
-                        match receiver.try_recv() {
-                            Ok(job) => group.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Ok(())
-            });
+            if let Err(error) = begin(conn) {
+                // Another process held the lock past the busy timeout: nothing was tried.
+                tracing::warn!(%error, "the answer writer could not begin a transaction");
+                self.conn = None;
+                first.refuse(GroupError::Unavailable);
+                continue;
+            }
+            let (group, committed) = group(conn, first, receiver);
             match committed {
                 Ok(()) => {
                     self.counts.groups.inc();
@@ -220,19 +255,31 @@ impl Writer {
         }
     }
 
-    /// The group's commit failed: nothing of it was written. Each write is done again alone on
-    /// a new connection, and answered with its own outcome.
+    /// The group did not commit (or could not be trusted to): nothing of it was written. The
+    /// connection is dropped (rolling back whatever it still had open), and each write is done
+    /// again alone on a new one, in its own transaction, and answered with its own outcome.
     fn alone(&mut self, group: Vec<Box<dyn Work>>, error: &diesel::result::Error) {
         tracing::warn!(%error, writes = group.len(), "a group of answers did not commit; writing each alone");
         self.counts.failed_groups.inc();
         self.conn = None;
         for mut job in group {
-            match self.connection() {
-                Some(conn) => {
-                    job.run(conn);
+            let Some(conn) = self.connection() else {
+                job.refuse(GroupError::Unavailable);
+                continue;
+            };
+            let committed =
+                begin(conn).and_then(|()| run_within(&mut job, conn, 1)).and_then(|()| commit(conn));
+            match committed {
+                Ok(()) => {
+                    self.counts.groups.inc();
+                    self.counts.writes.inc();
                     job.reply();
                 }
-                None => job.refuse(GroupError::Unavailable),
+                Err(error) => {
+                    tracing::warn!(%error, "an answer written alone did not commit");
+                    self.conn = None;
+                    job.refuse(GroupError::Unavailable);
+                }
             }
         }
     }
@@ -252,6 +299,49 @@ impl Writer {
         }
         self.conn.as_mut()
     }
+}
+
+/// `job`, unless it waited too long to be run (then refused).
+fn fresh(job: Box<dyn Work>) -> Option<Box<dyn Work>> {
+    if job.queued().elapsed() > MAX_QUEUED {
+        job.refuse(GroupError::Unavailable);
+        return None;
+    }
+    Some(job)
+}
+
+/// Runs `first`, then whatever else waits (within [`MAX_GROUP`] and [`MAX_GROUP_TIME`]), each
+/// in a savepoint of the transaction begun on `conn`, and commits. The group is returned with
+/// whether it committed; on an error the transaction may still be open.
+fn group(
+    conn: &mut DbConn,
+    first: Box<dyn Work>,
+    receiver: &Receiver<Box<dyn Work>>,
+) -> (Vec<Box<dyn Work>>, diesel::QueryResult<()>) {
+    let began = Instant::now();
+    let mut group = vec![first];
+    let mut next = 0;
+    loop {
+        while next < group.len() {
+            if let Err(error) = run_within(&mut group[next], conn, 1) {
+                return (group, Err(error));
+            }
+            next += 1;
+        }
+        if group.len() >= MAX_GROUP || began.elapsed() >= MAX_GROUP_TIME {
+            break;
+        }
+        match receiver.try_recv() {
+            // A stale one is refused, and the next looked for.
+            Ok(job) => group.extend(fresh(job)),
+            Err(_) => break,
+        }
+    }
+    if began.elapsed() > MAX_BEFORE_COMMIT {
+        return (group, Err(diesel::result::Error::RollbackTransaction));
+    }
+    let committed = commit(conn);
+    (group, committed)
 }
 
 #[cfg(test)]
@@ -295,6 +385,7 @@ mod tests {
         move |conn: &mut DbConn| {
             let sql = match table {
                 "t" => format!("INSERT INTO t (n) VALUES ({n})"),
+                "panic" => panic!("a write that panics"),
                 _ => format!("INSERT INTO child (id, parent) VALUES ({n}, 99)"),
             };
             diesel::sql_query(sql).execute(conn).map(|_| ())
@@ -325,7 +416,7 @@ mod tests {
     async fn queued_behind_a_hold(
         writer: &GroupWriter,
         writes: Vec<(&'static str, i64)>,
-    ) -> Vec<Result<(), diesel::result::Error>> {
+    ) -> Vec<Result<Result<(), diesel::result::Error>, GroupError>> {
         let (release, held) = hold(writer).await;
         let mut handles = Vec::new();
         for (table, n) in writes {
@@ -340,7 +431,7 @@ mod tests {
         held.await.unwrap();
         let mut outcomes = Vec::new();
         for handle in handles {
-            outcomes.push(handle.await.unwrap().unwrap());
+            outcomes.push(handle.await.unwrap());
         }
         outcomes
     }
@@ -350,6 +441,7 @@ mod tests {
         let (_dir, url) = database();
         let writer = GroupWriter::start(url.clone(), 64, GroupCounts::new().unwrap()).unwrap();
         let outcomes = queued_behind_a_hold(&writer, vec![("t", 1), ("t", 2), ("t", 1), ("t", 3)]).await;
+        let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
         assert!(outcomes[0].is_ok() && outcomes[1].is_ok() && outcomes[3].is_ok());
         assert!(outcomes[2].is_err(), "the second write of key 1 is refused");
         assert_eq!(count(&url, "t"), 3);
@@ -366,11 +458,26 @@ mod tests {
         // The child row breaks a deferred foreign key: its savepoint is released, and the
         // group's COMMIT fails.
         let outcomes = queued_behind_a_hold(&writer, vec![("t", 1), ("child", 1), ("t", 2)]).await;
-        assert!(outcomes[0].is_ok() && outcomes[2].is_ok());
-        assert!(outcomes[1].is_err());
+        assert!(matches!(outcomes[0], Ok(Ok(()))) && matches!(outcomes[2], Ok(Ok(()))));
+        // Its own commit fails again alone: nothing of it is written, and its caller is told so.
+        assert!(matches!(outcomes[1], Err(GroupError::Unavailable)));
         assert_eq!((count(&url, "t"), count(&url, "child")), (2, 0));
         assert_eq!(writer.counts().failed_groups.get(), 1);
         // The writer goes on in groups afterwards.
+        writer.run(insert("t", 3)).await.unwrap().unwrap();
+        assert_eq!(count(&url, "t"), 3);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_is_refused_and_the_others_are_written_alone() {
+        let (_dir, url) = database();
+        let writer = GroupWriter::start(url.clone(), 64, GroupCounts::new().unwrap()).unwrap();
+        let outcomes = queued_behind_a_hold(&writer, vec![("t", 1), ("panic", 0), ("t", 2)]).await;
+        assert!(matches!(outcomes[0], Ok(Ok(()))) && matches!(outcomes[2], Ok(Ok(()))));
+        assert!(matches!(outcomes[1], Err(GroupError::Unavailable)));
+        assert_eq!(count(&url, "t"), 2);
+        assert_eq!(writer.counts().failed_groups.get(), 1);
+        // The thread lives on.
         writer.run(insert("t", 3)).await.unwrap().unwrap();
         assert_eq!(count(&url, "t"), 3);
     }

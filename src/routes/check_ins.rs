@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::db;
 use crate::db::DbConn;
 use crate::db::check_ins::CheckInRow;
-use crate::db::group_commit::GroupError;
 use crate::domain::{CheckInMessage, IncidentStatus, SafetyStatus};
 use crate::error::ApiError;
 use crate::incidents::check_in::{self, Answer, CheckInError, Recorded};
@@ -15,7 +14,7 @@ use crate::routes::caller::Caller;
 use crate::routes::dto::rfc3339;
 use crate::routes::extract::Json;
 use crate::routes::idempotency::{self, Claim, HeldKey};
-use crate::routes::with_db;
+use crate::routes::{with_db, with_writer};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -112,19 +111,7 @@ async fn record(state: &AppState, answer: Answer, held: Option<HeldKey>) -> Resu
             });
         recorded.map_err(ApiError::from)
     };
-    match &state.answer_writer {
-        Some(writer) => writer.run(write).await?,
-        None => with_db(state, move |conn| write(conn)).await,
-    }
-}
-
-impl From<GroupError> for ApiError {
-    fn from(error: GroupError) -> Self {
-        match error {
-            GroupError::Full => ApiError::Busy { limit: "answer_queue", retry_after_secs: 1 },
-            GroupError::Stopped | GroupError::Unavailable => ApiError::Unavailable,
-        }
-    }
+    with_writer(state, write).await
 }
 
 impl From<CheckInError> for ApiError {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::db::idempotency::Begin;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
-use crate::routes::with_db;
+use crate::routes::with_writer;
 use crate::state::AppState;
 
 /// A first request still "running" after this is taken to have died with its process.
@@ -61,7 +61,7 @@ pub async fn claim(
     // Keys live this long (by default the draft's and Stripe's 24 h); housekeeping then deletes them.
     let ttl = state.config.retention.idempotency_key_ttl;
     let (user, k) = (held.user_id.clone(), held.key.clone());
-    let begun = with_db(state, move |conn| {
+    let begun = with_writer(state, move |conn| {
         Ok(db::idempotency::begin(conn, &user, &k, &hash, now, ttl, KEY_ABANDONED_AFTER)?)
     })
     .await?;
@@ -100,7 +100,8 @@ impl HeldKey {
     /// after a minute.
     pub async fn release(self, state: &AppState) {
         let freed =
-            with_db(state, move |conn| Ok(db::idempotency::abandon(conn, &self.user_id, &self.key)?)).await;
+            with_writer(state, move |conn| Ok(db::idempotency::abandon(conn, &self.user_id, &self.key)?))
+                .await;
         if let Err(e) = freed {
             tracing::warn!(error = %e, "could not free an idempotency key");
         }

@@ -122,6 +122,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Runs `f` with a pooled connection on the blocking thread pool: diesel is synchronous and
 /// must never hold up an actix worker.
+/// Runs a short write. On SQLite it goes to the one writer ([`crate::db::group_commit`]),
+/// which commits it with the others that arrived meanwhile instead of making them wait for the
+/// write lock in turn; `f` may then run more than once and must have no effect outside the
+/// connection. On PostgreSQL it runs on a pooled connection like [`with_db`]; `f` makes its own
+/// transaction there if it needs one.
+pub async fn with_writer<T, F>(state: &AppState, mut f: F) -> Result<T, ApiError>
+where
+    F: FnMut(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    match &state.answer_writer {
+        Some(writer) => writer.run(f).await?,
+        None => with_db(state, move |conn| f(conn)).await,
+    }
+}
+
 pub async fn with_db<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
