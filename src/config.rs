@@ -29,6 +29,8 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     /// Sender of every email.
     pub mail_from: String,
+    /// Who official updates are from, as emails name it (`SAFECHECK_ORG_NAME`).
+    pub org_name: String,
     /// Directory for the SQLite file, the generated JWT secret and file-transport mail.
     pub data_dir: PathBuf,
     /// Connections in the database pool.
@@ -137,7 +139,7 @@ pub struct MetricsConfig {
 }
 
 /// The background jobs, by name.
-pub const JOB_NAMES: [&str; 4] = ["housekeeping", "fanout", "expiry", "delivery"];
+pub const JOB_NAMES: [&str; 5] = ["housekeeping", "fanout", "notices", "expiry", "delivery"];
 
 /// SMTP connections per process unless `SAFECHECK_SMTP_CONNECTIONS` says otherwise.
 pub const DEFAULT_SMTP_CONNECTIONS: usize = 16;
@@ -291,6 +293,7 @@ impl Config {
             jwt_keys,
             smtp_url,
             mail_from: mail_from(get("SAFECHECK_MAIL_FROM"))?,
+            org_name: org_name(get("SAFECHECK_ORG_NAME"))?,
             data_dir,
             db_pool_size: positive(&get, "SAFECHECK_DB_POOL_SIZE", 10)?,
             db_timeout: Duration::from_millis(positive(&get, "SAFECHECK_DB_TIMEOUT_MS", 5000)?),
@@ -502,6 +505,19 @@ fn metrics_token(raw: Option<String>) -> Result<Option<SecretString>, ConfigErro
         }),
         token => Ok(token.map(SecretString::from)),
     }
+}
+
+/// The organisation's name, 1 to 100 characters without control characters; "safecheck" when
+/// unset.
+fn org_name(raw: Option<String>) -> Result<String, ConfigError> {
+    let value = raw.map(|v| v.trim().to_owned()).unwrap_or_else(|| "safecheck".into());
+    if value.is_empty() || value.chars().count() > 100 || value.chars().any(char::is_control) {
+        return Err(ConfigError {
+            variable: "SAFECHECK_ORG_NAME",
+            problem: "must be 1 to 100 characters, without control characters".into(),
+        });
+    }
+    Ok(value)
 }
 
 fn mail_from(raw: Option<String>) -> Result<String, ConfigError> {

@@ -41,5 +41,7 @@ pub struct AppState {
 #[derive(Clone, Debug, Default)]
 pub struct Wakeups {
     pub fanout: Arc<Notify>,
+    /// The walk queueing a notice's emails.
+    pub notices: Arc<Notify>,
     pub delivery: Arc<Notify>,
 }

@@ -19,13 +19,8 @@ pub struct SummaryRow {
     pub need_help: i64,
     pub need_help_handled: i64,
     pub no_response: i64,
-    pub emails_queued: i64,
-    pub emails_sending: i64,
-    pub emails_retrying: i64,
-    pub emails_sent: i64,
-    pub emails_failed: i64,
-    pub emails_suppressed: i64,
-    pub emails_dropped: i64,
+    /// Emails by state, as a JSON object (`{"sent": 12, ...}`).
+    pub emails: String,
     pub summarized_at: NaiveDateTime,
     pub purged_at: Option<NaiveDateTime>,
 }

@@ -88,11 +88,14 @@ pub fn active(conn: &mut DbConn) -> QueryResult<Vec<IncidentRow>> {
         .load(conn)
 }
 
-/// Marks the incident resolved and closes its open prompts, in one transaction. Returns false
-/// when it was not active (already resolved or expired).
-pub fn resolve(
+/// Ends the incident (`status`: resolved or retracted; `resolution` says how: resolved,
+/// expired, retracted) and closes its open prompts with the status as their reason, in one
+/// transaction. Returns false when it was not active
+/// (already resolved, expired or retracted).
+pub fn end(
     conn: &mut DbConn,
     id: &str,
+    status: IncidentStatus,
     by: Option<&str>,
     resolution: &str,
     note: Option<&str>,
@@ -104,7 +107,7 @@ pub fn resolve(
             incidents::table.find(id).filter(incidents::status.eq(IncidentStatus::Active.as_str())),
         )
         .set((
-            incidents::status.eq(IncidentStatus::Resolved.as_str()),
+            incidents::status.eq(status.as_str()),
             incidents::resolved_at.eq(now),
             incidents::resolved_by.eq(by),
             incidents::resolution.eq(resolution),
@@ -116,7 +119,7 @@ pub fn resolve(
         diesel::update(
             prompts::table.filter(prompts::incident_id.eq(id)).filter(prompts::closed_at.is_null()),
         )
-        .set((prompts::closed_at.eq(now), prompts::closed_reason.eq("resolved")))
+        .set((prompts::closed_at.eq(now), prompts::closed_reason.eq(status.as_str())))
         .execute(conn)?;
         if let Some(note) = note {
             diesel::insert_into(incident_notes::table)
@@ -249,6 +252,18 @@ pub fn notes(conn: &mut DbConn, ids: &[&str]) -> QueryResult<std::collections::H
     let rows: Vec<(String, String)> = incident_notes::table
         .filter(incident_notes::incident_id.eq_any(ids))
         .select((incident_notes::incident_id, incident_notes::note))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The status of each of these incidents that exists, by id.
+pub fn statuses(
+    conn: &mut DbConn,
+    ids: &[&str],
+) -> QueryResult<std::collections::HashMap<String, IncidentStatus>> {
+    let rows: Vec<(String, IncidentStatus)> = incidents::table
+        .filter(incidents::id.eq_any(ids))
+        .select((incidents::id, incidents::status))
         .load(conn)?;
     Ok(rows.into_iter().collect())
 }

@@ -235,6 +235,7 @@ pub mod incidents;
 pub mod invitations;
 pub mod link_keys;
 pub mod locations;
+pub mod notices;
 pub mod notifications;
 pub mod people;
 pub mod prompt_emails;

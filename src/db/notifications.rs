@@ -282,6 +282,8 @@ pub enum Outcome {
     },
     /// Unsubscribed since it was queued.
     Suppressed,
+    /// Its incident ended before it went out ([`NotificationKind::cancelled_when`]).
+    Cancelled,
 }
 
 /// Records outcomes of messages this worker still holds (state `sending` under the lease it
@@ -336,12 +338,16 @@ pub fn record(
                         notifications::lease_until.eq(none),
                     ))
                     .execute(conn)?,
-                Outcome::Suppressed => diesel::update(target)
-                    .set((
-                        notifications::state.eq(NotificationState::Suppressed.as_str()),
-                        notifications::lease_until.eq(none),
-                    ))
-                    .execute(conn)?,
+                Outcome::Suppressed | Outcome::Cancelled => {
+                    let state = if matches!(outcome, Outcome::Suppressed) {
+                        NotificationState::Suppressed
+                    } else {
+                        NotificationState::Cancelled
+                    };
+                    diesel::update(target)
+                        .set((notifications::state.eq(state.as_str()), notifications::lease_until.eq(none)))
+                        .execute(conn)?
+                }
             };
         }
         Ok(())
@@ -398,7 +404,7 @@ pub fn oldest_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Option<N
 }
 
 /// Deletes up to `batch` outbox rows that belong to no incident (invitations), are done with
-/// (sent, failed, suppressed or dropped) and were created before `cutoff`: they hold a contact's
+/// (sent, failed, suppressed, dropped or cancelled) and were created before `cutoff`: they hold a contact's
 /// address and the name of who listed them. How many went.
 pub fn delete_done_without_incident_before(
     conn: &mut DbConn,
@@ -410,6 +416,7 @@ pub fn delete_done_without_incident_before(
         NotificationState::Failed,
         NotificationState::Suppressed,
         NotificationState::Dropped,
+        NotificationState::Cancelled,
     ]
     .map(|state| format!("'{}'", state.as_str()))
     .join(", ");

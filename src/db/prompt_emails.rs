@@ -139,12 +139,16 @@ pub fn record(
                         prompts::email_lease_until.eq(none),
                     ))
                     .execute(conn)?,
-                Outcome::Suppressed => diesel::update(target)
-                    .set((
-                        prompts::email_state.eq(NotificationState::Suppressed.as_str()),
-                        prompts::email_lease_until.eq(none),
-                    ))
-                    .execute(conn)?,
+                Outcome::Suppressed | Outcome::Cancelled => {
+                    let state = if matches!(outcome, Outcome::Suppressed) {
+                        NotificationState::Suppressed
+                    } else {
+                        NotificationState::Cancelled
+                    };
+                    diesel::update(target)
+                        .set((prompts::email_state.eq(state.as_str()), prompts::email_lease_until.eq(none)))
+                        .execute(conn)?
+                }
             };
         }
         Ok(())

@@ -10,6 +10,9 @@ use super::incidents::IncidentRow;
 use super::schema::{incidents, prompts};
 use crate::domain::{NotificationState, PromptSource};
 
+/// Why a prompt closed: its person answered (the answer statements write the same word).
+pub const CLOSED_ANSWERED: &str = "answered";
+
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = prompts)]
 pub struct PromptRow {

@@ -193,6 +193,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    incident_notices (id) {
+        id -> Text,
+        incident_id -> Text,
+        kind -> Text,
+        text -> Text,
+        urgent -> Bool,
+        emailed -> Bool,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        walk_cursor -> Nullable<Text>,
+        walk_done -> Bool,
+        walk_lease_until -> Nullable<Timestamp>,
+        walk_queued -> BigInt,
+    }
+}
+
+diesel::table! {
     /// An incident's counts, kept when its per-person rows are purged (retention).
     incident_summaries (incident_id) {
         incident_id -> Text,
@@ -202,13 +219,7 @@ diesel::table! {
         need_help -> BigInt,
         need_help_handled -> BigInt,
         no_response -> BigInt,
-        emails_queued -> BigInt,
-        emails_sending -> BigInt,
-        emails_retrying -> BigInt,
-        emails_sent -> BigInt,
-        emails_failed -> BigInt,
-        emails_suppressed -> BigInt,
-        emails_dropped -> BigInt,
+        emails -> Text,
         summarized_at -> Timestamp,
         purged_at -> Nullable<Timestamp>,
     }
@@ -259,6 +270,7 @@ diesel::joinable!(prompts -> users (user_id));
 diesel::joinable!(responses -> users (user_id));
 diesel::joinable!(check_ins -> incidents (incident_id));
 diesel::joinable!(incident_summaries -> incidents (incident_id));
+diesel::joinable!(incident_notices -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -269,6 +281,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_allowances,
     incidents,
     incident_notes,
+    incident_notices,
     prompts,
     audit_log,
     check_ins,

@@ -9,7 +9,7 @@ use diesel::deserialize::FromSql;
 use diesel::sql_types::Text;
 
 use crate::domain::{
-    IncidentStatus, Locale, NotificationKind, NotificationState, PromptSource, Role, SafetyStatus,
+    IncidentStatus, Locale, NoticeKind, NotificationKind, NotificationState, PromptSource, Role, SafetyStatus,
 };
 
 /// A stored word that names no variant of the type read.
@@ -65,6 +65,7 @@ stored_as_text! {
     NotificationState => "notification state",
     IncidentStatus => "incident status",
     PromptSource => "prompt source",
+    NoticeKind => "notice kind",
 }
 
 #[cfg(test)]

@@ -60,6 +60,8 @@ pub enum IncidentStatus {
     Active,
     /// Resolved by an operator, or expired.
     Resolved,
+    /// Ended by an operator as sent in error.
+    Retracted,
 }
 
 impl IncidentStatus {
@@ -67,6 +69,7 @@ impl IncidentStatus {
         match self {
             IncidentStatus::Active => "active",
             IncidentStatus::Resolved => "resolved",
+            IncidentStatus::Retracted => "retracted",
         }
     }
 }
@@ -77,7 +80,8 @@ impl FromStr for IncidentStatus {
         match s {
             "active" => Ok(IncidentStatus::Active),
             "resolved" => Ok(IncidentStatus::Resolved),
-            _ => Err("must be active or resolved"),
+            "retracted" => Ok(IncidentStatus::Retracted),
+            _ => Err("must be active, resolved or retracted"),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod email;
 pub mod grid;
 pub mod incident;
 pub mod location;
+pub mod notice;
 pub mod outbox;
 pub mod text;
 
@@ -19,6 +20,7 @@ pub use contact::ContactState;
 pub use email::Email;
 pub use incident::{IncidentStatus, IncidentText, PromptSource};
 pub use location::Fix;
+pub use notice::{NoticeKind, NoticeText};
 pub use outbox::{Lane, NotificationKind, NotificationState};
 
 /// One problem with one field of a request, named by its path (`area.coordinates[0]`); it lives in

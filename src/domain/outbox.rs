@@ -4,6 +4,8 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use super::IncidentStatus;
+
 /// What a queued message is, which decides its template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, diesel::deserialize::FromSqlRow)]
 #[serde(rename_all = "snake_case")]
@@ -17,15 +19,35 @@ pub enum NotificationKind {
     /// To an address a user listed as a contact: who listed it, what it will receive, and the
     /// links to accept or never be emailed.
     Invitation,
+    /// An official update from the operator's organisation, to a prompted user.
+    OfficialUpdate,
+    /// "The incident is over", to a user who was told of it.
+    AllClear,
+    /// "The alert was sent in error", to a user or contact who was told of it.
+    Retraction,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 4] = [
+    pub const ALL: [NotificationKind; 7] = [
         NotificationKind::CheckIn,
         NotificationKind::Prompt,
         NotificationKind::Reminder,
         NotificationKind::Invitation,
+        NotificationKind::OfficialUpdate,
+        NotificationKind::AllClear,
+        NotificationKind::Retraction,
     ];
+
+    /// Whether a message of this kind, not yet sent, is cancelled once its incident stands at
+    /// `status`: after a resolution nobody is asked "are you safe?" again (prompts, reminders);
+    /// after a retraction only the retraction notice itself still goes out.
+    pub fn cancelled_when(self, status: IncidentStatus) -> bool {
+        match status {
+            IncidentStatus::Active => false,
+            IncidentStatus::Resolved => matches!(self, NotificationKind::Prompt | NotificationKind::Reminder),
+            IncidentStatus::Retracted => self != NotificationKind::Retraction,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +55,9 @@ impl NotificationKind {
             NotificationKind::Prompt => "prompt",
             NotificationKind::Reminder => "reminder",
             NotificationKind::Invitation => "invitation",
+            NotificationKind::OfficialUpdate => "official_update",
+            NotificationKind::AllClear => "all_clear",
+            NotificationKind::Retraction => "retraction",
         }
     }
 }
@@ -40,20 +65,18 @@ impl NotificationKind {
 impl FromStr for NotificationKind {
     type Err = &'static str;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "check_in" => Ok(NotificationKind::CheckIn),
-            "prompt" => Ok(NotificationKind::Prompt),
-            "reminder" => Ok(NotificationKind::Reminder),
-            "invitation" => Ok(NotificationKind::Invitation),
-            _ => Err("must be check_in, prompt, reminder or invitation"),
-        }
+        NotificationKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or("must be check_in, prompt, reminder, invitation, official_update, all_clear or retraction")
     }
 }
 
 /// The outbox's lanes, first to last (`notify::delivery` claims the emails prompts carry between
-/// `People` and `Invitations`): every due message of a lane is claimed before any of the
-/// next one. A contact waiting for news comes first, then the prompts of a large activation;
-/// invitations last: nobody is waiting on one in a disaster, and a burst of new contacts (or of
+/// `People` and `Notices`): every due message of a lane is claimed before any of the
+/// next one. A contact waiting for news comes first, then the prompts of a large activation,
+/// then what operators say after the prompt (a person hears "are you safe?" before an update
+/// about it); invitations last: nobody is waiting on one in a disaster, and a burst of new contacts (or of
 /// scripted accounts listing strangers) must never delay the check-in emails of anyone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
@@ -61,19 +84,24 @@ pub enum Lane {
     Contacts,
     /// Prompts and reminders to the people prompted.
     People,
+    /// Official updates, all-clear and retraction notices.
+    Notices,
     /// Invitations to newly listed contacts.
     Invitations,
 }
 
 impl Lane {
     /// Every lane, first to last.
-    pub const ALL: [Lane; 3] = [Lane::Contacts, Lane::People, Lane::Invitations];
+    pub const ALL: [Lane; 4] = [Lane::Contacts, Lane::People, Lane::Notices, Lane::Invitations];
 
     /// The kinds of message the lane carries.
     pub fn kinds(self) -> &'static [NotificationKind] {
         match self {
             Lane::Contacts => &[NotificationKind::CheckIn],
             Lane::People => &[NotificationKind::Prompt, NotificationKind::Reminder],
+            Lane::Notices => {
+                &[NotificationKind::OfficialUpdate, NotificationKind::AllClear, NotificationKind::Retraction]
+            }
             Lane::Invitations => &[NotificationKind::Invitation],
         }
     }
@@ -97,12 +125,15 @@ pub enum NotificationState {
     Suppressed,
     /// Over the recipient's hourly cap: recorded, never sent.
     Dropped,
+    /// Not sent because its incident ended first (a prompt or reminder after the incident was
+    /// resolved; anything but the retraction notice after it was retracted).
+    Cancelled,
 }
 
 impl NotificationState {
     /// Every state, in the order people read them: what arrived, then what is on its way, then
     /// what will not.
-    pub const ALL: [NotificationState; 7] = [
+    pub const ALL: [NotificationState; 8] = [
         NotificationState::Sent,
         NotificationState::Queued,
         NotificationState::Sending,
@@ -110,6 +141,7 @@ impl NotificationState {
         NotificationState::Failed,
         NotificationState::Suppressed,
         NotificationState::Dropped,
+        NotificationState::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +153,7 @@ impl NotificationState {
             NotificationState::Failed => "failed",
             NotificationState::Suppressed => "suppressed",
             NotificationState::Dropped => "dropped",
+            NotificationState::Cancelled => "cancelled",
         }
     }
 }

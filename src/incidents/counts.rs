@@ -18,6 +18,7 @@ pub struct EmailCounts {
     pub failed: i64,
     pub suppressed: i64,
     pub dropped: i64,
+    pub cancelled: i64,
 }
 
 impl EmailCounts {
@@ -30,8 +31,43 @@ impl EmailCounts {
             NotificationState::Failed => &mut self.failed,
             NotificationState::Suppressed => &mut self.suppressed,
             NotificationState::Dropped => &mut self.dropped,
+            NotificationState::Cancelled => &mut self.cancelled,
         };
         *field += count;
+    }
+
+    /// How many there are in `state`.
+    pub fn of(&self, state: NotificationState) -> i64 {
+        match state {
+            NotificationState::Queued => self.queued,
+            NotificationState::Sending => self.sending,
+            NotificationState::Retrying => self.retrying,
+            NotificationState::Sent => self.sent,
+            NotificationState::Failed => self.failed,
+            NotificationState::Suppressed => self.suppressed,
+            NotificationState::Dropped => self.dropped,
+            NotificationState::Cancelled => self.cancelled,
+        }
+    }
+
+    /// As kept in a summary: a JSON object by state name.
+    fn to_json(self) -> String {
+        let by_state: serde_json::Map<String, serde_json::Value> =
+            NotificationState::ALL.iter().map(|&s| (s.as_str().to_owned(), self.of(s).into())).collect();
+        serde_json::Value::Object(by_state).to_string()
+    }
+
+    /// Read back from a summary; a state it does not name (kept before the state existed) is 0.
+    fn from_json(kept: &str) -> Self {
+        let mut counts = Self::default();
+        if let Ok(serde_json::Value::Object(by_state)) = serde_json::from_str(kept) {
+            for (name, n) in by_state {
+                if let (Ok(state), Some(n)) = (name.parse::<NotificationState>(), n.as_i64()) {
+                    counts.add(state, n);
+                }
+            }
+        }
+        counts
     }
 }
 
@@ -87,7 +123,6 @@ pub fn live(conn: &mut DbConn, incident_id: &str) -> diesel::QueryResult<Inciden
 
 /// The row that keeps `counts` for the incident, taken at `now`.
 pub fn summary(incident_id: &str, counts: &IncidentCounts, now: NaiveDateTime) -> SummaryRow {
-    let e = counts.emails;
     SummaryRow {
         incident_id: incident_id.to_owned(),
         prompted: counts.prompted,
@@ -96,13 +131,7 @@ pub fn summary(incident_id: &str, counts: &IncidentCounts, now: NaiveDateTime) -
         need_help: counts.need_help,
         need_help_handled: counts.need_help_handled,
         no_response: counts.no_response,
-        emails_queued: e.queued,
-        emails_sending: e.sending,
-        emails_retrying: e.retrying,
-        emails_sent: e.sent,
-        emails_failed: e.failed,
-        emails_suppressed: e.suppressed,
-        emails_dropped: e.dropped,
+        emails: counts.emails.to_json(),
         summarized_at: now,
         purged_at: None,
     }
@@ -116,15 +145,7 @@ fn from_summary(row: &SummaryRow) -> IncidentCounts {
         need_help: row.need_help,
         need_help_handled: row.need_help_handled,
         no_response: row.no_response,
-        emails: EmailCounts {
-            queued: row.emails_queued,
-            sending: row.emails_sending,
-            retrying: row.emails_retrying,
-            sent: row.emails_sent,
-            failed: row.emails_failed,
-            suppressed: row.emails_suppressed,
-            dropped: row.emails_dropped,
-        },
+        emails: EmailCounts::from_json(&row.emails),
         purged_at: Some(row.summarized_at),
     }
 }

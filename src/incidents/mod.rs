@@ -7,6 +7,8 @@ pub mod check_in;
 pub mod counts;
 pub mod fanout;
 pub mod inside;
+pub mod notice_walk;
+pub mod notices;
 pub mod reminders;
 pub mod triage;
 
@@ -17,7 +19,7 @@ use serde_json::{Value, json};
 use crate::db::audit::AuditRow;
 use crate::db::incidents::IncidentRow;
 use crate::db::{self, DbConn};
-use crate::domain::{Area, IncidentStatus, IncidentText};
+use crate::domain::{Area, IncidentStatus, IncidentText, NoticeKind};
 
 pub use active_areas::ActiveAreas;
 
@@ -127,30 +129,43 @@ pub enum Resolved {
     NotFound,
 }
 
-/// Resolves the incident (its open prompts close), recording who did it and why. `actor` is
-/// `None` for expiry.
+/// Resolves the incident, recording who did it and why (`actor` is `None` for expiry): its open
+/// prompts close, and the prompt and reminder emails not sent yet are cancelled (nobody is asked
+/// "are you safe?" after the end). With `notify`, an all-clear notice is emailed to everyone
+/// who heard of it (sent its prompt email, or answered).
 pub fn resolve(
     conn: &mut DbConn,
     id: &str,
     actor: Option<&Actor>,
     note: Option<&str>,
+    notify: bool,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<Resolved> {
     conn.transaction(|conn| {
         let (resolution, action) =
             if actor.is_some() { ("resolved", "incident.resolve") } else { ("expired", "incident.expire") };
+        let status = IncidentStatus::Resolved;
         // The conditional update comes first: it is the write lock (SQLite) and the decision.
-        if !db::incidents::resolve(conn, id, actor.map(|a| a.id.as_str()), resolution, note, now)? {
+        if !db::incidents::end(conn, id, status, actor.map(|a| a.id.as_str()), resolution, note, now)? {
             let exists = db::incidents::find(conn, id)?.is_some();
             return Ok(if exists { Resolved::AlreadyResolved } else { Resolved::NotFound });
         }
         let Some(incident) = db::incidents::find(conn, id)? else { return Ok(Resolved::NotFound) };
+        let cancelled = db::notices::cancel_unsent(conn, id, |kind| kind.cancelled_when(status))?;
+        if notify {
+            db::notices::insert(
+                conn,
+                &notices::new_notice(id, NoticeKind::AllClear, note, false, true, actor, now),
+            )?;
+        }
         let prompted = db::prompts::count(conn, id)?;
         let details = json!({
             "title": incident.title,
             "expires_at": incident.expires_at.map(crate::clock::rfc3339),
             "prompted": prompted,
             "note": note,
+            "notify": notify,
+            "emails_cancelled": cancelled,
         });
         audit(conn, actor, action, Some(id), details, now)?;
         Ok(Resolved::Now(Box::new(incident)))
@@ -161,7 +176,7 @@ pub fn resolve(
 pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime) -> diesel::QueryResult<usize> {
     let mut expired = 0;
     for id in db::incidents::due_to_expire(conn, now)? {
-        if matches!(resolve(conn, &id, None, None, now)?, Resolved::Now(_)) {
+        if matches!(resolve(conn, &id, None, None, false, now)?, Resolved::Now(_)) {
             tracing::info!(incident = %id, "incident expired");
             expired += 1;
         }

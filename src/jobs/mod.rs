@@ -4,6 +4,7 @@ mod delivery;
 mod expiry;
 mod fanout;
 pub mod housekeeping;
+mod notices;
 mod scheduler;
 
 pub use scheduler::{Job, Progress, Workers};
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::incidents::fanout::ChunkSize;
+use crate::incidents::notice_walk::WalkSettings;
 use crate::metrics::Metrics;
 use crate::notify::Mailer;
 use crate::notify::compose::Letterhead;
@@ -47,6 +49,16 @@ pub fn all(
             size: ChunkSize { users: config.fanout_chunk, lease: config.fanout_lease },
             wakeup: wakeups.fanout.clone(),
             metrics: metrics.clone(),
+        }),
+        Arc::new(notices::NoticesJob {
+            clock: clock.clone(),
+            settings: WalkSettings {
+                chunk: config.fanout_chunk,
+                lease: config.fanout_lease,
+                organisation: config.org_name.clone(),
+            },
+            wakeup: wakeups.notices.clone(),
+            delivery: wakeups.delivery.clone(),
         }),
         Arc::new(expiry::Expiry { clock: clock.clone() }),
     ];

@@ -31,14 +31,18 @@ pub struct Claimed {
 }
 
 /// The order in which claimed messages go out, lowest first: a contact's check-in email before
-/// the outbox's prompts and reminders, then the emails prompts carry, invitations last. The
-/// claim takes them in this order too.
+/// the outbox's prompts and reminders, then the emails prompts carry, then notices (official
+/// updates, all clear, retraction), invitations last. The claim takes them in this order too.
 pub fn rank(source: &Source, row: &NotificationRow) -> usize {
     match (source, row.kind) {
         (Source::Prompt(_), _) => 2,
         (Source::Outbox(_), NotificationKind::CheckIn) => 0,
         (Source::Outbox(_), NotificationKind::Prompt | NotificationKind::Reminder) => 1,
-        (Source::Outbox(_), NotificationKind::Invitation) => 3,
+        (
+            Source::Outbox(_),
+            NotificationKind::OfficialUpdate | NotificationKind::AllClear | NotificationKind::Retraction,
+        ) => 3,
+        (Source::Outbox(_), NotificationKind::Invitation) => 4,
     }
 }
 
@@ -51,8 +55,9 @@ pub struct Ask {
 }
 
 /// Claims up to `ask.limit` due messages until `lease_until`: the outbox's contacts and people
-/// lanes first, then prompt emails, then invitations. Those to unsubscribed addresses come back
-/// settled as suppressed. A step that fails after an earlier one succeeded is logged and
+/// lanes first, then prompt emails, then notices, then invitations. Those to unsubscribed
+/// addresses come back settled as suppressed, and those their incident's end cancelled
+/// ([`NotificationKind::cancelled_when`]) as cancelled. A step that fails after an earlier one succeeded is logged and
 /// left for the next claim, so what was claimed still goes out.
 pub fn claim(
     conn: &mut DbConn,
@@ -72,17 +77,16 @@ pub fn claim(
             Err(error) => tracing::warn!(error = %error, "could not claim prompt emails; will retry"),
         }
     }
-    // Invitations last, after the prompts' own emails: nobody waits on one in a disaster.
-    if !ask.contacts_only && left(rows.len() + prompts.len()) > 0 {
-        match db::notifications::claim(
-            conn,
-            now,
-            lease_until,
-            left(rows.len() + prompts.len()),
-            &[Lane::Invitations],
-        ) {
-            Ok(invitations) => rows.extend(invitations),
-            Err(error) => tracing::warn!(error = %error, "could not claim invitations; will retry"),
+    // Then notices, after the prompts' own emails (a person hears "are you safe?" before an
+    // update about it); invitations last: nobody waits on one in a disaster.
+    for lane in [Lane::Notices, Lane::Invitations] {
+        let left = left(rows.len() + prompts.len());
+        if ask.contacts_only || left <= 0 {
+            break;
+        }
+        match db::notifications::claim(conn, now, lease_until, left, &[lane]) {
+            Ok(claimed) => rows.extend(claimed),
+            Err(error) => tracing::warn!(error = %error, lane = ?lane, "could not claim a lane; will retry"),
         }
     }
     let emails: Vec<&str> = rows
@@ -90,11 +94,22 @@ pub fn claim(
         .map(|row| row.recipient_email.as_str())
         .chain(prompts.iter().filter_map(|(_, m)| m.as_ref().ok().map(|row| row.recipient_email.as_str())))
         .collect();
-    // Without this read nothing may go out: an unsubscribed address must not get mail. The
-    // claimed rows then wait for their lease.
+    // Without these reads nothing may go out: an unsubscribed address must not get mail, nor
+    // anyone a message its incident's end cancelled. The claimed rows then wait for their lease.
     let suppressed = db::notifications::suppressed_among(conn, &emails)?;
+    let mut incident_ids: Vec<&str> = rows.iter().filter_map(|row| row.incident_id.as_deref()).collect();
+    incident_ids.sort_unstable();
+    incident_ids.dedup();
+    let statuses = db::incidents::statuses(conn, &incident_ids)?;
     let settle = |row: NotificationRow| {
-        if suppressed.contains(&row.recipient_email) { Err(Outcome::Suppressed) } else { Ok(row) }
+        let ended = row.incident_id.as_ref().and_then(|id| statuses.get(id));
+        if ended.is_some_and(|&status| row.kind.cancelled_when(status)) {
+            Err(Outcome::Cancelled)
+        } else if suppressed.contains(&row.recipient_email) {
+            Err(Outcome::Suppressed)
+        } else {
+            Ok(row)
+        }
     };
     let outbox = rows.into_iter().map(|row| Claimed {
         source: Source::Outbox(row.id.clone()),
@@ -103,7 +118,7 @@ pub fn claim(
     });
     let prompts = prompts.into_iter().map(|(key, message)| Claimed {
         source: Source::Prompt(key),
-        message: message.map_err(|error| Outcome::Failed { error }).and_then(settle),
+        message: message.and_then(settle),
         lease_until,
     });
     Ok(outbox.chain(prompts).collect())

@@ -10,6 +10,7 @@ use crate::db::notifications::NotificationRow;
 use crate::domain::NotificationKind;
 use crate::domain::email::canonical;
 use crate::notify::links::LinkKeys;
+use crate::notify::notice_templates::{self, NoticePayload};
 use crate::notify::templates::{self, CheckInPayload, InvitationPayload, PromptPayload};
 
 /// What every email shares: who sends it, and where links point.
@@ -47,6 +48,10 @@ impl Letterhead {
                     serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
                 let user_id = row.user_id.as_deref().ok_or("an invitation without its user")?;
                 templates::invitation(locale, &payload, &accept_url(user_id), &url)
+            }
+            NotificationKind::OfficialUpdate | NotificationKind::AllClear | NotificationKind::Retraction => {
+                let payload: NoticePayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
+                notice_templates::notice(locale, &payload, &url)
             }
             NotificationKind::Prompt | NotificationKind::Reminder => {
                 let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;

@@ -8,6 +8,7 @@ pub mod compose;
 pub mod delivery;
 pub mod links;
 pub mod mailer;
+pub mod notice_templates;
 pub mod outbox;
 pub mod prompt_messages;
 pub mod smtp_pool;

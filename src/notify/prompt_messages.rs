@@ -9,20 +9,21 @@ use diesel::QueryResult;
 
 use crate::clock::rfc3339;
 use crate::db::incidents::IncidentRow;
-use crate::db::notifications::NotificationRow;
+use crate::db::notifications::{NotificationRow, Outcome};
 use crate::db::prompt_emails::{ClaimedPromptEmail, PromptKey};
 use crate::db::{self, DbConn};
 use crate::domain::{NotificationKind, NotificationState};
 use crate::notify::templates::PromptPayload;
 
 /// Each claimed prompt email as a message to send (in the outbox's row shape, in memory only),
-/// or why it cannot be sent: its person or incident is gone, or the person's stored language is
-/// unknown. Its id, `prompt.<incident>.<user>`, becomes its Message-ID.
+/// or how it is settled unsent: cancelled when its incident ended meanwhile, failed when its
+/// person or incident is gone or the person's stored language is unknown. Its id,
+/// `prompt.<incident>.<user>`, becomes its Message-ID.
 pub fn prepare(
     conn: &mut DbConn,
     claimed: Vec<ClaimedPromptEmail>,
     now: NaiveDateTime,
-) -> QueryResult<Vec<(PromptKey, Result<NotificationRow, String>)>> {
+) -> QueryResult<Vec<(PromptKey, Result<NotificationRow, Outcome>)>> {
     let user_ids: Vec<&str> = claimed.iter().map(|c| c.user_id.as_str()).collect();
     let users: HashMap<String, db::users::Recipient> =
         db::users::recipients(conn, &user_ids)?.into_iter().map(|u| (u.id.clone(), u)).collect();
@@ -37,8 +38,15 @@ pub fn prepare(
         .map(|c| {
             let incident = incidents.get(&c.incident_id).and_then(Option::as_ref);
             let message = match (users.get(&c.user_id), incident) {
-                (Some(user), Some(incident)) => message(&c, user, incident, now),
-                _ => Err("the prompt's person or incident no longer exists".to_owned()),
+                (_, Some(incident)) if NotificationKind::Prompt.cancelled_when(incident.status) => {
+                    Err(Outcome::Cancelled)
+                }
+                (Some(user), Some(incident)) => {
+                    message(&c, user, incident, now).map_err(|error| Outcome::Failed { error })
+                }
+                _ => Err(Outcome::Failed {
+                    error: "the prompt's person or incident no longer exists".to_owned(),
+                }),
             };
             ((c.incident_id, c.user_id), message)
         })

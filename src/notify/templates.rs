@@ -237,14 +237,14 @@ fn asking(p: &PromptPayload, subject: &str, ask: &str, stop: &str, unsubscribe_u
 const WHY_EN: &str = "You receive this because they listed you as a contact in safecheck.";
 const WHY_FR: &str =
     "Vous recevez ce message car cette personne vous a désigné(e) comme proche dans safecheck.";
-const STOP_EN: &str = "To receive no more emails from safecheck";
-const STOP_FR: &str = "Pour ne plus recevoir d'e-mails de safecheck";
+pub(super) const STOP_EN: &str = "To receive no more emails from safecheck";
+pub(super) const STOP_FR: &str = "Pour ne plus recevoir d'e-mails de safecheck";
 
-fn footer(why: &str, stop: &str, url: &str) -> String {
+pub(super) fn footer(why: &str, stop: &str, url: &str) -> String {
     format!("<hr>\n<p><small>{} <a href=\"{}\">{}</a></small></p>\n", escape(why), escape(url), escape(stop))
 }
 
-fn page(body: &str) -> String {
+pub(super) fn page(body: &str) -> String {
     format!("<!doctype html>\n<html><body>\n{body}</body></html>\n")
 }
 

@@ -42,7 +42,7 @@ struct FanoutDto {
 
 impl IncidentDto {
     /// The incident with the note it was resolved with, if any.
-    fn new(row: IncidentRow, resolution_note: Option<String>) -> Result<Self, ApiError> {
+    pub fn new(row: IncidentRow, resolution_note: Option<String>) -> Result<Self, ApiError> {
         Ok(Self {
             area: stored_area(&row)?,
             id: row.id,
@@ -212,8 +212,9 @@ pub async fn get_incident(
     Ok(HttpResponse::Ok().json(IncidentDto::new(row, note)?))
 }
 
-/// `POST /v1/incidents/{id}/resolve` (operator): ends the incident; its open prompts close and
-/// no one else is prompted. 409 if it was already resolved.
+/// `POST /v1/incidents/{id}/resolve` (operator): ends the incident; its open prompts close, no
+/// one else is prompted, prompt and reminder emails not sent yet are cancelled, and with
+/// `notify` an all-clear email goes to everyone who heard of it. 409 if it had ended already.
 pub async fn resolve_incident(
     state: web::Data<AppState>,
     caller: Caller,
@@ -223,13 +224,13 @@ pub async fn resolve_incident(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let id = path.into_inner();
-    let note = resolution_note(&request, &body)?;
+    let ResolveBody { note, notify } = resolution_note(&request, &body)?;
     let now = state.clock.now();
     let stored_note = note.clone();
     let row = with_db(&state, move |conn| {
         let actor = actor_of(conn, &caller)?;
         let note = note.as_deref();
-        match incidents::resolve(conn, &id, Some(&actor), note, now)? {
+        match incidents::resolve(conn, &id, Some(&actor), note, notify, now)? {
             Resolved::Now(row) => Ok(*row),
             Resolved::AlreadyResolved => {
                 Err(ApiError::Conflict { detail: "the incident is already resolved".into(), errors: vec![] })
@@ -239,24 +240,30 @@ pub async fn resolve_incident(
     })
     .await?;
     state.active_areas.invalidate();
-    tracing::info!(incident = %row.id, "incident resolved");
+    if notify {
+        state.wakeups.notices.notify_one();
+    }
+    tracing::info!(incident = %row.id, notify, "incident resolved");
     Ok(HttpResponse::Ok().json(IncidentDto::new(row, stored_note)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct ResolveBody {
     note: Option<String>,
+    /// Email an all-clear notice to everyone who heard of the incident.
+    #[serde(default)]
+    notify: bool,
 }
 
-/// The optional `{"note": …}` of a resolve request (an empty body has none).
-fn resolution_note(request: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
+/// The optional `{"note": …, "notify": …}` of a resolve request (an empty body has neither).
+fn resolution_note(request: &HttpRequest, body: &[u8]) -> Result<ResolveBody, ApiError> {
     if body.is_empty() {
-        return Ok(None);
+        return Ok(ResolveBody::default());
     }
-    let Json(ResolveBody { note }) = Json::from_bytes(request, body)?;
+    let Json(ResolveBody { note, notify }) = Json::from_bytes(request, body)?;
     // Counted as sent, spaces included, as the spec's maxLength counts.
     if note.as_ref().is_some_and(|n| n.chars().count() > MAX_DESCRIPTION_CHARS) {
         return Err(ApiError::invalid("note", format!("must be at most {MAX_DESCRIPTION_CHARS} characters")));
     }
-    Ok(note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()))
+    Ok(ResolveBody { note: note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()), notify })
 }

@@ -209,16 +209,14 @@ pub async fn update_location(
         let prompts = if updated {
             let arrival =
                 Arrival { user_id: &caller.id, lat: row.lat, lon: row.lon, recorded_at: row.recorded_at };
-            prompt_arrival(conn, &arrival_state.active_areas, arrival, fresh_since, now)?
+            let prompted = prompt_arrival(conn, &arrival_state.active_areas, arrival, fresh_since, now)?;
+            super::prompts::with_updates(conn, prompted)?
         } else {
             Vec::new()
         };
         Ok((updated, stored, prompts))
     })
     .await?;
-    let prompts = prompts
-        .into_iter()
-        .map(|(prompt, incident)| PromptDto::new(prompt, &incident))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prompts = super::prompts::dtos(prompts, &state.config.org_name)?;
     Ok(HttpResponse::Ok().json(LocationUpdated { updated, location: stored.into(), prompts }))
 }

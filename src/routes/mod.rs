@@ -16,6 +16,7 @@ mod incidents;
 mod invitations;
 mod me;
 pub mod metrics;
+mod notices;
 mod paging;
 mod people;
 mod prompts;
@@ -83,6 +84,9 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/v1/incidents", "list_incidents", incidents::list_incidents),
         Route::new(M::GET, "/v1/incidents/{id}", "get_incident", incidents::get_incident),
         Route::new(M::POST, "/v1/incidents/{id}/resolve", "resolve_incident", incidents::resolve_incident),
+        Route::new(M::POST, "/v1/incidents/{id}/retract", "retract_incident", notices::retract_incident),
+        Route::new(M::POST, "/v1/incidents/{id}/updates", "post_update", notices::post_update),
+        Route::new(M::GET, "/v1/incidents/{id}/updates", "list_updates", notices::list_updates),
         Route::new(M::POST, "/v1/incidents/{id}/check-ins", "create_check_in", check_ins::create_check_in),
         Route::new(M::GET, "/v1/incidents/{id}/check-ins/me", "get_my_check_ins", check_ins::get_my_check_ins),
         Route::new(M::GET, "/v1/incidents/{id}/stats", "get_incident_stats", stats::get_incident_stats),

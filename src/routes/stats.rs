@@ -22,6 +22,7 @@ struct Notifications {
     failed: i64,
     suppressed: i64,
     dropped: i64,
+    cancelled: i64,
 }
 
 impl From<EmailCounts> for Notifications {
@@ -34,6 +35,7 @@ impl From<EmailCounts> for Notifications {
             failed: e.failed,
             suppressed: e.suppressed,
             dropped: e.dropped,
+            cancelled: e.cancelled,
         }
     }
 }

@@ -26,9 +26,9 @@ fn needs(operation_id: &str) -> Needs {
         | "get_unsubscribe" | "post_unsubscribe" | "get_invitation" | "accept_invitation" => Needs::Anyone,
         "logout" | "logout_all" | "get_me" | "update_me" | "delete_me" | "update_location"
         | "list_contacts" | "create_contact" | "delete_contact" | "list_prompts" | "list_incidents"
-        | "get_incident" | "create_check_in" | "get_my_check_ins" => Needs::User,
+        | "get_incident" | "create_check_in" | "get_my_check_ins" | "list_updates" => Needs::User,
         "create_incident" | "resolve_incident" | "get_incident_stats" | "list_people" | "mark_handled"
-        | "send_reminders" | "list_audit" => Needs::Operator,
+        | "send_reminders" | "list_audit" | "post_update" | "retract_incident" => Needs::Operator,
         "grant_role" | "revoke_role" => Needs::Admin,
         // Guarded by its own scrape token, not by a role: its holder is tested in metrics.rs.
         "get_metrics" => Needs::ScrapeToken,
@@ -104,6 +104,8 @@ async fn body_for(
         "create_check_in" => json!({ "status": "need_help" }),
         "grant_role" => json!({ "role": "operator" }),
         "resolve_incident" => json!({ "note": "matrix" }),
+        "post_update" => json!({ "text": "matrix" }),
+        "retract_incident" => json!({ "reason": "matrix" }),
         _ => return None,
     })
 }
@@ -132,7 +134,7 @@ async fn every_route_refuses_callers_below_its_role_and_serves_the_others() {
     let scene = scene(&app).await;
     // Routes that end something (the session, the incident, the account) run last.
     let mut routes = safecheck::routes::routes();
-    let last = ["mark_handled", "resolve_incident", "logout", "delete_me", "logout_all"];
+    let last = ["mark_handled", "retract_incident", "resolve_incident", "logout", "delete_me", "logout_all"];
     routes.sort_by_key(|r| last.iter().position(|l| *l == r.operation_id));
     let mut wrong = Vec::new();
 

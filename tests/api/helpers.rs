@@ -440,6 +440,13 @@ impl TestApp {
                     "activated_at": "2026-11-28T10:00:00Z"
                 }),
             ),
+            NotificationKind::OfficialUpdate | NotificationKind::AllClear | NotificationKind::Retraction => (
+                "person",
+                serde_json::json!({
+                    "kind": "update", "incident_title": "Load", "organisation": "safecheck",
+                    "text": "Stay indoors.", "posted_at": "2026-11-28T10:00:00Z"
+                }),
+            ),
         };
         tokio::task::spawn_blocking(move || {
             let mut conn = safecheck::db::pool_connect(&url).unwrap();

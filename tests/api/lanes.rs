@@ -58,3 +58,46 @@ async fn a_contacts_check_in_email_overtakes_a_backlog_of_prompt_emails() {
     let invited = mail.iter().position(is_invitation).expect("mum's invitation arrived");
     assert!(invited >= 300, "the invitation went out after every prompt and reminder, not at {invited}");
 }
+
+#[tokio::test]
+async fn a_contacts_check_in_email_overtakes_a_backlog_of_official_updates_which_follow_the_prompts() {
+    // As above: this app only queues, a sibling delivers one message at a time.
+    let app = spawn_app_with(Options {
+        env: vec![("SAFECHECK_JOBS", "housekeeping,fanout,notices,expiry".into())],
+        ..Default::default()
+    })
+    .await;
+    app.queue_emails(NotificationKind::OfficialUpdate, 100).await;
+    app.queue_emails(NotificationKind::Reminder, 50).await;
+    let operator = app.new_user_with_role("operator").await;
+    let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
+    let user = app.new_user().await;
+    app.authed(Method::POST, "/v1/me/contacts", &user)
+        .json(&json!({ "name": "Mum", "email": "mum@example.org" }))
+        .send()
+        .await
+        .unwrap();
+    let path = format!("/v1/incidents/{}/check-ins", incident["id"].as_str().unwrap());
+    let answered =
+        app.authed(Method::POST, &path, &user).json(&json!({ "status": "safe" })).send().await.unwrap();
+    assert_eq!(answered.status(), 201);
+
+    app.spawn_sibling(&[
+        ("SAFECHECK_JOBS", "delivery"),
+        ("SAFECHECK_SMTP_CONNECTIONS", "1"),
+        ("SAFECHECK_DELIVERY_BATCH", "10"),
+    ])
+    .await;
+    let mail = app.smtp.wait_for(152, Duration::from_secs(60)).await;
+
+    assert_eq!(mail.len(), 152, "every email was delivered: 100 updates, 50 reminders, mum's two");
+    let subject = |m: &crate::helpers::ReceivedMail| m.header_text("subject").unwrap();
+    let position = mail
+        .iter()
+        .position(|m| m.to == ["mum@example.org"] && subject(m).contains("is safe"))
+        .expect("mum's check-in email arrived");
+    assert_eq!(position, 0, "the check-in email went out first, not after {position} updates");
+    let first_update = mail.iter().position(|m| subject(m).starts_with("[Official update]")).unwrap();
+    let last_reminder = mail.iter().rposition(|m| subject(m).starts_with("Reminder")).unwrap();
+    assert!(last_reminder < first_update, "the people lane goes before the notices lane");
+}

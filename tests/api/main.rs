@@ -24,6 +24,7 @@ mod logs;
 mod me;
 mod metrics;
 mod migrations;
+mod notices;
 mod openapi;
 mod people;
 mod per_user_limits;

@@ -17,7 +17,7 @@ async fn an_outbox_row_of_an_unknown_kind_waits_while_the_others_are_delivered()
         let mut conn = safecheck::db::pool_connect(&url).unwrap();
         diesel::sql_query(
             "INSERT INTO notifications (id, kind, recipient_email, locale, payload, state, attempts, \
-             next_attempt_at, created_at, dedupe_key) VALUES ('unknown-kind', 'official_update', \
+             next_attempt_at, created_at, dedupe_key) VALUES ('unknown-kind', 'carrier_pigeon', \
              'later@example.org', 'en', '{}', 'queued', 0, '2026-01-01 00:00:00', \
              '2026-01-01 00:00:00', 'unknown-kind')",
         )

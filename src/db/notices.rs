@@ -1,0 +1,232 @@
+//! Notices (official updates, all clear, retraction): stored, listed, and the walk that queues
+//! their emails a chunk at a time under a lease, as the fan-out does; and whom a walk reads.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConn;
+use super::incidents::Position;
+use super::schema::{incident_notices, notifications, prompts};
+use crate::domain::{NoticeKind, NotificationKind, NotificationState};
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = incident_notices)]
+pub struct NoticeRow {
+    pub id: String,
+    pub incident_id: String,
+    #[diesel(serialize_as = String)]
+    pub kind: NoticeKind,
+    pub text: String,
+    pub urgent: bool,
+    pub emailed: bool,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub walk_cursor: Option<String>,
+    pub walk_done: bool,
+    pub walk_lease_until: Option<NaiveDateTime>,
+    pub walk_queued: i64,
+}
+
+pub fn insert(conn: &mut DbConn, row: &NoticeRow) -> QueryResult<()> {
+    diesel::insert_into(incident_notices::table).values(row.clone()).execute(conn).map(|_| ())
+}
+
+/// When the incident's latest emailed official update was posted.
+pub fn last_emailed_update_at(conn: &mut DbConn, incident_id: &str) -> QueryResult<Option<NaiveDateTime>> {
+    incident_notices::table
+        .filter(incident_notices::incident_id.eq(incident_id))
+        .filter(incident_notices::kind.eq(NoticeKind::Update.as_str()))
+        .filter(incident_notices::emailed.eq(true))
+        .select(diesel::dsl::max(incident_notices::created_at))
+        .first(conn)
+}
+
+/// The incident's notices, newest first; `kinds` filters; `after` continues a previous page.
+pub fn page(
+    conn: &mut DbConn,
+    incident_id: &str,
+    kinds: &[NoticeKind],
+    after: Option<&Position>,
+    limit: i64,
+) -> QueryResult<Vec<NoticeRow>> {
+    let mut query = incident_notices::table
+        .filter(incident_notices::incident_id.eq(incident_id.to_owned()))
+        .filter(incident_notices::kind.eq_any(kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()))
+        .select(NoticeRow::as_select())
+        .into_boxed();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            incident_notices::created_at
+                .lt(*at)
+                .or(incident_notices::created_at.eq(*at).and(incident_notices::id.lt(id.clone()))),
+        );
+    }
+    query.order((incident_notices::created_at.desc(), incident_notices::id.desc())).limit(limit).load(conn)
+}
+
+/// Takes the walk of one notice whose emails are not all queued, for `lease` (no other worker
+/// holds it), oldest first.
+pub fn claim_walk(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+) -> QueryResult<Option<NoticeRow>> {
+    let free = || incident_notices::walk_lease_until.is_null().or(incident_notices::walk_lease_until.lt(now));
+    let candidates: Vec<String> = incident_notices::table
+        .filter(incident_notices::walk_done.eq(false))
+        .filter(free())
+        .order(incident_notices::created_at.asc())
+        .select(incident_notices::id)
+        .limit(5)
+        .load(conn)?;
+    for id in candidates {
+        // The conditional update is the claim: only one worker's succeeds.
+        let claimed = diesel::update(incident_notices::table.find(&id).filter(free()))
+            .set(incident_notices::walk_lease_until.eq(lease_until))
+            .execute(conn)?;
+        if claimed == 1 {
+            return incident_notices::table.find(&id).select(NoticeRow::as_select()).first(conn).optional();
+        }
+    }
+    Ok(None)
+}
+
+/// In a chunk's transaction, its first statement: takes the notice row's write lock, if the
+/// caller's lease `held` is still the one stored. False otherwise.
+pub fn hold_walk(conn: &mut DbConn, id: &str, held: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(incident_notices::table.find(id).filter(incident_notices::walk_lease_until.eq(held)))
+        .set(incident_notices::walk_lease_until.eq(held))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Records a chunk of the walk, if the caller's lease `held` is still the one stored: the
+/// cursor moves, the count grows, the lease becomes `lease_until` (none: free for the next
+/// chunk; a near time: a pause before it). In the
+/// chunk's transaction, this write is also what makes a worker whose lease was taken over
+/// roll its chunk back. False when the lease is no longer the caller's.
+pub fn advance_walk(
+    conn: &mut DbConn,
+    id: &str,
+    held: NaiveDateTime,
+    cursor: Option<&str>,
+    queued: i64,
+    done: bool,
+    lease_until: Option<NaiveDateTime>,
+) -> QueryResult<bool> {
+    diesel::update(incident_notices::table.find(id).filter(incident_notices::walk_lease_until.eq(held)))
+        .set((
+            incident_notices::walk_cursor.eq(cursor),
+            incident_notices::walk_queued.eq(incident_notices::walk_queued + queued),
+            incident_notices::walk_done.eq(done),
+            incident_notices::walk_lease_until.eq(lease_until),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Up to `limit` users prompted for the incident, after `after` in id order. `only_told`: only
+/// those who heard of it, that is who were sent its prompt email or answered.
+pub fn prompted_after(
+    conn: &mut DbConn,
+    incident_id: &str,
+    after: &str,
+    only_told: bool,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let mut query = prompts::table
+        .filter(prompts::incident_id.eq(incident_id.to_owned()))
+        .filter(prompts::user_id.gt(after.to_owned()))
+        .select(prompts::user_id)
+        .into_boxed();
+    if only_told {
+        query = query.filter(
+            prompts::email_state
+                .eq(NotificationState::Sent.as_str())
+                .or(prompts::closed_reason.eq(super::prompts::CLOSED_ANSWERED)),
+        );
+    }
+    query.order(prompts::user_id.asc()).limit(limit).load(conn)
+}
+
+/// A contact's check-in email that went out: its id, address and language.
+pub type SentToContact = (String, String, String);
+
+/// Up to `limit` of the incident's check-in emails to contacts that were sent, after the id
+/// `after`, in id order (the walk of the incident's index `(incident_id, state, id)`).
+pub fn sent_to_contacts_after(
+    conn: &mut DbConn,
+    incident_id: &str,
+    after: &str,
+    limit: i64,
+) -> QueryResult<Vec<SentToContact>> {
+    notifications::table
+        .filter(notifications::incident_id.eq(incident_id))
+        .filter(notifications::state.eq(NotificationState::Sent.as_str()))
+        .filter(notifications::id.gt(after))
+        .filter(notifications::kind.eq(NotificationKind::CheckIn.as_str()))
+        .order(notifications::id.asc())
+        .select((notifications::id, notifications::recipient_email, notifications::locale))
+        .limit(limit)
+        .load(conn)
+}
+
+/// Whether any of the incident's prompt emails or contacts' check-in emails is being sent now
+/// (claimed under a lease): a notice only to those who heard of the incident waits for them to
+/// settle, so that someone told at the last moment is not left out.
+pub fn any_in_flight(conn: &mut DbConn, incident_id: &str) -> QueryResult<bool> {
+    let sending = NotificationState::Sending.as_str();
+    let prompt: Option<String> = prompts::table
+        .filter(prompts::incident_id.eq(incident_id))
+        .filter(prompts::email_state.eq(sending))
+        .select(prompts::user_id)
+        .first(conn)
+        .optional()?;
+    if prompt.is_some() {
+        return Ok(true);
+    }
+    let outbox: Option<String> = notifications::table
+        .filter(notifications::incident_id.eq(incident_id))
+        .filter(notifications::state.eq(sending))
+        .filter(
+            notifications::kind
+                .eq_any([NotificationKind::CheckIn.as_str(), NotificationKind::Reminder.as_str()]),
+        )
+        .select(notifications::id)
+        .first(conn)
+        .optional()?;
+    Ok(outbox.is_some())
+}
+
+/// Cancels the incident's emails not sent yet whose kind `cancelled_by` says so (prompt
+/// emails carried by prompts count as [`NotificationKind::Prompt`]). Sending ones are in
+/// flight: delivery cancels them if their lease runs out. Returns how many.
+pub fn cancel_unsent(
+    conn: &mut DbConn,
+    incident_id: &str,
+    cancelled: impl Fn(NotificationKind) -> bool,
+) -> QueryResult<usize> {
+    let waiting = [NotificationState::Queued.as_str(), NotificationState::Retrying.as_str()];
+    let cancelled_state = NotificationState::Cancelled.as_str();
+    let mut count = 0;
+    if cancelled(NotificationKind::Prompt) {
+        count += diesel::update(
+            prompts::table
+                .filter(prompts::incident_id.eq(incident_id))
+                .filter(prompts::email_state.eq_any(waiting)),
+        )
+        .set(prompts::email_state.eq(cancelled_state))
+        .execute(conn)?;
+    }
+    let kinds: Vec<&str> =
+        NotificationKind::ALL.into_iter().filter(|&k| cancelled(k)).map(NotificationKind::as_str).collect();
+    count += diesel::update(
+        notifications::table
+            .filter(notifications::incident_id.eq(incident_id))
+            .filter(notifications::state.eq_any(waiting))
+            .filter(notifications::kind.eq_any(kinds)),
+    )
+    .set(notifications::state.eq(cancelled_state))
+    .execute(conn)?;
+    Ok(count)
+}
