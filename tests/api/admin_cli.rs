@@ -333,3 +333,64 @@ async fn a_token_from_the_environment_needs_no_login() {
     let out = admin.run(&["incidents", "list", "--token", "not-a-token"], "").await;
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// Official updates and a retraction from the command line (issue 19).
+#[tokio::test]
+async fn an_operator_posts_updates_lists_them_and_retracts_an_incident_sent_in_error() {
+    let app = spawn_app().await;
+    let (admin, operator) = operator_logged_in(&app).await;
+    let inside = app.new_user().await;
+    app.put_location(&inside, 48.8630, 2.3708).await;
+    let created = admin.json(&["incidents", "create", "--title", "Fire", "--circle", PARIS]).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_for_fanout(&operator, &id).await;
+
+    let first = admin.ok(&["update", &id, "Stay indoors."]).await;
+    assert!(first.contains("emailed to everyone prompted"), "{first}");
+    let second = admin.ok(&["incidents", "update", &id, "Roads closed."]).await;
+    assert!(second.contains("not emailed") && second.contains("--urgent"), "{second}");
+    let urgent = admin.json(&["update", &id, "Evacuate now.", "--urgent"]).await;
+    assert_eq!(urgent["emailed"], true);
+    let listed = admin.ok(&["updates", &id]).await;
+    assert!(
+        listed.starts_with("POSTED ") && listed.contains("Roads closed.") && listed.contains("Evacuate"),
+        "{listed}"
+    );
+    assert_eq!(admin.json(&["updates", &id]).await["items"].as_array().unwrap().len(), 3);
+    let stderr = admin.fails(&["update", &id, ""], 6).await;
+    assert!(stderr.contains("text"), "{stderr}");
+
+    let retracted = admin.json(&["retract", &id, "--reason", "Wrong city."]).await;
+    assert_eq!(
+        (retracted["status"].as_str(), retracted["resolution_note"].as_str()),
+        (Some("retracted"), Some("Wrong city."))
+    );
+    let stderr = admin.fails(&["retract", &id, "--reason", "again"], 6).await;
+    assert!(stderr.contains("ended"), "{stderr}");
+    let kinds: Vec<Value> = admin.json(&["updates", &id]).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].clone())
+        .collect();
+    assert_eq!(kinds[0], "retraction");
+}
+
+/// `resolve --notify` sends the all clear.
+#[tokio::test]
+async fn resolve_with_notify_emails_the_all_clear() {
+    let app = spawn_app().await;
+    let (admin, operator) = operator_logged_in(&app).await;
+    let inside = app.new_user().await;
+    app.put_location(&inside, 48.8630, 2.3708).await;
+    let created = admin.json(&["incidents", "create", "--title", "Flood", "--circle", PARIS]).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_for_fanout(&operator, &id).await;
+    app.smtp.wait_for(1, std::time::Duration::from_secs(20)).await;
+
+    admin.ok(&["resolve", &id, "--notify", "--note", "Water is down."]).await;
+    let mail = app.smtp.wait_for(2, std::time::Duration::from_secs(20)).await;
+
+    let subjects: Vec<String> = mail.iter().filter_map(|m| m.header_text("subject")).collect();
+    assert_eq!(subjects, ["Are you safe? Flood", "All clear: Flood"]);
+}

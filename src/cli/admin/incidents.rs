@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::client::{Call, Client};
 use super::failure::Failure;
 use super::table::{Table, cell, key_values, number, time};
-use super::{Global, create, parse_id, people, stats};
+use super::{Global, create, notices, parse_id, people, stats};
 
 /// The largest page the server serves; fewer round trips when following every page.
 pub const PAGE_LIMIT: u32 = 200;
@@ -17,7 +17,7 @@ pub enum IncidentCommand {
     Create(create::CreateArgs),
     /// List incidents, newest first (one page unless --all).
     List {
-        #[arg(long, value_parser = ["active", "resolved"])]
+        #[arg(long, value_parser = ["active", "resolved", "retracted"])]
         status: Option<String>,
         /// Follow the pages to the end.
         #[arg(long)]
@@ -58,9 +58,36 @@ pub enum IncidentAction {
     Resolve {
         #[arg(value_parser = parse_id)]
         id: String,
-        /// Why it ends (a false alarm, all clear...): kept with the incident and in the audit log.
+        /// Why it ends: kept with the incident and in the audit log (and sent with --notify).
         #[arg(long, alias = "resolution")]
         note: Option<String>,
+        /// Email an all clear to everyone who heard of the incident.
+        #[arg(long)]
+        notify: bool,
+    },
+    /// Post an official update: emailed to everyone prompted (at most one in 5 minutes).
+    Update {
+        #[arg(value_parser = parse_id)]
+        id: String,
+        /// The update, up to 1,000 characters.
+        text: String,
+        /// Email it even if another update was emailed less than 5 minutes ago.
+        #[arg(long)]
+        urgent: bool,
+    },
+    /// The incident's official updates, all clear and retraction, newest first.
+    Updates {
+        #[arg(value_parser = parse_id)]
+        id: String,
+    },
+    /// End an incident sent in error: unsent emails are cancelled and everyone who heard of it
+    /// is told it was sent in error.
+    Retract {
+        #[arg(value_parser = parse_id)]
+        id: String,
+        /// Why, sent to everyone told (up to 1,000 characters).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -83,7 +110,12 @@ pub fn act(global: &Global, action: IncidentAction) -> Result<(), Failure> {
         IncidentAction::People(args) => people::people(global, &mut client, args),
         IncidentAction::Remind { id } => stats::remind(global, &mut client, &id),
         IncidentAction::Handled { id, user_id } => people::handled(global, &mut client, &id, &user_id),
-        IncidentAction::Resolve { id, note } => resolve(global, &mut client, &id, note),
+        IncidentAction::Resolve { id, note, notify } => resolve(global, &mut client, &id, note, notify),
+        IncidentAction::Update { id, text, urgent } => {
+            notices::update(global, &mut client, &id, &text, urgent)
+        }
+        IncidentAction::Updates { id } => notices::updates(global, &mut client, &id),
+        IncidentAction::Retract { id, reason } => notices::retract(global, &mut client, &id, &reason),
     }
 }
 
@@ -149,11 +181,14 @@ fn take_items(page: &mut Value) -> Result<Vec<Value>, Failure> {
     }
 }
 
-fn resolve(global: &Global, client: &mut Client, id: &str, note: Option<String>) -> Result<(), Failure> {
-    let body = match &note {
-        Some(text) => json!({ "note": text }),
-        None => json!({}),
-    };
+fn resolve(
+    global: &Global,
+    client: &mut Client,
+    id: &str,
+    note: Option<String>,
+    notify: bool,
+) -> Result<(), Failure> {
+    let body = json!({ "note": note, "notify": notify });
     let incident = client.json(Call::post(&["v1", "incidents", id, "resolve"], body))?;
     global.show(&incident, describe)
 }

@@ -9,6 +9,7 @@ mod expiry;
 mod failure;
 mod incidents;
 mod login;
+mod notices;
 mod people;
 mod session;
 mod stats;
