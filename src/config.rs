@@ -69,6 +69,11 @@ pub struct Config {
     pub fanout_chunk: i64,
     /// A crashed process's fan-out is taken over this long after its last chunk.
     pub fanout_lease: chrono::Duration,
+    /// An activation whose dry run counts more people than this waits for a second operator's
+    /// approval (`SAFECHECK_APPROVAL_THRESHOLD`).
+    pub approval_threshold: u64,
+    /// How long it waits before it is rejected (`SAFECHECK_APPROVAL_TIMEOUT_SECS`).
+    pub approval_timeout: chrono::Duration,
     /// Whether this process runs the background jobs (`serve` and `worker` do by default).
     pub run_workers: bool,
     /// Email delivery.
@@ -346,6 +351,8 @@ impl Config {
             location_staleness: positive_seconds(&get, "SAFECHECK_LOCATION_STALENESS_SECS", 24 * 3600)?,
             fanout_chunk: positive(&get, "SAFECHECK_FANOUT_CHUNK", 10_000)?,
             fanout_lease: positive_seconds(&get, "SAFECHECK_FANOUT_LEASE_SECS", DEFAULT_FANOUT_LEASE_SECS)?,
+            approval_threshold: positive(&get, "SAFECHECK_APPROVAL_THRESHOLD", 10_000)?,
+            approval_timeout: positive_seconds(&get, "SAFECHECK_APPROVAL_TIMEOUT_SECS", 900)?,
             run_workers: parse(&get, "SAFECHECK_RUN_WORKERS", Some(true))?,
             jobs: job_names(get("SAFECHECK_JOBS"))?,
             delivery: DeliveryConfig {

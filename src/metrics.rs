@@ -23,8 +23,9 @@ pub struct OutboxSnapshot {
     pub notifications_by_state: Vec<(NotificationState, i64)>,
     /// When the oldest notification still waiting to be sent became due.
     pub oldest_due: Option<NaiveDateTime>,
-    /// Per active incident: prompts created so far, and whether the fan-out is complete.
-    pub fanouts: Vec<(String, i64, bool)>,
+    /// Per active incident: prompts created so far, whether the fan-out is complete, and
+    /// whether it is a drill (labelled apart, so that real incidents' figures leave drills out).
+    pub fanouts: Vec<(String, i64, bool, bool)>,
 }
 
 /// The process's metrics.
@@ -65,11 +66,11 @@ impl Metrics {
         )?;
         let fanout_prompts = IntGaugeVec::new(
             Opts::new("fanout_prompts", "Prompts created so far, per active incident"),
-            &["incident_id"],
+            &["incident_id", "exercise"],
         )?;
         let fanout_complete = IntGaugeVec::new(
             Opts::new("fanout_complete", "1 when the active incident's fan-out is complete"),
-            &["incident_id"],
+            &["incident_id", "exercise"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
@@ -132,9 +133,10 @@ impl Metrics {
         self.oldest_due_age.set(age as f64 / 1000.0);
         self.fanout_prompts.reset();
         self.fanout_complete.reset();
-        for (incident_id, prompts, complete) in &snapshot.fanouts {
-            self.fanout_prompts.with_label_values(&[incident_id.as_str()]).set(*prompts);
-            self.fanout_complete.with_label_values(&[incident_id.as_str()]).set(i64::from(*complete));
+        for (incident_id, prompts, complete, exercise) in &snapshot.fanouts {
+            let labels = [incident_id.as_str(), if *exercise { "true" } else { "false" }];
+            self.fanout_prompts.with_label_values(&labels).set(*prompts);
+            self.fanout_complete.with_label_values(&labels).set(i64::from(*complete));
         }
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;

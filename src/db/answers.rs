@@ -5,7 +5,7 @@
 //! trip. Every statement's text is fixed, so each connection prepares it once.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{Bool, Nullable, Text};
 
 use super::DbConn;
 use super::check_ins::CheckInRow;
@@ -20,6 +20,12 @@ pub struct Written {
     pub status: String,
     #[diesel(sql_type = Text)]
     pub title: String,
+    /// A drill.
+    #[diesel(sql_type = Bool)]
+    pub exercise: bool,
+    /// Whether contacts are emailed the answer.
+    #[diesel(sql_type = Bool)]
+    pub notify_contacts: bool,
     /// The user's answer before this one.
     #[diesel(sql_type = Nullable<Text>)]
     pub previous: Option<String>,
@@ -35,7 +41,7 @@ pub struct Written {
 /// PostgreSQL, and erasing an account waits for this transaction.
 const ANSWER: &str = "WITH a AS (SELECT ?::text AS incident_id, ?::text AS user_id, ?::text AS check_in_id,
   ?::text AS status, ?::text AS message, ?::timestamp AS now, ?::text AS source, ?::text AS active),
-inc AS (SELECT i.status, i.title FROM incidents i, a WHERE i.id = a.incident_id),
+inc AS (SELECT i.status, i.title, i.exercise, i.notify_contacts FROM incidents i, a WHERE i.id = a.incident_id),
 prev AS (SELECT r.status FROM responses r, a WHERE r.incident_id = a.incident_id AND r.user_id = a.user_id),
 u AS (SELECT users.id, users.display_name FROM users, a WHERE users.id = a.user_id FOR KEY SHARE OF users),
 p AS (
@@ -51,7 +57,7 @@ r AS (
   SELECT a.incident_id, a.user_id, a.status, a.message, a.check_in_id, a.now FROM a, inc WHERE inc.status = a.active
   ON CONFLICT (incident_id, user_id) DO UPDATE SET status = EXCLUDED.status, message = EXCLUDED.message,
     check_in_id = EXCLUDED.check_in_id, answered_at = EXCLUDED.answered_at)
-SELECT inc.status, inc.title, (SELECT status FROM prev) AS previous, (SELECT display_name FROM u) AS user_name FROM inc";
+SELECT inc.status, inc.title, inc.exercise, inc.notify_contacts, (SELECT status FROM prev) AS previous, (SELECT display_name FROM u) AS user_name FROM inc";
 
 /// Writes the answer if the incident is active; None if there is no such incident.
 pub fn write(conn: &mut DbConn, check_in: &CheckInRow) -> QueryResult<Option<Written>> {
@@ -89,7 +95,7 @@ const PROMPT_ANSWERED: &str = "INSERT INTO prompts (incident_id, user_id, source
 const CHECK_IN: &str =
     "INSERT INTO check_ins (id, incident_id, user_id, status, message, created_at) VALUES (?, ?, ?, ?, ?, ?)";
 
-const INCIDENT: &str = "SELECT status, title FROM incidents WHERE id = ?";
+const INCIDENT: &str = "SELECT status, title, exercise, notify_contacts FROM incidents WHERE id = ?";
 
 /// The previous answer and the user's name, read before the answer is made current.
 const PREVIOUS: &str = "SELECT (SELECT status FROM responses WHERE incident_id = ? AND user_id = ?) AS previous, \
@@ -105,6 +111,10 @@ struct Incident {
     status: String,
     #[diesel(sql_type = Text)]
     title: String,
+    #[diesel(sql_type = Bool)]
+    exercise: bool,
+    #[diesel(sql_type = Bool)]
+    notify_contacts: bool,
 }
 
 #[derive(QueryableByName)]
@@ -172,6 +182,8 @@ fn write_sqlite(conn: &mut SqliteConnection, check_in: &CheckInRow) -> QueryResu
     Ok(Some(Written {
         status: incident.status,
         title: incident.title,
+        exercise: incident.exercise,
+        notify_contacts: incident.notify_contacts,
         previous: before.previous,
         user_name: before.user_name,
     }))

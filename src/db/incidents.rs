@@ -27,6 +27,16 @@ pub struct IncidentRow {
     pub fanout_done: bool,
     pub fanout_prompts: i64,
     pub fanout_lease_until: Option<NaiveDateTime>,
+    /// A drill: everything about it says EXERCISE.
+    pub exercise: bool,
+    /// Whether its people's contacts are emailed their answers (a drill's only when asked).
+    pub notify_contacts: bool,
+    /// While it waits for a second operator: when the wait ends.
+    pub approval_expires_at: Option<NaiveDateTime>,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<NaiveDateTime>,
+    /// The dry run's count when it was created (at most the approval threshold + 1).
+    pub would_prompt: Option<i64>,
 }
 
 pub fn insert(conn: &mut DbConn, row: &IncidentRow) -> QueryResult<()> {
@@ -40,14 +50,19 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<IncidentRow>> {
 /// A page position: the `(created_at, id)` of the last row seen.
 pub type Position = (NaiveDateTime, String);
 
-/// Newest first; `status` filters; `after` continues a previous page.
+/// Newest first, drills (`exercise`) or real incidents; `status` filters; `after` continues a
+/// previous page.
 pub fn page(
     conn: &mut DbConn,
     status: Option<IncidentStatus>,
+    exercise: bool,
     after: Option<&Position>,
     limit: i64,
 ) -> QueryResult<Vec<IncidentRow>> {
-    let mut query = incidents::table.select(IncidentRow::as_select()).into_boxed();
+    let mut query = incidents::table
+        .filter(incidents::exercise.eq(exercise))
+        .select(IncidentRow::as_select())
+        .into_boxed();
     if let Some(status) = status {
         query = query.filter(incidents::status.eq(status.as_str()));
     }
@@ -101,18 +116,34 @@ pub fn end(
     note: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    end_from(conn, id, IncidentStatus::Active, status, by, resolution, note, now)
+}
+
+/// [`end`] for an incident that stands at `from` (active, or pending approval).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one column of the ending; a struct would only rename them"
+)]
+pub fn end_from(
+    conn: &mut DbConn,
+    id: &str,
+    from: IncidentStatus,
+    status: IncidentStatus,
+    by: Option<&str>,
+    resolution: &str,
+    note: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     use super::schema::incident_notes;
     conn.transaction(|conn| {
-        let changed = diesel::update(
-            incidents::table.find(id).filter(incidents::status.eq(IncidentStatus::Active.as_str())),
-        )
-        .set((
-            incidents::status.eq(status.as_str()),
-            incidents::resolved_at.eq(now),
-            incidents::resolved_by.eq(by),
-            incidents::resolution.eq(resolution),
-        ))
-        .execute(conn)?;
+        let changed = diesel::update(incidents::table.find(id).filter(incidents::status.eq(from.as_str())))
+            .set((
+                incidents::status.eq(status.as_str()),
+                incidents::resolved_at.eq(now),
+                incidents::resolved_by.eq(by),
+                incidents::resolution.eq(resolution),
+            ))
+            .execute(conn)?;
         if changed == 0 {
             return Ok(false);
         }
@@ -266,4 +297,40 @@ pub fn statuses(
         .select((incidents::id, incidents::status))
         .load(conn)?;
     Ok(rows.into_iter().collect())
+}
+
+/// Makes a pending incident active, approved by `by` (never its creator), if it still waits
+/// and its wait has not run out; the fan-out then reads locations fresh since `fresh_since`.
+/// False otherwise.
+pub fn approve(
+    conn: &mut DbConn,
+    id: &str,
+    by: &str,
+    fresh_since: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        incidents::table
+            .find(id)
+            .filter(incidents::status.eq(IncidentStatus::PendingApproval.as_str()))
+            .filter(incidents::approval_expires_at.gt(now))
+            .filter(incidents::created_by.ne(by)),
+    )
+    .set((
+        incidents::status.eq(IncidentStatus::Active.as_str()),
+        incidents::approved_by.eq(by),
+        incidents::approved_at.eq(now),
+        incidents::location_cutoff.eq(fresh_since),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Ids of pending incidents whose wait for approval has run out.
+pub fn pending_due(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<String>> {
+    incidents::table
+        .filter(incidents::status.eq(IncidentStatus::PendingApproval.as_str()))
+        .filter(incidents::approval_expires_at.le(now))
+        .select(incidents::id)
+        .load(conn)
 }

@@ -94,6 +94,12 @@ diesel::table! {
         fanout_done -> Bool,
         fanout_prompts -> BigInt,
         fanout_lease_until -> Nullable<Timestamp>,
+        exercise -> Bool,
+        notify_contacts -> Bool,
+        approval_expires_at -> Nullable<Timestamp>,
+        approved_by -> Nullable<Text>,
+        approved_at -> Nullable<Timestamp>,
+        would_prompt -> Nullable<BigInt>,
     }
 }
 

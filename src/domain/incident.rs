@@ -62,6 +62,10 @@ pub enum IncidentStatus {
     Resolved,
     /// Ended by an operator as sent in error.
     Retracted,
+    /// Waits for a second operator's approval: nobody is prompted yet.
+    PendingApproval,
+    /// Rejected by a second operator, or not approved in time: nobody was prompted.
+    Rejected,
 }
 
 impl IncidentStatus {
@@ -70,6 +74,8 @@ impl IncidentStatus {
             IncidentStatus::Active => "active",
             IncidentStatus::Resolved => "resolved",
             IncidentStatus::Retracted => "retracted",
+            IncidentStatus::PendingApproval => "pending_approval",
+            IncidentStatus::Rejected => "rejected",
         }
     }
 }
@@ -81,7 +87,9 @@ impl FromStr for IncidentStatus {
             "active" => Ok(IncidentStatus::Active),
             "resolved" => Ok(IncidentStatus::Resolved),
             "retracted" => Ok(IncidentStatus::Retracted),
-            _ => Err("must be active, resolved or retracted"),
+            "pending_approval" => Ok(IncidentStatus::PendingApproval),
+            "rejected" => Ok(IncidentStatus::Rejected),
+            _ => Err("must be active, resolved, retracted, pending_approval or rejected"),
         }
     }
 }

@@ -46,6 +46,8 @@ impl NotificationKind {
             IncidentStatus::Active => false,
             IncidentStatus::Resolved => matches!(self, NotificationKind::Prompt | NotificationKind::Reminder),
             IncidentStatus::Retracted => self != NotificationKind::Retraction,
+            // Nothing is queued before approval, and nothing after a rejection.
+            IncidentStatus::PendingApproval | IncidentStatus::Rejected => true,
         }
     }
 

@@ -122,10 +122,9 @@ where
         return Err(CheckInError::Resolved);
     }
     let changed = written.previous.as_deref() != Some(check_in.status.as_str());
-    let notifications_queued = match (&written.user_name, changed) {
-        (Some(user_name), true) => {
-            notify_contacts(conn, &check_in, user_name, &written.title, hourly_cap, now)?
-        }
+    // A drill's answers reach contacts only when its operator asked for it.
+    let notifications_queued = match (&written.user_name, changed && written.notify_contacts) {
+        (Some(user_name), true) => notify_contacts(conn, &check_in, user_name, &written, hourly_cap, now)?,
         _ => 0,
     };
     let recorded = Recorded { check_in, notifications_queued };
@@ -144,7 +143,7 @@ fn notify_contacts(
     conn: &mut DbConn,
     check_in: &CheckInRow,
     user_name: &str,
-    incident_title: &str,
+    incident: &db::answers::Written,
     hourly_cap: i64,
     now: NaiveDateTime,
 ) -> Result<usize, diesel::result::Error> {
@@ -154,9 +153,10 @@ fn notify_contacts(
             status: check_in.status,
             // Only an accepted contact reads the user's own words.
             message: check_in.message.clone().filter(|_| accepted),
-            incident_title: if accepted { incident_title.to_owned() } else { String::new() },
+            incident_title: if accepted { incident.title.clone() } else { String::new() },
             answered_at: rfc3339(check_in.created_at),
             accepted,
+            exercise: incident.exercise,
         })
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
     };

@@ -188,6 +188,28 @@ pub fn parse_area(incident: &IncidentRow) -> anyhow::Result<Area> {
 }
 
 /// How many users the area would prompt now (a dry run): the fan-out's walk, without writes.
+/// As [`count_inside`], stopping once `cap` are counted (after the chunk that reached it).
+pub fn count_inside_up_to(
+    conn: &mut DbConn,
+    area: &Area,
+    fresh_since: NaiveDateTime,
+    chunk: i64,
+    cap: u64,
+) -> diesel::QueryResult<u64> {
+    let mut count = 0u64;
+    let counted = std::cell::Cell::new(0u64);
+    inside::walk(
+        conn,
+        area,
+        fresh_since,
+        chunk,
+        |_| counted.set(counted.get() + 1),
+        |_| Ok(counted.get() < cap),
+    )?;
+    count += counted.get();
+    Ok(count.min(cap))
+}
+
 pub fn count_inside(
     conn: &mut DbConn,
     area: &Area,

@@ -2,6 +2,7 @@
 //! expiry, the fan-out of prompts, and prompts for users who arrive later.
 
 pub mod active_areas;
+pub mod approval;
 pub mod arrival;
 pub mod check_in;
 pub mod counts;
@@ -61,22 +62,30 @@ pub struct Activation {
     pub expires_at: Option<NaiveDateTime>,
     /// Users whose latest fix is older than this are not prompted.
     pub fresh_since: NaiveDateTime,
+    /// A drill (CAP's status Exercise).
+    pub exercise: bool,
+    /// Whether contacts are emailed their people's answers (a drill's only when asked).
+    pub notify_contacts: bool,
 }
 
-/// Stores an active incident and its audit record in one transaction; the fan-out picks it up.
+/// Stores an incident and its audit record in one transaction: active, and the fan-out picks
+/// it up; or, with `pending`, waiting for a second operator's approval
+/// ([`approval::approve`]).
 pub fn activate(
     conn: &mut DbConn,
     activation: Activation,
     actor: &Actor,
     now: NaiveDateTime,
+    pending: Option<approval::Pending>,
 ) -> diesel::QueryResult<IncidentRow> {
     let area = activation.area.to_json();
+    let status = if pending.is_some() { IncidentStatus::PendingApproval } else { IncidentStatus::Active };
     let row = IncidentRow {
         id: uuid::Uuid::now_v7().to_string(),
         title: activation.text.title,
         description: activation.text.description,
         area: area.to_string(),
-        status: IncidentStatus::Active,
+        status,
         created_by: Some(actor.id.clone()),
         created_at: now,
         expires_at: activation.expires_at,
@@ -88,6 +97,12 @@ pub fn activate(
         fanout_done: false,
         fanout_prompts: 0,
         fanout_lease_until: None,
+        exercise: activation.exercise,
+        notify_contacts: activation.notify_contacts,
+        approval_expires_at: pending.map(|p| p.expires_at),
+        approved_by: None,
+        approved_at: None,
+        would_prompt: pending.map(|p| p.would_prompt),
     };
     conn.transaction(|conn| {
         db::incidents::insert(conn, &row)?;
@@ -96,6 +111,12 @@ pub fn activate(
             "description": row.description,
             "area": area,
             "expires_at": row.expires_at.map(crate::clock::rfc3339),
+            "exercise": row.exercise,
+            "notify_contacts": row.notify_contacts,
+            "pending_approval": pending.map(|p| json!({
+                "would_prompt_at_least": p.would_prompt,
+                "expires_at": crate::clock::rfc3339(p.expires_at),
+            })),
         });
         audit(conn, Some(actor), "incident.activate", Some(&row.id), details, row.created_at)
     })?;
@@ -172,9 +193,10 @@ pub fn resolve(
     })
 }
 
-/// Resolves every active incident whose `expires_at` has passed; returns how many.
+/// Resolves every active incident whose `expires_at` has passed, and rejects every activation
+/// whose wait for approval ran out; returns how many.
 pub fn expire_due(conn: &mut DbConn, now: NaiveDateTime) -> diesel::QueryResult<usize> {
-    let mut expired = 0;
+    let mut expired = approval::expire_pending(conn, now)?;
     for id in db::incidents::due_to_expire(conn, now)? {
         if matches!(resolve(conn, &id, None, None, false, now)?, Resolved::Now(_)) {
             tracing::info!(incident = %id, "incident expired");

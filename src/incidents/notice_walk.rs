@@ -97,6 +97,7 @@ pub fn walk_next(
         text: Some(notice.text.clone()).filter(|t| !t.is_empty()),
         posted_at: rfc3339(notice.created_at),
         to_contact: false,
+        exercise: incident.exercise,
     };
     let step = conn.transaction(|conn| {
         // The first statement writes: on SQLite a transaction that reads first cannot take the

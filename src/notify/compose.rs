@@ -11,7 +11,12 @@ use crate::domain::NotificationKind;
 use crate::domain::email::canonical;
 use crate::notify::links::LinkKeys;
 use crate::notify::notice_templates::{self, NoticePayload};
-use crate::notify::templates::{self, CheckInPayload, InvitationPayload, PromptPayload};
+use crate::notify::templates::{self, CheckInPayload, InvitationPayload, PromptPayload, Rendered};
+
+/// A drill's email says so ([`templates::as_exercise`]).
+fn exercise(locale: crate::domain::Locale, is_exercise: bool, rendered: Rendered) -> Rendered {
+    if is_exercise { templates::as_exercise(locale, rendered) } else { rendered }
+}
 
 /// What every email shares: who sends it, and where links point.
 #[derive(Clone, Debug)]
@@ -41,7 +46,8 @@ impl Letterhead {
                     Some(user_id) if !payload.accepted => Some(accept_url(user_id)),
                     _ => None,
                 };
-                templates::check_in(locale, &payload, accept.as_deref(), &url)
+                let rendered = templates::check_in(locale, &payload, accept.as_deref(), &url);
+                exercise(locale, payload.exercise, rendered)
             }
             NotificationKind::Invitation => {
                 let payload: InvitationPayload =
@@ -51,15 +57,16 @@ impl Letterhead {
             }
             NotificationKind::OfficialUpdate | NotificationKind::AllClear | NotificationKind::Retraction => {
                 let payload: NoticePayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
-                notice_templates::notice(locale, &payload, &url)
+                exercise(locale, payload.exercise, notice_templates::notice(locale, &payload, &url))
             }
             NotificationKind::Prompt | NotificationKind::Reminder => {
                 let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
-                if row.kind == NotificationKind::Prompt {
+                let rendered = if row.kind == NotificationKind::Prompt {
                     templates::prompt(locale, &payload, &url)
                 } else {
                     templates::reminder(locale, &payload, &url)
-                }
+                };
+                exercise(locale, payload.exercise, rendered)
             }
         };
         let to = Mailbox::new(

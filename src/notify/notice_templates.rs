@@ -21,6 +21,9 @@ pub struct NoticePayload {
     /// A retraction to a contact, who was emailed someone's answer rather than prompted.
     #[serde(default)]
     pub to_contact: bool,
+    /// About a drill: the email says EXERCISE.
+    #[serde(default)]
+    pub exercise: bool,
 }
 
 /// Renders a notice.
@@ -116,6 +119,7 @@ mod tests {
             text: text.map(str::to_owned),
             posted_at: "2015-11-13T22:05:00Z".into(),
             to_contact: false,
+            exercise: false,
         }
     }
 

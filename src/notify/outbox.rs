@@ -30,6 +30,7 @@ pub fn enqueue_reminders(
             incident_title: incident.title.clone(),
             incident_description: incident.description.clone(),
             activated_at: rfc3339(incident.created_at),
+            exercise: incident.exercise,
         })
     };
     enqueue_to_users(conn, NotificationKind::Reminder, &incident.id, recipients, payload, now)

@@ -65,6 +65,7 @@ fn message(
         incident_title: incident.title.clone(),
         incident_description: incident.description.clone(),
         activated_at: rfc3339(incident.created_at),
+        exercise: incident.exercise,
     };
     Ok(NotificationRow {
         id: format!("prompt.{}.{}", claimed.incident_id, claimed.user_id),

@@ -21,6 +21,9 @@ pub struct CheckInPayload {
     /// existing contact is pending, and so is what was still on its way to them.
     #[serde(default)]
     pub accepted: bool,
+    /// About a drill: the email says EXERCISE.
+    #[serde(default)]
+    pub exercise: bool,
 }
 
 /// What an invitation says: who listed the address.
@@ -36,6 +39,9 @@ pub struct PromptPayload {
     pub incident_title: String,
     pub incident_description: Option<String>,
     pub activated_at: String,
+    /// A drill: the email says EXERCISE.
+    #[serde(default)]
+    pub exercise: bool,
 }
 
 /// A rendered email.
@@ -248,6 +254,25 @@ pub(super) fn page(body: &str) -> String {
     format!("<!doctype html>\n<html><body>\n{body}</body></html>\n")
 }
 
+/// The same email marked as a drill, in the recipient's language: EXERCISE before the subject
+/// and a first line saying it is not a real incident, in the text and the HTML.
+pub fn as_exercise(locale: Locale, rendered: Rendered) -> Rendered {
+    let (mark, line) = match locale {
+        Locale::En => ("[EXERCISE]", "EXERCISE: this is a drill, not a real incident."),
+        Locale::Fr => ("[EXERCICE]", "EXERCICE : ceci est un exercice, pas un incident réel."),
+    };
+    let banner = format!("<p><strong>{}</strong></p>\n", escape(line));
+    let html = match rendered.html.split_once("<body>\n") {
+        Some((head, body)) => format!("{head}<body>\n{banner}{body}"),
+        None => format!("{banner}{}", rendered.html),
+    };
+    Rendered {
+        subject: format!("{mark} {}", rendered.subject),
+        text: format!("{line}\n\n{}", rendered.text),
+        html,
+    }
+}
+
 /// HTML-escapes text from users (names, messages, titles).
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -276,7 +301,20 @@ mod tests {
             incident_title: "Fire".into(),
             answered_at: "2026-11-28T10:00:00Z".into(),
             accepted: true,
+            exercise: false,
         }
+    }
+
+    #[test]
+    fn a_drill_is_marked_in_the_subject_the_text_and_the_html_of_each_language() {
+        let en = as_exercise(Locale::En, check_in(Locale::En, &payload(SafetyStatus::Safe, None), None, "u"));
+        assert!(en.subject.starts_with("[EXERCISE] "), "{}", en.subject);
+        assert!(en.text.starts_with("EXERCISE: this is a drill"));
+        assert!(en.html.contains("<body>\n<p><strong>EXERCISE: this is a drill"), "{}", en.html);
+        let fr = as_exercise(Locale::Fr, check_in(Locale::Fr, &payload(SafetyStatus::Safe, None), None, "u"));
+        assert!(
+            fr.subject.starts_with("[EXERCICE] ") && fr.text.starts_with("EXERCICE : ceci est un exercice")
+        );
     }
 
     #[test]

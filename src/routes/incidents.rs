@@ -10,7 +10,7 @@ use crate::db::{self, DbConn};
 use crate::domain::incident::MAX_DESCRIPTION_CHARS;
 use crate::domain::{Area, FieldError, IncidentStatus, IncidentText, Role};
 use crate::error::ApiError;
-use crate::incidents::{self, Activation, Actor, Resolved};
+use crate::incidents::{self, Activation, Actor, Resolved, approval};
 use crate::routes::caller::Caller;
 use crate::routes::dto::{rfc3339, stored_area};
 use crate::routes::extract::Json;
@@ -31,7 +31,18 @@ pub struct IncidentDto {
     resolved_at: Option<String>,
     resolution: Option<String>,
     resolution_note: Option<String>,
+    exercise: bool,
+    notify_contacts: bool,
+    approval: Option<ApprovalDto>,
     fanout: FanoutDto,
+}
+
+/// Who approved a large activation, or until when it waits.
+#[derive(Serialize)]
+struct ApprovalDto {
+    expires_at: Option<String>,
+    approved_at: Option<String>,
+    would_prompt_at_least: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -54,6 +65,16 @@ impl IncidentDto {
             resolved_at: row.resolved_at.map(rfc3339),
             resolution: row.resolution,
             resolution_note,
+            exercise: row.exercise,
+            notify_contacts: row.notify_contacts,
+            approval: row.would_prompt.map(|n| ApprovalDto {
+                expires_at: row
+                    .approval_expires_at
+                    .filter(|_| row.status == IncidentStatus::PendingApproval)
+                    .map(rfc3339),
+                approved_at: row.approved_at.map(rfc3339),
+                would_prompt_at_least: Some(n),
+            }),
             fanout: FanoutDto { complete: row.fanout_done, prompts_created: row.fanout_prompts },
         })
     }
@@ -67,6 +88,12 @@ pub struct CreateIncidentBody {
     expires_at: Option<DateTime<Utc>>,
     #[serde(default)]
     dry_run: bool,
+    /// A drill (CAP's status Exercise).
+    #[serde(default)]
+    exercise: bool,
+    /// Whether contacts are emailed their people's answers: always for a real incident, for a
+    /// drill only when true.
+    notify_contacts: Option<bool>,
 }
 
 /// `POST /v1/incidents` (operator): activates an incident and starts the fan-out (201), or with
@@ -78,26 +105,51 @@ pub async fn create_incident(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let now = state.clock.now();
-    let activation =
+    if !body.exercise && body.notify_contacts == Some(false) {
+        return Err(ApiError::invalid(
+            "notify_contacts",
+            "only a drill (exercise: true) may leave contacts out",
+        ));
+    }
+    let mut activation =
         parse_activation(&state, body.title, body.description, body.area, body.expires_at, now).await?;
+    activation.exercise = body.exercise;
+    activation.notify_contacts = body.notify_contacts.unwrap_or(!body.exercise);
     let actor = with_db(&state, move |conn| actor_of(conn, &caller)).await?;
+    let (chunk, threshold) = (state.config.fanout_chunk, state.config.approval_threshold);
     if body.dry_run {
-        let chunk = state.config.fanout_chunk;
         let area = activation.area.to_json();
         let would_prompt =
             with_db(&state, move |conn| Ok(incidents::dry_run(conn, &activation, &actor, chunk, now)?))
                 .await?;
-        return Ok(
-            HttpResponse::Ok().json(json!({ "dry_run": true, "would_prompt": would_prompt, "area": area }))
-        );
+        return Ok(HttpResponse::Ok().json(json!({
+            "dry_run": true,
+            "would_prompt": would_prompt,
+            "area": area,
+            "approval_required": would_prompt > threshold,
+            "approval_threshold": threshold,
+        })));
     }
-    let row = with_db(&state, move |conn| Ok(incidents::activate(conn, activation, &actor, now)?)).await?;
+    let wait = state.config.approval_timeout;
+    let row = with_db(&state, move |conn| {
+        let (counted, beyond) =
+            approval::count_beyond(conn, &activation.area, activation.fresh_since, chunk, threshold)?;
+        let pending = beyond.then(|| approval::Pending {
+            expires_at: now + wait,
+            would_prompt: i64::try_from(counted).unwrap_or(i64::MAX),
+        });
+        Ok(incidents::activate(conn, activation, &actor, now, pending)?)
+    })
+    .await?;
+    let location = ("Location", format!("/v1/incidents/{}", row.id));
+    if row.status == IncidentStatus::PendingApproval {
+        tracing::info!(incident = %row.id, "activation waits for a second operator's approval");
+        return Ok(HttpResponse::Accepted().insert_header(location).json(IncidentDto::new(row, None)?));
+    }
     state.active_areas.invalidate();
     state.wakeups.fanout.notify_one();
     tracing::info!(incident = %row.id, "incident activated");
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/v1/incidents/{}", row.id)))
-        .json(IncidentDto::new(row, None)?))
+    Ok(HttpResponse::Created().insert_header(location).json(IncidentDto::new(row, None)?))
 }
 
 /// Checks an activation's fields, reporting every bad one at once.
@@ -122,7 +174,8 @@ async fn parse_activation(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    Ok(Activation { text, area, expires_at, fresh_since: now - state.config.location_staleness })
+    let fresh_since = now - state.config.location_staleness;
+    Ok(Activation { text, area, expires_at, fresh_since, exercise: false, notify_contacts: true })
 }
 
 /// 404 unless the incident exists.
@@ -140,13 +193,16 @@ pub(crate) fn actor_of(conn: &mut DbConn, caller: &Caller) -> Result<Actor, ApiE
 #[derive(Deserialize)]
 pub struct ListQuery {
     status: Option<String>,
+    /// Drills are listed apart: `true` lists them, otherwise real incidents only (operators).
+    exercise: Option<bool>,
     // Not `#[serde(flatten)]`: flattened query strings cannot carry numbers.
     cursor: Option<String>,
     limit: Option<i64>,
 }
 
-/// `GET /v1/incidents`: operators see every incident (newest first, `status` filters); users see
-/// the active incidents they were prompted for.
+/// `GET /v1/incidents`: operators see every real incident, or with `exercise=true` every drill
+/// (newest first, `status` filters); users see the active incidents they were prompted for,
+/// drills included (each says so).
 pub async fn list_incidents(
     state: web::Data<AppState>,
     caller: Caller,
@@ -164,7 +220,7 @@ pub async fn list_incidents(
     let (rows, mut notes) = with_db(&state, move |conn| {
         incidents::expire_due(conn, now)?;
         let rows = if caller.role.includes(Role::Operator) {
-            db::incidents::page(conn, status, after.as_ref(), limit)?
+            db::incidents::page(conn, status, query.exercise.unwrap_or(false), after.as_ref(), limit)?
         } else if status.is_none_or(|s| s == IncidentStatus::Active) {
             db::incidents::page_prompted(conn, &caller.id, after.as_ref(), limit)?
         } else {

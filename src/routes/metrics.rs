@@ -58,7 +58,7 @@ async fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
                 .min(),
             fanouts: db::incidents::active(conn)?
                 .into_iter()
-                .map(|i| (i.id, i.fanout_prompts, i.fanout_done))
+                .map(|i| (i.id, i.fanout_prompts, i.fanout_done, i.exercise))
                 .collect(),
         })
     })

@@ -1,6 +1,7 @@
 //! HTTP routes: one table lists every route, and both the server and the OpenAPI test read it.
 
 mod admin;
+mod approval;
 mod audit;
 mod auth;
 pub mod caller;
@@ -84,6 +85,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/v1/incidents", "list_incidents", incidents::list_incidents),
         Route::new(M::GET, "/v1/incidents/{id}", "get_incident", incidents::get_incident),
         Route::new(M::POST, "/v1/incidents/{id}/resolve", "resolve_incident", incidents::resolve_incident),
+        Route::new(M::POST, "/v1/incidents/{id}/approve", "approve_incident", approval::approve_incident),
+        Route::new(M::POST, "/v1/incidents/{id}/reject", "reject_incident", approval::reject_incident),
         Route::new(M::POST, "/v1/incidents/{id}/retract", "retract_incident", notices::retract_incident),
         Route::new(M::POST, "/v1/incidents/{id}/updates", "post_update", notices::post_update),
         Route::new(M::GET, "/v1/incidents/{id}/updates", "list_updates", notices::list_updates),

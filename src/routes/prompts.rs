@@ -39,6 +39,8 @@ struct PromptIncident {
     area: Value,
     created_at: String,
     expires_at: Option<String>,
+    /// A drill: the app shows EXERCISE.
+    exercise: bool,
 }
 
 impl PromptDto {
@@ -55,6 +57,7 @@ impl PromptDto {
                 area: stored_area(incident)?,
                 created_at: rfc3339(incident.created_at),
                 expires_at: incident.expires_at.map(rfc3339),
+                exercise: incident.exercise,
             },
         })
     }

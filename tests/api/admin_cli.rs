@@ -394,3 +394,39 @@ async fn resolve_with_notify_emails_the_all_clear() {
     let subjects: Vec<String> = mail.iter().filter_map(|m| m.header_text("subject")).collect();
     assert_eq!(subjects, ["Are you safe? Flood", "All clear: Flood"]);
 }
+
+/// A second operator approves a large activation; a drill is made and listed apart.
+#[tokio::test]
+async fn a_second_operator_approves_from_the_command_line_and_drills_are_listed_apart() {
+    let options = crate::helpers::Options {
+        env: vec![("SAFECHECK_APPROVAL_THRESHOLD", "1".into())],
+        ..Default::default()
+    };
+    let app = crate::helpers::spawn_app_with(options).await;
+    let (alice, _) = operator_logged_in(&app).await;
+    let (bruno, _) = operator_logged_in(&app).await;
+    app.user_at(48.8630, 2.3708).await;
+    app.user_at(48.8631, 2.3709).await;
+
+    let dry = alice.ok(&["incidents", "create", "--title", "Fire", "--circle", PARIS, "--dry-run"]).await;
+    assert!(dry.contains("approval"), "{dry}");
+    let pending = alice.ok(&["incidents", "create", "--title", "Fire", "--circle", PARIS]).await;
+    assert!(pending.contains("waiting for another operator"), "{pending}");
+    let id = alice.json(&["incidents", "list", "--status", "pending_approval"]).await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stderr = alice.fails(&["approve", &id], 4).await;
+    assert!(stderr.contains("another operator"), "{stderr}");
+    let approved = bruno.json(&["approve", &id]).await;
+    assert_eq!(approved["status"], "active");
+
+    let drill = bruno
+        .json(&["incidents", "create", "--title", "Drill", "--circle", "45.7640,4.8357,100", "--exercise"])
+        .await;
+    assert_eq!((drill["exercise"].as_bool(), drill["notify_contacts"].as_bool()), (Some(true), Some(false)));
+    let drills = bruno.json(&["incidents", "list", "--exercise"]).await;
+    assert_eq!(drills["items"].as_array().unwrap().len(), 1);
+    let stderr = bruno.fails(&["reject", &id, "--reason", "too late"], 6).await;
+    assert!(stderr.contains("does not wait for approval"), "{stderr}");
+}

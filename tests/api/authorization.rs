@@ -28,7 +28,8 @@ fn needs(operation_id: &str) -> Needs {
         | "list_contacts" | "create_contact" | "delete_contact" | "list_prompts" | "list_incidents"
         | "get_incident" | "create_check_in" | "get_my_check_ins" | "list_updates" => Needs::User,
         "create_incident" | "resolve_incident" | "get_incident_stats" | "list_people" | "mark_handled"
-        | "send_reminders" | "list_audit" | "post_update" | "retract_incident" => Needs::Operator,
+        | "send_reminders" | "list_audit" | "post_update" | "retract_incident" | "approve_incident"
+        | "reject_incident" => Needs::Operator,
         "grant_role" | "revoke_role" => Needs::Admin,
         // Guarded by its own scrape token, not by a role: its holder is tested in metrics.rs.
         "get_metrics" => Needs::ScrapeToken,
@@ -105,7 +106,7 @@ async fn body_for(
         "grant_role" => json!({ "role": "operator" }),
         "resolve_incident" => json!({ "note": "matrix" }),
         "post_update" => json!({ "text": "matrix" }),
-        "retract_incident" => json!({ "reason": "matrix" }),
+        "retract_incident" | "reject_incident" => json!({ "reason": "matrix" }),
         _ => return None,
     })
 }

@@ -177,6 +177,8 @@ fn start_serve(app: &TestApp, port: u16) -> Process {
             .env("SAFECHECK_PUBLIC_URL", &app.config.public_url)
             .env("SAFECHECK_JOBS", "fanout")
             .env("SAFECHECK_FANOUT_CHUNK", "1000")
+            // Tens of thousands inside: no second operator in this test.
+            .env("SAFECHECK_APPROVAL_THRESHOLD", "1000000000")
             // A killed process's fan-out is taken over this long after its last chunk.
             .env("SAFECHECK_FANOUT_LEASE_SECS", "2")
             .env("RUST_LOG", std::env::var("SERVE_LOG").unwrap_or_else(|_| "warn".into()))

@@ -34,8 +34,8 @@ async fn metrics_need_the_token_and_count_requests_notifications_and_fanout() {
         r#"safecheck_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="+Inf"} 1"#
     ));
     let id = incident["id"].as_str().unwrap();
-    assert!(has(&format!(r#"safecheck_fanout_prompts{{incident_id="{id}"}} 1"#)), "{text}");
-    assert!(has(&format!(r#"safecheck_fanout_complete{{incident_id="{id}"}} 1"#)));
+    assert!(has(&format!(r#"safecheck_fanout_prompts{{exercise="false",incident_id="{id}"}} 1"#)), "{text}");
+    assert!(has(&format!(r#"safecheck_fanout_complete{{exercise="false",incident_id="{id}"}} 1"#)));
     assert!(
         has(r#"safecheck_notifications{state="sent"}"#)
             && has(r#"safecheck_notifications{state="failed"} 0"#)

@@ -37,6 +37,12 @@ pub struct CreateArgs {
     /// Only count the people it would prompt; store nothing.
     #[arg(long)]
     dry_run: bool,
+    /// A drill: every prompt and email says EXERCISE; contacts are not emailed.
+    #[arg(long)]
+    exercise: bool,
+    /// With --exercise: email the contacts too (their emails say EXERCISE).
+    #[arg(long, requires = "exercise")]
+    notify_contacts: bool,
 }
 
 pub fn create(global: &Global, args: CreateArgs) -> Result<(), Failure> {
@@ -47,10 +53,22 @@ pub fn create(global: &Global, args: CreateArgs) -> Result<(), Failure> {
     if dry_run {
         return global.show(&answer, |answer| {
             let count = cell(&answer["would_prompt"]);
-            format!("dry run: this incident would prompt {count} people; nothing was stored\n")
+            let approval = if answer["approval_required"] == true {
+                " (activating it would wait for another operator's approval)"
+            } else {
+                ""
+            };
+            format!("dry run: this incident would prompt {count} people{approval}; nothing was stored\n")
         });
     }
     global.show(&answer, |incident| {
+        if incident["status"] == "pending_approval" {
+            return format!(
+                "{}waiting for another operator: `safecheck admin approve {}` (or reject); nobody is prompted yet\n",
+                describe(incident),
+                cell(&incident["id"])
+            );
+        }
         format!("{}activated: everyone inside is being prompted\n", describe(incident))
     })
 }
@@ -71,6 +89,10 @@ fn request_body(args: CreateArgs) -> Result<Value, Failure> {
     }
     if args.dry_run {
         body["dry_run"] = json!(true);
+    }
+    if args.exercise {
+        body["exercise"] = json!(true);
+        body["notify_contacts"] = json!(args.notify_contacts);
     }
     Ok(body)
 }

@@ -17,8 +17,11 @@ pub enum IncidentCommand {
     Create(create::CreateArgs),
     /// List incidents, newest first (one page unless --all).
     List {
-        #[arg(long, value_parser = ["active", "resolved", "retracted"])]
+        #[arg(long, value_parser = ["active", "resolved", "retracted", "pending_approval", "rejected"])]
         status: Option<String>,
+        /// List drills instead of real incidents.
+        #[arg(long)]
+        exercise: bool,
         /// Follow the pages to the end.
         #[arg(long)]
         all: bool,
@@ -80,6 +83,19 @@ pub enum IncidentAction {
         #[arg(value_parser = parse_id)]
         id: String,
     },
+    /// Approve a large activation another operator made: its people are prompted.
+    Approve {
+        #[arg(value_parser = parse_id)]
+        id: String,
+    },
+    /// Reject a large activation waiting for approval: nobody is prompted.
+    Reject {
+        #[arg(value_parser = parse_id)]
+        id: String,
+        /// Why (up to 1,000 characters).
+        #[arg(long)]
+        reason: String,
+    },
     /// End an incident sent in error: unsent emails are cancelled and everyone who heard of it
     /// is told it was sent in error.
     Retract {
@@ -94,7 +110,7 @@ pub enum IncidentAction {
 pub fn run(global: &Global, command: IncidentCommand) -> Result<(), Failure> {
     match command {
         IncidentCommand::Create(args) => create::create(global, args),
-        IncidentCommand::List { status, all } => list(global, status, all),
+        IncidentCommand::List { status, exercise, all } => list(global, status, exercise, all),
         IncidentCommand::Action(action) => act(global, action),
     }
 }
@@ -116,13 +132,26 @@ pub fn act(global: &Global, action: IncidentAction) -> Result<(), Failure> {
         }
         IncidentAction::Updates { id } => notices::updates(global, &mut client, &id),
         IncidentAction::Retract { id, reason } => notices::retract(global, &mut client, &id, &reason),
+        IncidentAction::Approve { id } => {
+            let incident = client.json(Call::post(&["v1", "incidents", &id, "approve"], json!({})))?;
+            global
+                .show(&incident, |i| format!("{}approved: everyone inside is being prompted\n", describe(i)))
+        }
+        IncidentAction::Reject { id, reason } => {
+            let body = json!({ "reason": reason });
+            let incident = client.json(Call::post(&["v1", "incidents", &id, "reject"], body))?;
+            global.show(&incident, describe)
+        }
     }
 }
 
-fn list(global: &Global, status: Option<String>, all: bool) -> Result<(), Failure> {
+fn list(global: &Global, status: Option<String>, exercise: bool, all: bool) -> Result<(), Failure> {
     let mut client = global.connect()?;
     let call = |cursor: Option<&str>| {
-        Call::get(&["v1", "incidents"]).query("status", status.as_deref()).query("cursor", cursor)
+        Call::get(&["v1", "incidents"])
+            .query("status", status.as_deref())
+            .query("exercise", exercise.then_some("true"))
+            .query("cursor", cursor)
     };
     let page = if all {
         every_page(&mut client, |cursor| call(cursor).query("limit", Some(PAGE_LIMIT)))?
@@ -213,6 +242,12 @@ pub fn describe(incident: &Value) -> String {
     ];
     if let Some(description) = incident["description"].as_str() {
         pairs.insert(2, ("description", description.to_owned()));
+    }
+    if incident["exercise"] == true {
+        pairs.insert(1, ("exercise", "yes: a drill".to_owned()));
+    }
+    if let Some(until) = incident["approval"]["expires_at"].as_str() {
+        pairs.push(("approval", format!("waiting for another operator until {}", time(&Value::from(until)))));
     }
     if !incident["resolved_at"].is_null() {
         pairs.push(("resolved", time(&incident["resolved_at"])));
