@@ -299,8 +299,8 @@ pub fn statuses(
     Ok(rows.into_iter().collect())
 }
 
-/// Makes a pending incident active, approved by `by` (never its creator), if it still waits
-/// and its wait has not run out; the fan-out then reads locations fresh since `fresh_since`.
+/// Makes a pending incident active, approved by `by` (never its creator), if it still waits,
+/// its wait has not run out and its own expiry has not passed; the fan-out then reads locations fresh since `fresh_since`.
 /// False otherwise.
 pub fn approve(
     conn: &mut DbConn,
@@ -314,7 +314,9 @@ pub fn approve(
             .find(id)
             .filter(incidents::status.eq(IncidentStatus::PendingApproval.as_str()))
             .filter(incidents::approval_expires_at.gt(now))
-            .filter(incidents::created_by.ne(by)),
+            .filter(incidents::expires_at.is_null().or(incidents::expires_at.gt(now)))
+            // An erased creator leaves NULL, which `<>` never passes.
+            .filter(incidents::created_by.is_null().or(incidents::created_by.ne(by))),
     )
     .set((
         incidents::status.eq(IncidentStatus::Active.as_str()),

@@ -126,7 +126,8 @@ pub fn advance_walk(
 }
 
 /// Up to `limit` users prompted for the incident, after `after` in id order. `only_told`: only
-/// those who heard of it, that is who were sent its prompt email or answered.
+/// those who were sent its prompt email or answered (those sent only a reminder or an update
+/// are found by [`sent_after`]).
 pub fn prompted_after(
     conn: &mut DbConn,
     incident_id: &str,
@@ -149,31 +150,53 @@ pub fn prompted_after(
     query.order(prompts::user_id.asc()).limit(limit).load(conn)
 }
 
-/// A contact's check-in email that went out: its id, address and language.
-pub type SentToContact = (String, String, String);
+/// An email about the incident that went out: its id, address, language, person (for the
+/// emails to the people prompted) and payload.
+pub type SentEmail = (String, String, String, Option<String>, String);
 
-/// Up to `limit` of the incident's check-in emails to contacts that were sent, after the id
-/// `after`, in id order (the walk of the incident's index `(incident_id, state, id)`).
-pub fn sent_to_contacts_after(
+/// Up to `limit` of the incident's emails of `kinds` that were sent, after the id `after`, in id
+/// order (the walk of the incident's index `(incident_id, state, id)`).
+pub fn sent_after(
     conn: &mut DbConn,
     incident_id: &str,
+    kinds: &[NotificationKind],
     after: &str,
     limit: i64,
-) -> QueryResult<Vec<SentToContact>> {
+) -> QueryResult<Vec<SentEmail>> {
     notifications::table
         .filter(notifications::incident_id.eq(incident_id))
         .filter(notifications::state.eq(NotificationState::Sent.as_str()))
         .filter(notifications::id.gt(after))
-        .filter(notifications::kind.eq(NotificationKind::CheckIn.as_str()))
+        .filter(notifications::kind.eq_any(kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()))
         .order(notifications::id.asc())
-        .select((notifications::id, notifications::recipient_email, notifications::locale))
+        .select((
+            notifications::id,
+            notifications::recipient_email,
+            notifications::locale,
+            notifications::user_id,
+            notifications::payload,
+        ))
         .limit(limit)
         .load(conn)
 }
 
-/// Whether any of the incident's prompt emails or contacts' check-in emails is being sent now
-/// (claimed under a lease): a notice only to those who heard of the incident waits for them to
-/// settle, so that someone told at the last moment is not left out.
+/// Ends the walks of the incident's official updates not fully queued yet (the incident was
+/// retracted: what they would queue is cancelled anyway).
+pub fn stop_update_walks(conn: &mut DbConn, incident_id: &str) -> QueryResult<usize> {
+    diesel::update(
+        incident_notices::table
+            .filter(incident_notices::incident_id.eq(incident_id))
+            .filter(incident_notices::kind.eq(NoticeKind::Update.as_str()))
+            .filter(incident_notices::walk_done.eq(false)),
+    )
+    .set((incident_notices::walk_done.eq(true), incident_notices::walk_lease_until.eq(None::<NaiveDateTime>)))
+    .execute(conn)
+}
+
+/// Whether any of the incident's prompt emails, reminders, official updates or contacts'
+/// check-in emails is being sent now (claimed under a lease): a notice only to those who heard
+/// of the incident waits for them to settle, so that someone told at the last moment is not
+/// left out.
 pub fn any_in_flight(conn: &mut DbConn, incident_id: &str) -> QueryResult<bool> {
     let sending = NotificationState::Sending.as_str();
     let prompt: Option<String> = prompts::table

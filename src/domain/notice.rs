@@ -33,11 +33,12 @@ impl NoticeKind {
         }
     }
 
-    /// Whether the notice goes only to those who heard of the incident (were sent its prompt
-    /// email, or answered), and for a retraction also to the contacts told of an answer. An
-    /// official update goes to everyone prompted.
+    /// Whether the notice goes only to those who heard of the incident (were sent an email
+    /// about it, or answered), and to the contacts told of an answer: a retraction, so that
+    /// nobody who heard nothing hears of it. An official update and the all clear go to
+    /// everyone prompted.
     pub fn only_to_those_told(self) -> bool {
-        !matches!(self, NoticeKind::Update)
+        self == NoticeKind::Retraction
     }
 }
 

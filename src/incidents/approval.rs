@@ -39,6 +39,8 @@ pub enum Decided {
     Now(Box<IncidentRow>),
     /// The caller created it: the second operator must be someone else.
     OwnActivation,
+    /// Its own `expires_at` passed while it waited: approving it would prompt for nothing.
+    Ended,
     /// It does not wait for approval (any more): approved, rejected, or its wait ran out.
     NotPending(IncidentStatus),
     NotFound,
@@ -56,7 +58,7 @@ pub fn approve(
     expire_one_if_due(conn, id, now)?;
     conn.transaction(|conn| {
         if !db::incidents::approve(conn, id, &actor.id, fresh_since, now)? {
-            return why_not(conn, id, actor);
+            return why_not(conn, id, actor, now);
         }
         let Some(row) = db::incidents::find(conn, id)? else { return Ok(Decided::NotFound) };
         let details = json!({ "title": row.title, "would_prompt_at_least": row.would_prompt });
@@ -89,11 +91,12 @@ pub fn reject(
     })
 }
 
-fn why_not(conn: &mut DbConn, id: &str, actor: &Actor) -> diesel::QueryResult<Decided> {
+fn why_not(conn: &mut DbConn, id: &str, actor: &Actor, now: NaiveDateTime) -> diesel::QueryResult<Decided> {
     Ok(match db::incidents::find(conn, id)? {
         None => Decided::NotFound,
         Some(row) if row.status != IncidentStatus::PendingApproval => Decided::NotPending(row.status),
         Some(row) if row.created_by.as_deref() == Some(actor.id.as_str()) => Decided::OwnActivation,
+        Some(row) if row.expires_at.is_some_and(|at| at <= now) => Decided::Ended,
         Some(row) => Decided::NotPending(row.status),
     })
 }

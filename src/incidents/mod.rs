@@ -153,7 +153,7 @@ pub enum Resolved {
 /// Resolves the incident, recording who did it and why (`actor` is `None` for expiry): its open
 /// prompts close, and the prompt and reminder emails not sent yet are cancelled (nobody is asked
 /// "are you safe?" after the end). With `notify`, an all-clear notice is emailed to everyone
-/// who heard of it (sent its prompt email, or answered).
+/// prompted.
 pub fn resolve(
     conn: &mut DbConn,
     id: &str,

@@ -1,5 +1,6 @@
 //! The walk that queues a notice's emails: over the incident's prompts in user-id order, then,
-//! for a retraction, over the contacts' check-in emails already sent, in id order; a chunk a
+//! for a retraction, over the reminders and updates already sent and the contacts' check-in
+//! emails already sent, in id order; a chunk a
 //! transaction, under a lease, the cursor stored with the chunk. A crash resumes at the cursor;
 //! a chunk written again queues nothing twice (each email's dedupe key names the notice and the
 //! recipient).
@@ -16,6 +17,7 @@ use crate::domain::email::canonical;
 use crate::domain::{Locale, NoticeKind, NotificationKind, NotificationState};
 use crate::notify::notice_templates::NoticePayload;
 use crate::notify::outbox;
+use crate::notify::templates::CheckInPayload;
 
 /// How the walk goes: recipients a chunk, how long a chunk's lease holds, and the organisation
 /// named in the emails (`SAFECHECK_ORG_NAME`).
@@ -37,17 +39,22 @@ pub enum Walked {
     Waiting,
 }
 
-/// Where the walk stands: before the next prompted user, or before the next contact's email.
+/// Where the walk stands: before the next prompted user; for a retraction then before the next
+/// reminder or update email that went out (its person heard too), then before the next
+/// contact's check-in email.
 enum Cursor {
     Users(String),
+    Emailed(String),
     Contacts(String),
 }
 
 impl Cursor {
     fn read(stored: Option<&str>) -> Self {
-        match stored {
-            Some(rest) if rest.starts_with("c:") => Cursor::Contacts(rest[2..].to_owned()),
-            Some(rest) if rest.starts_with("u:") => Cursor::Users(rest[2..].to_owned()),
+        let stored = stored.unwrap_or_default();
+        match (stored.get(..2), stored.get(2..)) {
+            (Some("s:"), Some(rest)) => Cursor::Emailed(rest.to_owned()),
+            (Some("c:"), Some(rest)) => Cursor::Contacts(rest.to_owned()),
+            (Some("u:"), Some(rest)) => Cursor::Users(rest.to_owned()),
             _ => Cursor::Users(String::new()),
         }
     }
@@ -75,19 +82,22 @@ pub fn walk_next(
         db::notices::advance_walk(conn, &notice.id, held, notice.walk_cursor.as_deref(), 0, true, None)?;
         return Ok(Walked::Chunk(0));
     };
-    // Someone whose prompt (or a contact whose check-in email) is on the wire right now may
-    // have heard: wait until it settles, trying again in a moment.
-    if notice.kind.only_to_those_told() && db::notices::any_in_flight(conn, &incident.id)? {
-        let retry = now + Duration::seconds(2);
-        db::notices::advance_walk(
-            conn,
-            &notice.id,
-            held,
-            notice.walk_cursor.as_deref(),
-            0,
-            false,
-            Some(retry),
-        )?;
+    // After a retraction, what an update or an all clear would queue is cancelled anyway.
+    if kind_of(notice.kind).cancelled_when(incident.status) {
+        db::notices::advance_walk(conn, &notice.id, held, notice.walk_cursor.as_deref(), 0, true, None)?;
+        return Ok(Walked::Chunk(0));
+    }
+    // An update goes to everyone prompted: it waits for the fan-out to have prompted them all
+    // (a walk in id order would miss those prompted behind it). A retraction waits for the
+    // emails on the wire right now: their recipients may have heard.
+    let wait = match notice.kind {
+        NoticeKind::Update => !incident.fanout_done,
+        NoticeKind::Retraction => db::notices::any_in_flight(conn, &incident.id)?,
+        NoticeKind::AllClear => false,
+    };
+    if wait {
+        let retry = Some(now + Duration::seconds(2));
+        db::notices::advance_walk(conn, &notice.id, held, notice.walk_cursor.as_deref(), 0, false, retry)?;
         return Ok(Walked::Waiting);
     }
     let payload = NoticePayload {
@@ -108,6 +118,9 @@ pub fn walk_next(
         let (queued, cursor, done) = match Cursor::read(notice.walk_cursor.as_deref()) {
             Cursor::Users(after) => {
                 to_users(conn, &notice, &incident, &payload, &after, settings.chunk, now)?
+            }
+            Cursor::Emailed(after) => {
+                to_emailed(conn, &notice, &incident, &payload, &after, settings.chunk, now)?
             }
             Cursor::Contacts(after) => to_contacts(conn, &notice, &payload, &after, settings.chunk, now)?,
         };
@@ -167,14 +180,45 @@ fn to_users(
     )?;
     Ok(match users.last() {
         Some(last) if users.len() as i64 == chunk => (queued, Some(format!("u:{last}")), false),
-        // The users are done: a retraction goes on to the contacts told of an answer.
-        _ if notice.kind == NoticeKind::Retraction => (queued, Some("c:".to_owned()), false),
+        // The users are done: a retraction goes on to those sent a reminder or an update.
+        _ if notice.kind == NoticeKind::Retraction => (queued, Some("s:".to_owned()), false),
         _ => (queued, None, true),
     })
 }
 
+/// One chunk of the reminders and official updates that went out: their people heard of the
+/// incident even if their prompt email did not go. The same dedupe key as [`to_users`]: each
+/// person is told once.
+fn to_emailed(
+    conn: &mut DbConn,
+    notice: &NoticeRow,
+    incident: &IncidentRow,
+    payload: &NoticePayload,
+    after: &str,
+    chunk: i64,
+    now: NaiveDateTime,
+) -> diesel::QueryResult<(usize, Option<String>, bool)> {
+    let kinds = [NotificationKind::Reminder, NotificationKind::OfficialUpdate];
+    let sent = db::notices::sent_after(conn, &incident.id, &kinds, after, chunk)?;
+    let recipients: Vec<(String, String)> = sent
+        .iter()
+        .filter_map(|(_, _, _, user_id, _)| user_id.clone())
+        .map(|id| (id.clone(), format!("notice.{}.{id}", notice.id)))
+        .collect();
+    let body =
+        serde_json::to_string(payload).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let kind = kind_of(notice.kind);
+    let queued = outbox::enqueue_to_users(conn, kind, &incident.id, &recipients, |_| Ok(body.clone()), now)?;
+    Ok(match sent.last() {
+        Some((last, ..)) if sent.len() as i64 == chunk => (queued, Some(format!("s:{last}")), false),
+        _ => (queued, Some("c:".to_owned()), false),
+    })
+}
+
 /// One chunk of the contacts' check-in emails that went out: a retraction to each address, once
-/// however many emails it got (the dedupe key names the address, canonical).
+/// however many emails it got (the dedupe key names the address, canonical). A contact who had
+/// not accepted was told only a name and a status: their notice says neither the title nor the
+/// reason either.
 fn to_contacts(
     conn: &mut DbConn,
     notice: &NoticeRow,
@@ -183,14 +227,24 @@ fn to_contacts(
     chunk: i64,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<(usize, Option<String>, bool)> {
-    let sent = db::notices::sent_to_contacts_after(conn, &notice.incident_id, after, chunk)?;
-    let emails: Vec<&str> = sent.iter().map(|(_, email, _)| email.as_str()).collect();
+    let sent =
+        db::notices::sent_after(conn, &notice.incident_id, &[NotificationKind::CheckIn], after, chunk)?;
+    let emails: Vec<&str> = sent.iter().map(|(_, email, ..)| email.as_str()).collect();
     let suppressed = db::notifications::suppressed_among(conn, &emails)?;
-    let body = serde_json::to_string(&NoticePayload { to_contact: true, ..payload.clone() })
-        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let serialize = |p: &NoticePayload| {
+        serde_json::to_string(p).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+    };
+    let accepted_body = serialize(&NoticePayload { to_contact: true, ..payload.clone() })?;
+    let fixed_body = serialize(&NoticePayload {
+        to_contact: true,
+        incident_title: String::new(),
+        text: None,
+        ..payload.clone()
+    })?;
     let mut rows = Vec::with_capacity(sent.len());
     let mut to_send = std::collections::HashSet::new();
-    for (_, email, locale) in &sent {
+    for (_, email, locale, _, check_in) in &sent {
+        let accepted = serde_json::from_str::<CheckInPayload>(check_in).is_ok_and(|p| p.accepted);
         let (locale, state, error) = match locale.parse::<Locale>() {
             Ok(locale) if suppressed.contains(email) => (locale, NotificationState::Suppressed, None),
             Ok(locale) => (locale, NotificationState::Queued, None),
@@ -203,7 +257,7 @@ fn to_contacts(
             locale,
             incident_id: Some(notice.incident_id.clone()),
             user_id: None,
-            payload: body.clone(),
+            payload: if accepted { accepted_body.clone() } else { fixed_body.clone() },
             dedupe_key: format!("notice.{}.contact.{}", notice.id, canonical(email)),
         };
         let mut row = new.into_row(state, now);
@@ -215,7 +269,7 @@ fn to_contacts(
     }
     let queued = db::notifications::insert_new(conn, rows)?.intersection(&to_send).count();
     Ok(match sent.last() {
-        Some((last, _, _)) if sent.len() as i64 == chunk => (queued, Some(format!("c:{last}")), false),
+        Some((last, ..)) if sent.len() as i64 == chunk => (queued, Some(format!("c:{last}")), false),
         _ => (queued, None, true),
     })
 }

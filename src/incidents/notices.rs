@@ -102,9 +102,10 @@ pub enum Retracted {
 }
 
 /// Ends an incident sent in error, in one transaction: status `retracted`, open prompts closed,
-/// every email about it not sent yet cancelled, and a retraction notice whose walk emails
-/// everyone who heard of it (sent its prompt email, or answered) and every contact sent a
-/// check-in email about it. Nobody who heard nothing hears of it.
+/// every email about it not sent yet cancelled (and the walks of its updates stopped), and a
+/// retraction notice whose walk emails everyone who heard of it (was sent an email about it,
+/// or answered) and every contact sent a check-in email about it. Nobody who heard nothing
+/// hears of it.
 pub fn retract(
     conn: &mut DbConn,
     incident_id: &str,
@@ -128,6 +129,7 @@ pub fn retract(
             return Ok(if exists { Retracted::Ended } else { Retracted::NotFound });
         }
         let cancelled = db::notices::cancel_unsent(conn, incident_id, |kind| kind.cancelled_when(status))?;
+        db::notices::stop_update_walks(conn, incident_id)?;
         let notice = new_notice(
             incident_id,
             NoticeKind::Retraction,

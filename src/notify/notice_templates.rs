@@ -56,6 +56,23 @@ pub fn notice(locale: Locale, p: &NoticePayload, unsubscribe_url: &str) -> Rende
             Some("Note"),
             STOP_FR,
         ),
+        // A contact who had not accepted was told a name and a status only: no title here either.
+        (Locale::En, NoticeKind::Retraction) if title.is_empty() => (
+            "An alert was sent in error".to_owned(),
+            "safecheck emailed you about someone's answer to an alert. That alert was sent in error: \
+             there was no such incident."
+                .to_owned(),
+            Some("Reason"),
+            STOP_EN,
+        ),
+        (Locale::Fr, NoticeKind::Retraction) if title.is_empty() => (
+            "Une alerte a été envoyée par erreur".to_owned(),
+            "safecheck vous a écrit au sujet de la réponse d'une personne à une alerte. Cette alerte a \
+             été envoyée par erreur : cet incident n'a pas eu lieu."
+                .to_owned(),
+            Some("Motif"),
+            STOP_FR,
+        ),
         (Locale::En, NoticeKind::Retraction) => (
             format!("Sent in error: {title}"),
             if p.to_contact {

@@ -70,6 +70,10 @@ fn decided_row(decided: Decided) -> Result<crate::db::incidents::IncidentRow, Ap
         Decided::OwnActivation => {
             Err(ApiError::Forbidden("another operator must approve an activation: not the one who made it"))
         }
+        Decided::Ended => Err(ApiError::Conflict {
+            detail: "the incident's own expiry passed while it waited for approval".into(),
+            errors: vec![],
+        }),
         Decided::NotPending(status) => Err(ApiError::Conflict {
             detail: match status {
                 IncidentStatus::Rejected => "the activation was rejected, or not approved in time".into(),

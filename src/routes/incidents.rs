@@ -32,7 +32,10 @@ pub struct IncidentDto {
     resolution: Option<String>,
     resolution_note: Option<String>,
     exercise: bool,
-    notify_contacts: bool,
+    /// Operators only, as `approval`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notify_contacts: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     approval: Option<ApprovalDto>,
     fanout: FanoutDto,
 }
@@ -52,6 +55,14 @@ struct FanoutDto {
 }
 
 impl IncidentDto {
+    /// What a user (not an operator) sees: not how its people's contacts are handled nor how
+    /// many were counted for approval.
+    fn for_user(mut self) -> Self {
+        self.notify_contacts = None;
+        self.approval = None;
+        self
+    }
+
     /// The incident with the note it was resolved with, if any.
     pub fn new(row: IncidentRow, resolution_note: Option<String>) -> Result<Self, ApiError> {
         Ok(Self {
@@ -66,7 +77,7 @@ impl IncidentDto {
             resolution: row.resolution,
             resolution_note,
             exercise: row.exercise,
-            notify_contacts: row.notify_contacts,
+            notify_contacts: Some(row.notify_contacts),
             approval: row.would_prompt.map(|n| ApprovalDto {
                 expires_at: row
                     .approval_expires_at
@@ -217,9 +228,10 @@ pub async fn list_incidents(
         Some(raw) => Some(raw.parse::<IncidentStatus>().map_err(|m| ApiError::invalid("status", m))?),
     };
     let now = state.clock.now();
+    let operator = caller.role.includes(Role::Operator);
     let (rows, mut notes) = with_db(&state, move |conn| {
         incidents::expire_due(conn, now)?;
-        let rows = if caller.role.includes(Role::Operator) {
+        let rows = if operator {
             db::incidents::page(conn, status, query.exercise.unwrap_or(false), after.as_ref(), limit)?
         } else if status.is_none_or(|s| s == IncidentStatus::Active) {
             db::incidents::page_prompted(conn, &caller.id, after.as_ref(), limit)?
@@ -236,9 +248,10 @@ pub async fn list_incidents(
         .into_iter()
         .map(|row| {
             let note = notes.remove(&row.id);
-            IncidentDto::new(row, note)
+            let dto = IncidentDto::new(row, note)?;
+            Ok(if operator { dto } else { dto.for_user() })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
@@ -251,10 +264,11 @@ pub async fn get_incident(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let now = state.clock.now();
+    let operator = caller.role.includes(Role::Operator);
     let (row, mut notes) = with_db(&state, move |conn| {
         incidents::expire_due(conn, now)?;
         let row = db::incidents::find(conn, &id)?.ok_or(ApiError::NotFound)?;
-        if !caller.role.includes(Role::Operator) {
+        if !operator {
             let prompted = db::prompts::find(conn, &id, &caller.id)?.is_some();
             if row.status != IncidentStatus::Active || !prompted {
                 return Err(ApiError::NotFound);
@@ -265,12 +279,13 @@ pub async fn get_incident(
     })
     .await?;
     let note = notes.remove(&row.id);
-    Ok(HttpResponse::Ok().json(IncidentDto::new(row, note)?))
+    let dto = IncidentDto::new(row, note)?;
+    Ok(HttpResponse::Ok().json(if operator { dto } else { dto.for_user() }))
 }
 
 /// `POST /v1/incidents/{id}/resolve` (operator): ends the incident; its open prompts close, no
 /// one else is prompted, prompt and reminder emails not sent yet are cancelled, and with
-/// `notify` an all-clear email goes to everyone who heard of it. 409 if it had ended already.
+/// `notify` an all-clear email goes to everyone prompted. 409 if it had ended already.
 pub async fn resolve_incident(
     state: web::Data<AppState>,
     caller: Caller,
@@ -306,7 +321,7 @@ pub async fn resolve_incident(
 #[derive(Default, Deserialize)]
 struct ResolveBody {
     note: Option<String>,
-    /// Email an all-clear notice to everyone who heard of the incident.
+    /// Email an all-clear notice to everyone prompted.
     #[serde(default)]
     notify: bool,
 }

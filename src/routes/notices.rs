@@ -32,15 +32,28 @@ pub struct NoticeDto {
     /// less than 5 minutes before, unless urgent).
     emailed: bool,
     /// Whether every email of it is queued (the walk over the people prompted is done).
-    emails_complete: bool,
+    /// Operators only, as `emails_queued`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emails_complete: Option<bool>,
     /// How many of its emails were queued so far.
-    emails_queued: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    emails_queued: Option<i64>,
     organisation: String,
+    /// About a drill.
+    exercise: bool,
     created_at: String,
 }
 
 impl NoticeDto {
-    pub fn new(row: NoticeRow, organisation: &str) -> Self {
+    /// Without the delivery figures, which are the operators' to read.
+    pub fn for_user(mut self) -> Self {
+        self.emails_complete = None;
+        self.emails_queued = None;
+        self
+    }
+
+    /// As an operator sees it; [`NoticeDto::for_user`] as a user does.
+    pub fn new(row: NoticeRow, organisation: &str, exercise: bool) -> Self {
         Self {
             id: row.id,
             incident_id: row.incident_id,
@@ -48,9 +61,10 @@ impl NoticeDto {
             text: Some(row.text).filter(|t| !t.is_empty()),
             urgent: row.urgent,
             emailed: row.emailed,
-            emails_complete: row.walk_done,
-            emails_queued: row.walk_queued,
+            emails_complete: Some(row.walk_done),
+            emails_queued: Some(row.walk_queued),
             organisation: organisation.to_owned(),
+            exercise,
             created_at: rfc3339(row.created_at),
         }
     }
@@ -88,12 +102,13 @@ pub async fn post_update(
     let stored_held = held.clone();
     let posted = with_db(&state, move |conn| {
         let actor = actor_of(conn, &caller)?;
+        let exercise = db::incidents::find(conn, &incident_id)?.is_some_and(|i| i.exercise);
         let then = |conn: &mut db::DbConn, row: &NoticeRow| match &stored_held {
-            Some(held) => held.finish(conn, StatusCode::CREATED, &body_of(row.clone(), &org)),
+            Some(held) => held.finish(conn, StatusCode::CREATED, &body_of(row.clone(), &org, exercise)),
             None => Ok(()),
         };
         match notices::post_update(conn, &incident_id, &text, parsed.urgent, &actor, now, then)? {
-            Posted::Now(row) => Ok(*row),
+            Posted::Now(row) => Ok((*row, exercise)),
             Posted::Ended => Err(ApiError::Conflict {
                 detail: "the incident has ended; it takes no more updates".into(),
                 errors: vec![],
@@ -102,8 +117,8 @@ pub async fn post_update(
         }
     })
     .await;
-    let row = match posted {
-        Ok(row) => row,
+    let (row, exercise) = match posted {
+        Ok(posted) => posted,
         Err(error) => {
             if let Some(held) = held {
                 held.release(&state).await;
@@ -118,11 +133,11 @@ pub async fn post_update(
     Ok(HttpResponse::Created()
         .insert_header(("Location", location))
         .content_type("application/json")
-        .body(body_of(row, &state.config.org_name)))
+        .body(body_of(row, &state.config.org_name, exercise)))
 }
 
-fn body_of(row: NoticeRow, organisation: &str) -> String {
-    serde_json::to_string(&NoticeDto::new(row, organisation)).unwrap_or_else(|_| "{}".into())
+fn body_of(row: NoticeRow, organisation: &str, exercise: bool) -> String {
+    serde_json::to_string(&NoticeDto::new(row, organisation, exercise)).unwrap_or_else(|_| "{}".into())
 }
 
 /// `GET /v1/incidents/{id}/updates`: the incident's notices (official updates, all clear,
@@ -137,19 +152,25 @@ pub async fn list_updates(
     let incident_id = path.into_inner();
     let limit = query.limit()?;
     let after = query.position()?;
-    let rows = with_db(&state, move |conn| {
-        db::incidents::find(conn, &incident_id)?.ok_or(ApiError::NotFound)?;
-        let operator = caller.role.includes(Role::Operator);
+    let operator = caller.role.includes(Role::Operator);
+    let (rows, exercise) = with_db(&state, move |conn| {
+        let incident = db::incidents::find(conn, &incident_id)?.ok_or(ApiError::NotFound)?;
         if !operator && db::prompts::find(conn, &incident_id, &caller.id)?.is_none() {
             return Err(ApiError::NotFound);
         }
         let all = [NoticeKind::Update, NoticeKind::AllClear, NoticeKind::Retraction];
-        Ok(db::notices::page(conn, &incident_id, &all, after.as_ref(), limit)?)
+        Ok((db::notices::page(conn, &incident_id, &all, after.as_ref(), limit)?, incident.exercise))
     })
     .await?;
     let next_cursor = paging::next_cursor(&rows, limit, |r| (r.created_at, r.id.as_str()));
     let org = &state.config.org_name;
-    let items: Vec<NoticeDto> = rows.into_iter().map(|row| NoticeDto::new(row, org)).collect();
+    let items: Vec<NoticeDto> = rows
+        .into_iter()
+        .map(|row| {
+            let dto = NoticeDto::new(row, org, exercise);
+            if operator { dto } else { dto.for_user() }
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 

@@ -99,7 +99,10 @@ pub fn with_updates(
 pub fn dtos(rows: Vec<PromptWithUpdates>, organisation: &str) -> Result<Vec<PromptDto>, ApiError> {
     rows.into_iter()
         .map(|(prompt, incident, updates)| {
-            let updates = updates.into_iter().map(|u| NoticeDto::new(u, organisation)).collect();
+            let updates = updates
+                .into_iter()
+                .map(|u| NoticeDto::new(u, organisation, incident.exercise).for_user())
+                .collect();
             PromptDto::new(prompt, &incident, updates)
         })
         .collect()

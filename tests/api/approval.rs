@@ -125,3 +125,22 @@ async fn an_activation_at_or_under_the_threshold_starts_at_once() {
     let created: Value = created.json().await.unwrap();
     assert_eq!((created["status"].as_str(), created["approval"].is_null()), (Some("active"), true));
 }
+
+#[tokio::test]
+async fn an_activation_whose_own_expiry_passed_while_it_waited_cannot_be_approved() {
+    let app = app().await;
+    let alice = app.new_user_with_role("operator").await;
+    let bruno = app.new_user_with_role("operator").await;
+    three_inside(&app).await;
+    let mut body = paris_circle("Short");
+    body["expires_at"] = json!((chrono::Utc::now() + chrono::Duration::minutes(10)).to_rfc3339());
+    let created: Value = app.create_incident(&alice, &body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+
+    app.clock.advance(chrono::Duration::minutes(11));
+    let refused = decide(&app, &bruno, id, "approve", None).await;
+
+    let problem = problem(refused, 409).await;
+    assert!(problem["detail"].as_str().unwrap().contains("expiry"), "{problem}");
+    assert_eq!(app.incident(&alice, id).await["status"], "pending_approval");
+}

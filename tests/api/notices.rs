@@ -178,7 +178,7 @@ async fn bad_updates_and_retractions_name_the_field_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn an_all_clear_goes_to_those_who_heard_and_a_prompt_email_not_yet_sent_is_cancelled() {
+async fn an_all_clear_goes_to_everyone_prompted_and_a_prompt_email_not_yet_sent_is_cancelled() {
     let app = app().await;
     let operator = app.new_user_with_role("operator").await;
     let ada = app.user_at(48.8630, 2.3708).await;
@@ -213,7 +213,11 @@ async fn an_all_clear_goes_to_those_who_heard_and_a_prompt_email_not_yet_sent_is
         subjects_to(&mail, &ada.email)
     );
     assert_eq!(count_to(&mail, &zoe.email, "Fin d'alerte : Fire in Paris"), 1);
-    assert!(subjects_to(&mail, &late.email).is_empty(), "who heard nothing hears nothing");
+    assert_eq!(
+        subjects_to(&mail, &late.email),
+        ["All clear: Fire in Paris"],
+        "no more \"are you safe?\" after the end, and the all clear as everyone prompted"
+    );
     let stats = app.stats(&operator, id).await;
     assert_eq!(stats["notifications"]["cancelled"], 1, "the late prompt email was cancelled: {stats}");
     let listed = app.get_json(&format!("/v1/incidents/{id}/updates"), &ada).await;
@@ -267,9 +271,11 @@ async fn a_retraction_reaches_exactly_those_told_and_the_contacts_told_once_each
     assert_eq!(retracted["resolution_note"], "There was no shooting.");
     let mail = app.smtp.received();
     let after: Vec<ReceivedMail> = mail[before..].to_vec();
-    for told in [ada.email.as_str(), bob.email.as_str(), "mum@example.org"] {
+    for told in [ada.email.as_str(), bob.email.as_str()] {
         assert_eq!(subjects_to(&after, told), ["Sent in error: Shooting at Les Halles"], "{told}");
     }
+    // Mum never accepted: she was told a name and a status, and is told no title now either.
+    assert_eq!(subjects_to(&after, "mum@example.org"), ["An alert was sent in error"]);
     // Late answered, so heard of it: told too, although its prompt email was cancelled.
     assert_eq!(subjects_to(&after, &late.email), ["Sent in error: Shooting at Les Halles"]);
     assert!(
@@ -279,7 +285,8 @@ async fn a_retraction_reaches_exactly_those_told_and_the_contacts_told_once_each
     assert!(subjects_to(&mail, "dad@example.org").iter().all(|s| !s.starts_with("Sent in error")));
     assert!(subjects_to(&mail, &outsider.email).is_empty());
     let body = after.iter().find(|m| m.to == ["mum@example.org"]).unwrap().data.replace("=\r\n", "");
-    assert!(body.contains("someone's answer") && body.contains("There was no shooting."), "{body}");
+    assert!(body.contains("someone's answer"), "{body}");
+    assert!(!body.contains("Shooting") && !body.contains("There was no shooting."), "{body}");
     let stats = app.stats(&operator, id).await;
     assert_eq!(stats["status"], "retracted");
     assert_eq!(stats["notifications"]["cancelled"], 2, "late's prompt and dad's check-in email: {stats}");
@@ -307,4 +314,57 @@ async fn wait_for_notices_delivered(app: &TestApp, operator: &TestUser, incident
 /// Waits until at least `n` emails (outbox rows and prompts' own) are in `state`.
 async fn wait_for_state(app: &TestApp, state: &'static str, n: i64) {
     crate::helpers::wait_until(state, Duration::from_secs(20), || app.notifications_in(&[state]) >= n).await;
+}
+
+#[tokio::test]
+async fn a_retraction_reaches_someone_told_only_by_an_update() {
+    let app = app().await;
+    let operator = app.new_user_with_role("operator").await;
+    let carl = app.user_at(48.8630, 2.3708).await;
+    let incident = app.activate(&operator, &paris_circle("Fire in Paris")).await;
+    let id = incident["id"].as_str().unwrap().to_owned();
+    app.wait_for_fanout(&operator, &id).await;
+    app.smtp.wait_for(1, Duration::from_secs(20)).await;
+    app.wait_for_outbox_settled(Duration::from_secs(20)).await;
+    // As the database would stand had Carl's prompt email been held back (a retry not due yet)
+    // while an official update to him went out.
+    let (url, incident_id, user_id) = (app.database_url().clone(), id.clone(), carl.id.clone());
+    tokio::task::spawn_blocking(move || {
+        use diesel::RunQueryDsl;
+        use diesel::sql_types::Text;
+        let mut conn = safecheck::db::pool_connect(&url).unwrap();
+        let held_back = safecheck::db::native_placeholders(
+            &conn,
+            "UPDATE prompts SET email_state = 'retrying', email_next_at = '2099-01-01 00:00:00' \
+             WHERE incident_id = $1 AND user_id = $2",
+        );
+        let sent_update = safecheck::db::native_placeholders(
+            &conn,
+            "INSERT INTO notifications (id, kind, recipient_email, locale, incident_id, user_id, payload, \
+             state, attempts, next_attempt_at, created_at, sent_at, dedupe_key) VALUES ('sent-update', \
+             'official_update', 'carl@example.org', 'en', $1, $2, '{}', 'sent', 1, '2026-01-01 00:00:00', \
+             '2026-01-01 00:00:00', '2026-01-01 00:00:00', 'sent-update')",
+        );
+        for sql in [held_back, sent_update] {
+            let query = diesel::sql_query(sql).bind::<Text, _>(&incident_id).bind::<Text, _>(&user_id);
+            assert_eq!(query.execute(&mut conn).unwrap(), 1);
+        }
+    })
+    .await
+    .unwrap();
+    let before = app.smtp.count();
+
+    let retract = format!("/v1/incidents/{id}/retract");
+    let retracted = app
+        .authed(Method::POST, &retract, &operator)
+        .json(&json!({ "reason": "Wrong city." }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retracted.status(), 200);
+    wait_for_notices_delivered(&app, &operator, &id).await;
+
+    let after = app.smtp.received()[before..].to_vec();
+    assert_eq!(subjects_to(&after, &carl.email), ["Sent in error: Fire in Paris"]);
+    assert_eq!(app.stats(&operator, &id).await["notifications"]["cancelled"], 1, "his prompt email");
 }

@@ -64,7 +64,7 @@ pub enum IncidentAction {
         /// Why it ends: kept with the incident and in the audit log (and sent with --notify).
         #[arg(long, alias = "resolution")]
         note: Option<String>,
-        /// Email an all clear to everyone who heard of the incident.
+        /// Email an all clear to everyone prompted.
         #[arg(long)]
         notify: bool,
     },
