@@ -79,7 +79,7 @@ async fn an_official_update_is_listed_carried_with_prompts_and_emailed_to_the_pe
         post_update(&app, &operator, id, json!({ "text": "No shooting at Les Halles: false report." })).await;
     assert_eq!(posted.status(), 201);
     let posted: Value = posted.json().await.unwrap();
-    app.wait_for_outbox_settled(Duration::from_secs(20)).await;
+    wait_for_notices_delivered(&app, &operator, id).await;
 
     assert_eq!((posted["kind"].as_str(), posted["emailed"].as_bool()), (Some("update"), Some(true)));
     assert_eq!(posted["organisation"], ORG);
@@ -88,7 +88,7 @@ async fn an_official_update_is_listed_carried_with_prompts_and_emailed_to_the_pe
         .iter()
         .filter(|m| m.to == [ada.email.as_str()] && subject(m).starts_with("[Official update]"))
         .collect();
-    assert_eq!(to_ada.len(), 1, "{:?}", subjects_to(&mail, &ada.email));
+    assert_eq!(to_ada.len(), 1, "{:?}\noutbox: {}", subjects_to(&mail, &ada.email), outbox_dump(&app));
     let body = to_ada[0].data.replace("=\r\n", "");
     assert!(body.contains(ORG) && body.contains("No shooting at Les Halles"), "{body}");
     assert_eq!(count_to(&mail, &zoe.email, "[Information officielle] Fire in Paris"), 1, "in French to Zoe");
@@ -367,4 +367,23 @@ async fn a_retraction_reaches_someone_told_only_by_an_update() {
     let after = app.smtp.received()[before..].to_vec();
     assert_eq!(subjects_to(&after, &carl.email), ["Sent in error: Fire in Paris"]);
     assert_eq!(app.stats(&operator, &id).await["notifications"]["cancelled"], 1, "his prompt email");
+}
+
+/// Every outbox row and prompt email as `kind state recipient error`, to read when a test fails.
+fn outbox_dump(app: &TestApp) -> String {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        line: String,
+    }
+    let mut conn = safecheck::db::pool_connect(app.database_url()).unwrap();
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT kind || ' ' || state || ' ' || recipient_email || ' ' || COALESCE(last_error, '') AS line \
+         FROM notifications UNION ALL SELECT 'prompt ' || COALESCE(email_state, '-') || ' ' || user_id || ' ' \
+         || COALESCE(email_error, '') AS line FROM prompts",
+    )
+    .load(&mut conn)
+    .unwrap();
+    rows.into_iter().map(|r| r.line).collect::<Vec<_>>().join("; ")
 }
