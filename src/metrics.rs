@@ -21,6 +21,9 @@ pub struct OutboxSnapshot {
     /// Notifications by state, over all incidents; a state may come more than once (the
     /// outbox's rows and prompts' emails), its figures are added.
     pub notifications_by_state: Vec<(NotificationState, i64)>,
+    /// Of those, the drills' (also by state): left out of `notifications`, in
+    /// `exercise_notifications`.
+    pub drill_notifications_by_state: Vec<(NotificationState, i64)>,
     /// When the oldest notification still waiting to be sent became due.
     pub oldest_due: Option<NaiveDateTime>,
     /// Per active incident: prompts created so far, whether the fan-out is complete, and
@@ -36,6 +39,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     notifications: IntGaugeVec,
+    drill_notifications: IntGaugeVec,
     oldest_due_age: prometheus::Gauge,
     fanout_prompts: IntGaugeVec,
     fanout_complete: IntGaugeVec,
@@ -58,8 +62,14 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["method", "route"],
         )?;
-        let notifications =
-            IntGaugeVec::new(Opts::new("notifications", "Notifications by state"), &["state"])?;
+        let notifications = IntGaugeVec::new(
+            Opts::new("notifications", "Notifications by state (drills' left out: exercise_notifications)"),
+            &["state"],
+        )?;
+        let drill_notifications = IntGaugeVec::new(
+            Opts::new("exercise_notifications", "Drills' notifications by state"),
+            &["state"],
+        )?;
         let oldest_due_age = prometheus::Gauge::new(
             "notifications_oldest_due_age_seconds",
             "How long the oldest notification waiting to be sent has been due (0 when none is)",
@@ -75,6 +85,7 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(notifications.clone()))?;
+        registry.register(Box::new(drill_notifications.clone()))?;
         registry.register(Box::new(oldest_due_age.clone()))?;
         registry.register(Box::new(fanout_prompts.clone()))?;
         let fanout_rows_read = IntCounter::new(
@@ -95,6 +106,7 @@ impl Metrics {
             requests,
             latency,
             notifications,
+            drill_notifications,
             oldest_due_age,
             fanout_prompts,
             fanout_complete,
@@ -123,11 +135,17 @@ impl Metrics {
     pub fn render(&self, snapshot: &OutboxSnapshot, now: NaiveDateTime) -> prometheus::Result<String> {
         let _one_at_a_time = self.render_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.notifications.reset();
+        self.drill_notifications.reset();
         for state in NotificationState::ALL {
             self.notifications.with_label_values(&[state.as_str()]).set(0);
+            self.drill_notifications.with_label_values(&[state.as_str()]).set(0);
         }
         for (state, count) in &snapshot.notifications_by_state {
             self.notifications.with_label_values(&[state.as_str()]).add(*count);
+        }
+        for (state, count) in &snapshot.drill_notifications_by_state {
+            self.notifications.with_label_values(&[state.as_str()]).sub(*count);
+            self.drill_notifications.with_label_values(&[state.as_str()]).add(*count);
         }
         let age = snapshot.oldest_due.map(|due| (now - due).num_milliseconds().max(0)).unwrap_or(0);
         self.oldest_due_age.set(age as f64 / 1000.0);

@@ -253,3 +253,23 @@ pub fn cancel_unsent(
     .execute(conn)?;
     Ok(count)
 }
+
+/// Every email about a drill (the outbox's rows and prompts' own) by state, for the metrics,
+/// which leave drills out of the real incidents' figures. Reads only the drills' rows.
+pub fn drill_emails_by_state(conn: &mut DbConn) -> QueryResult<Vec<(NotificationState, i64)>> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        state: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sql = "SELECT n.state AS state, COUNT(*) AS n FROM incidents i JOIN notifications n ON n.incident_id = i.id \
+         WHERE i.exercise = $1 GROUP BY n.state \
+         UNION ALL SELECT p.email_state AS state, COUNT(*) AS n FROM incidents i JOIN prompts p ON p.incident_id = i.id \
+         WHERE i.exercise = $1 AND p.email_state IS NOT NULL GROUP BY p.email_state";
+    let counts: Vec<Count> = diesel::sql_query(super::native_placeholders(conn, sql))
+        .bind::<diesel::sql_types::Bool, _>(true)
+        .load(conn)?;
+    Ok(super::notifications::known_states(counts.into_iter().map(|c| (c.state, c.n)).collect()))
+}

@@ -52,6 +52,7 @@ async fn exposition(state: &AppState) -> Result<HttpResponse, ApiError> {
                 db::prompt_emails::count_by_state(conn, None)?,
             ]
             .concat(),
+            drill_notifications_by_state: db::notices::drill_emails_by_state(conn)?,
             oldest_due: db::notifications::oldest_due(conn, now)?
                 .into_iter()
                 .chain(db::prompt_emails::oldest_due(conn, now)?)

@@ -122,3 +122,30 @@ async fn only_a_drill_may_leave_contacts_out() {
     assert_eq!(error_fields(&problem(refused, 422).await), ["notify_contacts"]);
     assert!(app.get_json("/v1/incidents", &operator).await["items"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_metrics_of_real_incidents_leave_the_drills_out() {
+    const TOKEN: &str = "scrape-token-0123456789";
+    let options = crate::helpers::Options {
+        env: vec![("SAFECHECK_METRICS_TOKEN", TOKEN.into())],
+        ..Default::default()
+    };
+    let app = crate::helpers::spawn_app_with(options).await;
+    let operator = app.new_user_with_role("operator").await;
+    app.user_at(48.8630, 2.3708).await;
+    app.user_at(48.8631, 2.3709).await;
+    app.activate(&operator, &drill("Drill", None)).await;
+    app.smtp.wait_for(2, Duration::from_secs(20)).await;
+    app.wait_for_outbox_settled(Duration::from_secs(20)).await;
+    let real = app.activate(&operator, &paris_circle("Fire")).await;
+    app.wait_for_fanout(&operator, real["id"].as_str().unwrap()).await;
+    app.smtp.wait_for(4, Duration::from_secs(20)).await;
+    app.wait_for_outbox_settled(Duration::from_secs(20)).await;
+
+    let response = app.client.get(app.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
+
+    let text = response.text().await.unwrap();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    assert!(has(r#"safecheck_notifications{state="sent"} 2"#), "{text}");
+    assert!(has(r#"safecheck_exercise_notifications{state="sent"} 2"#), "{text}");
+}
