@@ -21,3 +21,4 @@ pub mod secret_file;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod web;

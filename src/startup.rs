@@ -191,9 +191,13 @@ async fn request_id_header(
 
 /// Gives every error response that has no problem document one (actix's own 4xx, for example).
 fn problem_for_bare_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
-    if is_problem {
+    let content_type =
+        res.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
+    let is_problem = content_type == PROBLEM_JSON.as_bytes();
+    // A page made for a person (a one-tap answer link that is not valid, or whose incident
+    // ended) is its own answer; actix's own errors are plain text.
+    let is_page = content_type.starts_with(b"text/html");
+    if is_problem || is_page {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let (req, old) = res.into_parts();

@@ -7,8 +7,8 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
 use crate::db::notifications::NotificationRow;
-use crate::domain::NotificationKind;
 use crate::domain::email::canonical;
+use crate::domain::{NotificationKind, SafetyStatus};
 use crate::notify::links::LinkKeys;
 use crate::notify::notice_templates::{self, NoticePayload};
 use crate::notify::templates::{self, CheckInPayload, InvitationPayload, PromptPayload, Rendered};
@@ -61,10 +61,17 @@ impl Letterhead {
             }
             NotificationKind::Prompt | NotificationKind::Reminder => {
                 let payload: PromptPayload = serde_json::from_str(&row.payload).map_err(|e| e.to_string())?;
+                let answers = match (&row.incident_id, &row.user_id) {
+                    (Some(incident_id), Some(user_id)) => Some(SafetyStatus::ALL.map(|status| {
+                        let token = links.answer_token(incident_id, user_id, status);
+                        (status, format!("{}/v1/answer/{token}", self.public_url))
+                    })),
+                    _ => None,
+                };
                 let rendered = if row.kind == NotificationKind::Prompt {
-                    templates::prompt(locale, &payload, &url)
+                    templates::prompt(locale, &payload, answers.as_ref(), &url)
                 } else {
-                    templates::reminder(locale, &payload, &url)
+                    templates::reminder(locale, &payload, answers.as_ref(), &url)
                 };
                 exercise(locale, payload.exercise, rendered)
             }

@@ -19,6 +19,7 @@ use sha2::Sha256;
 
 use crate::config::JwtKey;
 use crate::db::{self, DbConn};
+use crate::domain::SafetyStatus;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -30,6 +31,7 @@ const KEY_NAME: &str = "email-links";
 enum Purpose {
     Unsubscribe,
     Accept,
+    Answer,
 }
 
 impl Purpose {
@@ -37,6 +39,7 @@ impl Purpose {
         match self {
             Purpose::Unsubscribe => b"safecheck-unsubscribe\0",
             Purpose::Accept => b"safecheck-accept-invitation\0",
+            Purpose::Answer => b"safecheck-answer\0",
         }
     }
 }
@@ -79,6 +82,23 @@ impl LinkKeys {
     /// The token accepting `user_id`'s invitation of `email` (its canonical form).
     pub fn accept_token(&self, user_id: &str, email_canonical: &str) -> String {
         sign(&self.key, Purpose::Accept, &format!("{user_id}\n{email_canonical}"))
+    }
+
+    /// The token answering `status` to the prompt of `user_id` for `incident_id`: one link of a
+    /// prompt email. It works while the incident is active (checked where it is used).
+    pub fn answer_token(&self, incident_id: &str, user_id: &str, status: SafetyStatus) -> String {
+        sign(&self.key, Purpose::Answer, &format!("{incident_id}\n{user_id}\n{}", status.as_str()))
+    }
+
+    /// The (incident id, user id, status) a valid answer token names.
+    pub fn verify_answer(&self, token: &str) -> Option<(String, String, SafetyStatus)> {
+        let (text, signature) = open(token)?;
+        if !verify(&self.key, Purpose::Answer, &text, &signature) {
+            return None;
+        }
+        let mut parts = text.split('\n');
+        let (incident_id, user_id, status) = (parts.next()?, parts.next()?, parts.next()?);
+        Some((incident_id.to_owned(), user_id.to_owned(), status.parse().ok()?))
     }
 
     /// The (user id, canonical address) a valid accept token names.
@@ -161,5 +181,20 @@ mod tests {
         assert_eq!(k.verify_accept(&accept), Some(("user-1".to_owned(), "mum@example.org".to_owned())));
         assert_eq!(k.verify(&accept), None);
         assert_eq!(k.verify_accept(&k.token("user-1\nmum@example.org")), None);
+    }
+
+    #[test]
+    fn an_answer_token_names_its_prompt_and_status_and_nothing_else_passes_for_it() {
+        let k = LinkKeys::new(b"link-key".to_vec(), &[]);
+        let token = k.answer_token("incident-1", "user-1", SafetyStatus::NeedHelp);
+        assert_eq!(
+            k.verify_answer(&token),
+            Some(("incident-1".into(), "user-1".into(), SafetyStatus::NeedHelp))
+        );
+        assert_eq!(k.verify(&token), None);
+        assert_eq!(k.verify_accept(&token), None);
+        let (_, signature) = token.split_once('.').unwrap();
+        let other = format!("{}.{signature}", URL_SAFE_NO_PAD.encode("incident-1\nuser-2\nneed_help"));
+        assert_eq!(k.verify_answer(&other), None, "another user's answer with this signature");
     }
 }

@@ -192,45 +192,94 @@ pub fn invitation(
     Rendered { subject, text, html: page(&html) }
 }
 
-/// Renders the prompt to a user inside an incident's area.
-pub fn prompt(locale: Locale, p: &PromptPayload, unsubscribe_url: &str) -> Rendered {
+/// The one-tap answer links of a prompt or reminder: each status with its link.
+pub type AnswerLinks = [(SafetyStatus, String); 3];
+
+/// Renders the prompt to a user inside an incident's area; `answers`, when given, are links
+/// that answer from the email itself.
+pub fn prompt(
+    locale: Locale,
+    p: &PromptPayload,
+    answers: Option<&AnswerLinks>,
+    unsubscribe_url: &str,
+) -> Rendered {
     let (subject, ask, stop) = match locale {
         Locale::En => (
             format!("Are you safe? {}", p.incident_title),
-            "An incident was declared where you are. Open safecheck and tell your contacts whether you are safe.",
+            "An incident was declared where you are. Tell your contacts whether you are safe: tap an answer below, or open safecheck.",
             STOP_EN,
         ),
         Locale::Fr => (
             format!("Êtes-vous en sécurité ? {}", p.incident_title),
-            "Un incident a été déclaré là où vous êtes. Ouvrez safecheck et dites à vos proches si vous êtes en sécurité.",
+            "Un incident a été déclaré là où vous êtes. Dites à vos proches si vous êtes en sécurité : touchez une réponse ci-dessous, ou ouvrez safecheck.",
             STOP_FR,
         ),
     };
-    asking(p, &subject, ask, stop, unsubscribe_url)
+    asking(locale, p, &subject, ask, stop, answers, unsubscribe_url)
 }
 
 /// Renders a reminder to a prompted user who has not answered yet.
-pub fn reminder(locale: Locale, p: &PromptPayload, unsubscribe_url: &str) -> Rendered {
+pub fn reminder(
+    locale: Locale,
+    p: &PromptPayload,
+    answers: Option<&AnswerLinks>,
+    unsubscribe_url: &str,
+) -> Rendered {
     let (subject, ask, stop) = match locale {
         Locale::En => (
             format!("Reminder: are you safe? {}", p.incident_title),
-            "You have not said yet whether you are safe. Open safecheck and tell your contacts.",
+            "You have not said yet whether you are safe. Tap an answer below, or open safecheck.",
             STOP_EN,
         ),
         Locale::Fr => (
             format!("Rappel : êtes-vous en sécurité ? {}", p.incident_title),
-            "Vous n'avez pas encore dit si vous êtes en sécurité. Ouvrez safecheck et prévenez vos proches.",
+            "Vous n'avez pas encore dit si vous êtes en sécurité. Touchez une réponse ci-dessous, ou ouvrez safecheck.",
             STOP_FR,
         ),
     };
-    asking(p, &subject, ask, stop, unsubscribe_url)
+    asking(locale, p, &subject, ask, stop, answers, unsubscribe_url)
+}
+
+/// How an answer reads on its link, in the recipient's language.
+pub fn answer_label(locale: Locale, status: SafetyStatus) -> &'static str {
+    match (locale, status) {
+        (Locale::En, SafetyStatus::Safe) => "I am safe",
+        (Locale::En, SafetyStatus::NotInArea) => "I am not in the area",
+        (Locale::En, SafetyStatus::NeedHelp) => "I need help",
+        (Locale::Fr, SafetyStatus::Safe) => "Je suis en sécurité",
+        (Locale::Fr, SafetyStatus::NotInArea) => "Je ne suis pas dans la zone",
+        (Locale::Fr, SafetyStatus::NeedHelp) => "J'ai besoin d'aide",
+    }
 }
 
 /// The body shared by prompts and reminders.
-fn asking(p: &PromptPayload, subject: &str, ask: &str, stop: &str, unsubscribe_url: &str) -> Rendered {
+fn asking(
+    locale: Locale,
+    p: &PromptPayload,
+    subject: &str,
+    ask: &str,
+    stop: &str,
+    answers: Option<&AnswerLinks>,
+    unsubscribe_url: &str,
+) -> Rendered {
     let subject = subject.to_owned();
     let mut text = format!("{}\n\n{ask}\n\n{}\n", p.incident_title, p.activated_at);
     let mut html = format!("<p><strong>{}</strong></p>\n<p>{}</p>\n", escape(&p.incident_title), escape(ask));
+    if let Some(answers) = answers {
+        text.push('\n');
+        html.push_str("<p>");
+        for (i, (status, url)) in answers.iter().enumerate() {
+            let label = answer_label(locale, *status);
+            text.push_str(&format!("{label}: {url}\n"));
+            let separator = if i == 0 { "" } else { "<br>\n" };
+            html.push_str(&format!(
+                "{separator}<a href=\"{}\"><strong>{}</strong></a>",
+                escape(url),
+                escape(label)
+            ));
+        }
+        html.push_str("</p>\n");
+    }
     if let Some(description) = &p.incident_description {
         text.push_str(&format!("\n{description}\n"));
         html.push_str(&format!("<p>{}</p>\n", escape(description)));

@@ -1,6 +1,7 @@
 //! HTTP routes: one table lists every route, and both the server and the OpenAPI test read it.
 
 mod admin;
+mod answer_links;
 mod approval;
 mod audit;
 mod auth;
@@ -99,6 +100,8 @@ pub fn routes() -> Vec<Route> {
         Route::new(M::GET, "/v1/audit", "list_audit", audit::list_audit),
         Route::new(M::GET, "/v1/invitations/{token}", "get_invitation", invitations::get_invitation),
         Route::new(M::POST, "/v1/invitations/{token}", "accept_invitation", invitations::accept_invitation),
+        Route::new(M::GET, "/v1/answer/{token}", "get_answer_link", answer_links::get_answer_link),
+        Route::new(M::POST, "/v1/answer/{token}", "post_answer_link", answer_links::post_answer_link),
         Route::new(M::GET, "/v1/unsubscribe/{token}", "get_unsubscribe", unsubscribe::get_unsubscribe),
         Route::new(M::POST, "/v1/unsubscribe/{token}", "post_unsubscribe", unsubscribe::post_unsubscribe),
         Route::new(M::POST, "/v1/admin/users/{id}/roles", "grant_role", admin::grant_role),

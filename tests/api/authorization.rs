@@ -23,7 +23,8 @@ enum Needs {
 fn needs(operation_id: &str) -> Needs {
     match operation_id {
         "get_healthz" | "get_readyz" | "get_openapi" | "register_account" | "login" | "refresh_session"
-        | "get_unsubscribe" | "post_unsubscribe" | "get_invitation" | "accept_invitation" => Needs::Anyone,
+        | "get_unsubscribe" | "post_unsubscribe" | "get_invitation" | "accept_invitation"
+        | "get_answer_link" | "post_answer_link" => Needs::Anyone,
         "logout" | "logout_all" | "get_me" | "update_me" | "delete_me" | "update_location"
         | "list_contacts" | "create_contact" | "delete_contact" | "list_prompts" | "list_incidents"
         | "get_incident" | "create_check_in" | "get_my_check_ins" | "list_updates" => Needs::User,

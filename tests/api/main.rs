@@ -8,6 +8,7 @@ mod support;
 mod abuse;
 mod accounts;
 mod admin_cli;
+mod answer_links;
 mod approval;
 mod audit_trail;
 mod authorization;

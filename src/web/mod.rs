@@ -1,0 +1,3 @@
+//! Server-rendered pages: plain HTML, readable on a phone, no script.
+
+pub mod answer_page;
