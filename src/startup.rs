@@ -196,7 +196,7 @@ fn problem_for_bare_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<Erro
     let is_problem = content_type == PROBLEM_JSON.as_bytes();
     // A page made for a person (a one-tap answer link that is not valid, or whose incident
     // ended) is its own answer; actix's own errors are plain text.
-    let is_page = content_type.starts_with(b"text/html");
+    let is_page = content_type.starts_with(b"text/html") && res.status().is_client_error();
     if is_problem || is_page {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }

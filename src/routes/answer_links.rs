@@ -76,8 +76,11 @@ pub async fn get_answer_link(
             answer_page::render(link.locale, &Page::Ended { title: &link.title }),
         ));
     }
-    let recorded = link.current.as_ref().is_some_and(|(status, _)| *status == link.status);
-    let page = Page::Confirm { title: &link.title, status: link.status, recorded, error: None };
+    let page = if link.current.as_ref().is_some_and(|(status, _)| *status == link.status) {
+        Page::AlreadyRecorded { title: &link.title, status: link.status }
+    } else {
+        Page::Confirm { title: &link.title, status: link.status, message: "", error: false }
+    };
     Ok(html(StatusCode::OK, answer_page::render(link.locale, &page)))
 }
 
@@ -87,8 +90,8 @@ struct AnswerForm {
     message: String,
 }
 
-/// `POST /v1/answer/{token}` (form: `message`, optional): records the link's answer. The same
-/// answer and message as the current one records nothing again (a second tap, a resent form).
+/// `POST /v1/answer/{token}` (form: `message`, optional): records the link's answer. When it is
+/// the current answer already, nothing is recorded again (a second tap, a resent form).
 pub async fn post_answer_link(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -99,33 +102,37 @@ pub async fn post_answer_link(
     if !link.active {
         return Ok(html(StatusCode::GONE, answer_page::render(locale, &Page::Ended { title: &title })));
     }
-    let form: AnswerForm =
-        serde_urlencoded::from_bytes(&body).unwrap_or(AnswerForm { message: String::new() });
-    let message = match CheckInMessage::parse(&form.message) {
-        Ok(message) => message,
-        Err(why) => {
-            let page =
-                Page::Confirm { title: &title, status: link.status, recorded: false, error: Some(why) };
+    // Browsers send a text box's line breaks as CRLF; a body that is no form is refused.
+    let form = serde_urlencoded::from_bytes::<AnswerForm>(&body).map(|f| f.message.replace("\r\n", "\n"));
+    let message = match form.as_deref().map(CheckInMessage::parse) {
+        Ok(Ok(message)) => message,
+        Ok(Err(_)) | Err(_) => {
+            let typed = form.as_deref().unwrap_or_default();
+            let page = Page::Confirm { title: &title, status: link.status, message: typed, error: true };
             return Ok(html(StatusCode::UNPROCESSABLE_ENTITY, answer_page::render(locale, &page)));
         }
     };
-    let text = message.as_ref().map(|m| m.as_str().to_owned());
-    if link.current == Some((link.status, text)) {
-        let page = Page::AlreadyRecorded { title: &title, status: link.status };
-        return Ok(html(StatusCode::OK, answer_page::render(locale, &page)));
-    }
     let answer =
         Answer { incident_id: link.incident_id, user_id: link.user_id, status: link.status, message };
     let (cap, clock, limit) =
         (state.config.delivery.max_per_recipient_per_hour, state.clock.clone(), state.user_limits.check_ins);
-    // Refusals are errors here, so that the writer rolls the answer's savepoint back.
+    // Refusals are errors here, so that the writer rolls the answer's savepoint back. The
+    // current answer is read in the same transaction: a second tap (or a resent form) with the
+    // answer already recorded records nothing (on SQLite the writer orders them; on PostgreSQL
+    // two taps at the same instant may both record, and contacts still hear once).
     let recorded = with_writer(&state, move |conn| {
+        let current = db::check_ins::current(conn, &answer.incident_id, &answer.user_id)?;
+        if current.is_some_and(|c| c.status == answer.status) {
+            return Ok(None);
+        }
         check_in::record(conn, answer.clone(), cap, Some(limit), clock.as_ref(), |_, _| Ok(()))
+            .map(Some)
             .map_err(ApiError::from)
     })
     .await;
     let (status, page) = match recorded {
-        Ok(recorded) => {
+        Ok(None) => (StatusCode::OK, Page::AlreadyRecorded { title: &title, status: link.status }),
+        Ok(Some(recorded)) => {
             if recorded.notifications_queued > 0 {
                 state.wakeups.delivery.notify_one();
             }

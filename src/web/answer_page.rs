@@ -7,9 +7,9 @@ use crate::notify::templates::{answer_label, escape};
 
 /// What the page says.
 pub enum Page<'a> {
-    /// The form confirming `status`; `recorded` when it is the current answer already, `error`
-    /// when the message sent was refused (the form comes back with it).
-    Confirm { title: &'a str, status: SafetyStatus, recorded: bool, error: Option<&'a str> },
+    /// The form confirming `status`, its box holding `message`; `error` when the message sent
+    /// was refused (the form comes back with it).
+    Confirm { title: &'a str, status: SafetyStatus, message: &'a str, error: bool },
     /// Recorded: how many contacts will be told.
     Recorded { title: &'a str, status: SafetyStatus, contacts: usize },
     /// The same answer and message were recorded already: nothing was sent again.
@@ -25,31 +25,28 @@ pub fn render(locale: Locale, page: &Page<'_>) -> String {
     let fr = locale == Locale::Fr;
     let t = |en: &str, fr_text: &str| if fr { fr_text.to_owned() } else { en.to_owned() };
     let body = match page {
-        Page::Confirm { title, status, recorded, error } => {
+        Page::Confirm { title, status, message, error } => {
             let mut body = heading(title);
-            if *recorded {
-                body.push_str(&para(&t(
-                    "This answer is recorded already. You may add a message and send it again.",
-                    "Cette réponse est déjà enregistrée. Vous pouvez ajouter un message et l'envoyer à nouveau.",
-                )));
-            }
             body.push_str(&format!(
                 "<p>{} <strong>{}</strong></p>\n",
                 escape(&t("Your answer:", "Votre réponse :")),
                 escape(answer_label(locale, *status))
             ));
-            if let Some(error) = error {
+            if *error {
                 body.push_str(&format!(
-                    "<p role=\"alert\"><strong>{}</strong> {}</p>\n",
-                    escape(&t("Message:", "Message :")),
-                    escape(error)
+                    "<p role=\"alert\"><strong>{}</strong></p>\n",
+                    escape(&t(
+                        "The message was not accepted: at most 280 characters, without control or invisible characters.",
+                        "Le message n'a pas été accepté : 280 caractères au plus, sans caractère de contrôle ni invisible.",
+                    ))
                 ));
             }
             body.push_str(&format!(
                 "<form method=\"post\">\n<p><label for=\"message\">{}</label><br>\n\
-                 <textarea id=\"message\" name=\"message\" rows=\"4\" maxlength=\"{max}\" style=\"width:100%\"></textarea></p>\n\
+                 <textarea id=\"message\" name=\"message\" rows=\"4\" maxlength=\"{max}\" style=\"width:100%\">{}</textarea></p>\n\
                  <p><button type=\"submit\" style=\"font-size:1.2em;padding:0.5em 1em\">{}</button></p>\n</form>\n",
                 escape(&t("A short message for your contacts (optional):", "Un court message pour vos proches (facultatif) :")),
+                escape(message),
                 escape(&t("Send my answer", "Envoyer ma réponse")),
                 max = CheckInMessage::MAX_CHARS,
             ));
@@ -132,13 +129,18 @@ mod tests {
 
     #[test]
     fn pages_speak_the_persons_language_and_escape_the_title() {
-        let confirm =
-            Page::Confirm { title: "Fire <b>", status: SafetyStatus::NeedHelp, recorded: true, error: None };
+        let confirm = Page::Confirm {
+            title: "Fire <b>",
+            status: SafetyStatus::NeedHelp,
+            message: "<kept>",
+            error: true,
+        };
         let fr = render(Locale::Fr, &confirm);
-        assert!(
-            fr.contains("J&#39;ai besoin d&#39;aide") && fr.contains("Fire &lt;b&gt;") && fr.contains("déjà"),
-            "{fr}"
-        );
+        assert!(fr.contains("J&#39;ai besoin d&#39;aide") && fr.contains("Fire &lt;b&gt;"), "{fr}");
+        assert!(fr.contains(">&lt;kept&gt;</textarea>") && fr.contains("pas été accepté"), "{fr}");
+        let already =
+            render(Locale::Fr, &Page::AlreadyRecorded { title: "Fire", status: SafetyStatus::Safe });
+        assert!(already.contains("déjà enregistrée") && !already.contains("<form"), "{already}");
         assert!(fr.contains("<form method=\"post\">") && !fr.contains("<script"));
         let en = render(Locale::En, &Page::Ended { title: "Fire" });
         assert!(en.contains("has ended"));
