@@ -13,6 +13,19 @@ use crate::notify::links::LinkKeys;
 use crate::notify::notice_templates::{self, NoticePayload};
 use crate::notify::templates::{self, CheckInPayload, InvitationPayload, PromptPayload, Rendered};
 
+/// The list an email belongs to (its `List-Id` label): what the person prompted receives, or
+/// what a contact receives.
+fn list_of(kind: NotificationKind) -> &'static str {
+    match kind {
+        NotificationKind::Prompt
+        | NotificationKind::Reminder
+        | NotificationKind::OfficialUpdate
+        | NotificationKind::AllClear
+        | NotificationKind::Retraction => "alerts",
+        NotificationKind::CheckIn | NotificationKind::Invitation => "contacts",
+    }
+}
+
 /// A drill's email says so ([`templates::as_exercise`]).
 fn exercise(locale: crate::domain::Locale, is_exercise: bool, rendered: Rendered) -> Rendered {
     if is_exercise { templates::as_exercise(locale, rendered) } else { rendered }
@@ -93,6 +106,16 @@ impl Letterhead {
             .raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
                 "List-Unsubscribe=One-Click".to_owned(),
+            ))
+            // RFC 3834: no auto-reply (holiday messages) comes back to an automatic message.
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".to_owned(),
+            ))
+            // RFC 2919: one list a purpose, so a person can file or allow each in their client.
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Id"),
+                format!("<{}.safecheck.{domain}>", list_of(row.kind)),
             ))
             .multipart(MultiPart::alternative_plain_html(rendered.text, rendered.html))
             .map_err(|e| e.to_string())

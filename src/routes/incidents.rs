@@ -304,7 +304,11 @@ pub async fn resolve_incident(
         match incidents::resolve(conn, &id, Some(&actor), note, notify, now)? {
             Resolved::Now(row) => Ok(*row),
             Resolved::AlreadyResolved => {
-                Err(ApiError::Conflict { detail: "the incident is already resolved".into(), errors: vec![] })
+                Err(ApiError::Conflict {
+                    detail: "the incident is not active: already resolved or expired, retracted, or waiting for approval"
+                        .into(),
+                    errors: vec![],
+                })
             }
             Resolved::NotFound => Err(ApiError::NotFound),
         }

@@ -65,7 +65,9 @@ async fn each_link_of_a_prompt_email_answers_for_its_person_and_their_contacts_h
 
     let statuses = ["safe", "not_in_area", "need_help"];
     for (i, person) in people.iter().enumerate() {
-        let links = answer_links(&app, &prompt_mail_to(&app, person).await);
+        let mail = prompt_mail_to(&app, person).await;
+        assert_eq!(mail.header("list-id").as_deref(), Some("<alerts.safecheck.safecheck.invalid>"));
+        let links = answer_links(&app, &mail);
         assert_eq!(links.len(), 3, "three answers in the email");
         let page = app.client.get(&links[i]).send().await.unwrap();
         assert_eq!(page.status(), 200);

@@ -78,6 +78,9 @@ async fn a_check_in_emails_each_contact_once_in_their_language_with_unsubscribe_
         assert!(unsubscribe.starts_with("<https://safecheck.test/v1/unsubscribe/"), "{unsubscribe}");
         assert_eq!(m.header("list-unsubscribe-post").as_deref(), Some("List-Unsubscribe=One-Click"));
         assert!(m.header("message-id").unwrap().contains('@'));
+        assert!(m.header("date").is_some(), "a Date header");
+        assert_eq!(m.header("auto-submitted").as_deref(), Some("auto-generated"), "no auto-reply comes back");
+        assert_eq!(m.header("list-id").as_deref(), Some("<contacts.safecheck.safecheck.invalid>"));
         assert!(m.data.contains("at home"));
         assert!(!m.data.contains("43.29") && !m.data.contains("5.369"), "no email carries the location");
     }
