@@ -196,7 +196,6 @@ pub fn count_inside_up_to(
     chunk: i64,
     cap: u64,
 ) -> diesel::QueryResult<u64> {
-    let mut count = 0u64;
     let counted = std::cell::Cell::new(0u64);
     inside::walk(
         conn,
@@ -206,8 +205,7 @@ pub fn count_inside_up_to(
         |_| counted.set(counted.get() + 1),
         |_| Ok(counted.get() < cap),
     )?;
-    count += counted.get();
-    Ok(count.min(cap))
+    Ok(counted.get().min(cap))
 }
 
 pub fn count_inside(
@@ -216,7 +214,5 @@ pub fn count_inside(
     fresh_since: NaiveDateTime,
     chunk: i64,
 ) -> diesel::QueryResult<u64> {
-    let mut count = 0u64;
-    inside::walk(conn, area, fresh_since, chunk, |_| count += 1, |_| Ok(true))?;
-    Ok(count)
+    count_inside_up_to(conn, area, fresh_since, chunk, u64::MAX)
 }

@@ -168,8 +168,7 @@ fn to_users(
     let users = db::notices::prompted_after(conn, &incident.id, after, only_told, chunk)?;
     let recipients: Vec<(String, String)> =
         users.iter().map(|id| (id.clone(), format!("notice.{}.{id}", notice.id))).collect();
-    let body =
-        serde_json::to_string(payload).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let body = json_of(payload)?;
     let queued = outbox::enqueue_to_users(
         conn,
         kind_of(notice.kind),
@@ -205,8 +204,7 @@ fn to_emailed(
         .filter_map(|(_, _, _, user_id, _)| user_id.clone())
         .map(|id| (id.clone(), format!("notice.{}.{id}", notice.id)))
         .collect();
-    let body =
-        serde_json::to_string(payload).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let body = json_of(payload)?;
     let kind = kind_of(notice.kind);
     let queued = outbox::enqueue_to_users(conn, kind, &incident.id, &recipients, |_| Ok(body.clone()), now)?;
     Ok(match sent.last() {
@@ -231,11 +229,8 @@ fn to_contacts(
         db::notices::sent_after(conn, &notice.incident_id, &[NotificationKind::CheckIn], after, chunk)?;
     let emails: Vec<&str> = sent.iter().map(|(_, email, ..)| email.as_str()).collect();
     let suppressed = db::notifications::suppressed_among(conn, &emails)?;
-    let serialize = |p: &NoticePayload| {
-        serde_json::to_string(p).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
-    };
-    let accepted_body = serialize(&NoticePayload { to_contact: true, ..payload.clone() })?;
-    let fixed_body = serialize(&NoticePayload {
+    let accepted_body = json_of(&NoticePayload { to_contact: true, ..payload.clone() })?;
+    let fixed_body = json_of(&NoticePayload {
         to_contact: true,
         incident_title: String::new(),
         text: None,
@@ -272,4 +267,9 @@ fn to_contacts(
         Some((last, ..)) if sent.len() as i64 == chunk => (queued, Some(format!("c:{last}")), false),
         _ => (queued, None, true),
     })
+}
+
+/// A payload as stored in the outbox; a failure is the chunk's database error.
+fn json_of(payload: &NoticePayload) -> diesel::QueryResult<String> {
+    serde_json::to_string(payload).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
 }
